@@ -1,0 +1,244 @@
+"""RRDBNet: the ESRGAN generator (Residual-in-Residual Dense Blocks, no BN).
+
+Reference: Wang et al., "ESRGAN: Enhanced Super-Resolution Generative Adversarial
+Networks", ECCV Workshops 2018, §3.1 (architecture), supplementary §A.2/A.3 of the
+arXiv version (residual scaling, smaller initialisation).
+"""
+
+import keras
+import tensorflow as tf
+
+_PKG = "esrgan_tf"
+
+SUPPORTED_SCALES = (2, 3, 4, 8)
+
+
+def scaled_msra_init(scale=0.1):
+    """MSRA (He) normal initialisation with its std multiplied by `scale`.
+
+    ESRGAN supplementary §A.3: "multiplying 0.1 for all initialization parameters
+    that calculated by MSRA initialization". Scaling the std by s scales the
+    variance by s**2; MSRA itself has variance 2 / fan_in.
+    """
+    return keras.initializers.VarianceScaling(
+        scale=2.0 * scale * scale, mode="fan_in", distribution="untruncated_normal")
+
+
+def torch_default_init():
+    """PyTorch's default Conv2d init, kaiming_uniform(a=sqrt(5)): U(±1/sqrt(fan_in)).
+
+    The official ESRGAN code only rescales the convs inside the dense blocks and
+    leaves every other conv at this default; we do the same.
+    """
+    return keras.initializers.VarianceScaling(
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
+def conv3x3(filters, name, kernel_initializer=None):
+    return keras.layers.Conv2D(
+        filters, 3, padding="same", name=name,
+        kernel_initializer=kernel_initializer or torch_default_init(),
+        bias_initializer="zeros")
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class NearestUpsample(keras.layers.Layer):
+    """Nearest-neighbour upsampling by an integer factor, for dynamic H and W.
+
+    `keras.layers.UpSampling2D` breaks dynamic-shape TFLite conversion and
+    `keras.ops.image.resize` needs a static size, so this calls `tf.image.resize`
+    with a size computed from the runtime shape. For integer factors TF's
+    half-pixel nearest rule picks source index floor(i / factor), exactly what
+    PyTorch's `F.interpolate(mode='nearest')` does in the official code.
+
+    Args:
+        factor: integer upsampling factor.
+    """
+
+    def __init__(self, factor=2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        size = tf.shape(x)[1:3] * self.factor
+        return tf.cast(tf.image.resize(x, size, method="nearest"), x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        return (b, None if h is None else h * self.factor,
+                None if w is None else w * self.factor, c)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class ResidualDenseBlock(keras.layers.Layer):
+    """Residual dense block of five 3x3 convs with dense connections.
+
+    out = x + res_scale * conv5(concat(x, f1, f2, f3, f4)), where
+    f_i = LeakyReLU_0.2(conv_i(concat(x, f1, ..., f_{i-1}))).
+
+    Args:
+        num_feat: channels of the block's input and output.
+        num_grow_ch: channels added by each of conv1..conv4 (growth rate).
+        res_scale: residual scaling beta (0.2: ESRGAN §3.1, supplementary §A.2).
+        init_scale: multiplier of the MSRA init (0.1: ESRGAN supplementary §A.3).
+    Reference: ESRGAN §3.1, Fig. 4.
+    """
+
+    def __init__(self, num_feat=64, num_grow_ch=32, res_scale=0.2, init_scale=0.1,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_feat = num_feat
+        self.num_grow_ch = num_grow_ch
+        self.res_scale = res_scale
+        self.init_scale = init_scale
+        init = scaled_msra_init(init_scale)
+        self.conv1 = conv3x3(num_grow_ch, "conv1", init)
+        self.conv2 = conv3x3(num_grow_ch, "conv2", init)
+        self.conv3 = conv3x3(num_grow_ch, "conv3", init)
+        self.conv4 = conv3x3(num_grow_ch, "conv4", init)
+        self.conv5 = conv3x3(num_feat, "conv5", init)
+        self.lrelu = keras.layers.LeakyReLU(negative_slope=0.2)
+
+    def call(self, x):
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(keras.ops.concatenate([x, x1], axis=-1)))
+        x3 = self.lrelu(self.conv3(keras.ops.concatenate([x, x1, x2], axis=-1)))
+        x4 = self.lrelu(self.conv4(keras.ops.concatenate([x, x1, x2, x3], axis=-1)))
+        x5 = self.conv5(keras.ops.concatenate([x, x1, x2, x3, x4], axis=-1))
+        return x + self.res_scale * x5
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "num_feat": self.num_feat,
+                "num_grow_ch": self.num_grow_ch, "res_scale": self.res_scale,
+                "init_scale": self.init_scale}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class RRDB(keras.layers.Layer):
+    """Residual-in-Residual Dense Block: three dense blocks inside a scaled residual.
+
+    out = x + res_scale * rdb3(rdb2(rdb1(x))).
+
+    Args:
+        num_feat: channels in and out.
+        num_grow_ch: growth channels of each dense block.
+        res_scale: residual scaling beta, used inside each dense block and around
+            the RRDB (0.2: ESRGAN §3.1).
+        init_scale: multiplier of the MSRA init of the dense-block convs.
+    Reference: ESRGAN §3.1, Fig. 4.
+    """
+
+    def __init__(self, num_feat=64, num_grow_ch=32, res_scale=0.2, init_scale=0.1,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_feat = num_feat
+        self.num_grow_ch = num_grow_ch
+        self.res_scale = res_scale
+        self.init_scale = init_scale
+        args = dict(num_feat=num_feat, num_grow_ch=num_grow_ch,
+                    res_scale=res_scale, init_scale=init_scale)
+        self.rdb1 = ResidualDenseBlock(name="rdb1", **args)
+        self.rdb2 = ResidualDenseBlock(name="rdb2", **args)
+        self.rdb3 = ResidualDenseBlock(name="rdb3", **args)
+
+    def call(self, x):
+        return x + self.res_scale * self.rdb3(self.rdb2(self.rdb1(x)))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "num_feat": self.num_feat,
+                "num_grow_ch": self.num_grow_ch, "res_scale": self.res_scale,
+                "init_scale": self.init_scale}
+
+
+def upsample_factors(scale):
+    """Upsampling stages of RRDBNet: one x2 stage per factor of 2, one x3 for scale 3."""
+    if scale not in SUPPORTED_SCALES:
+        raise ValueError(f"RRDBNet scale must be one of {SUPPORTED_SCALES}, got {scale!r}")
+    return (3,) if scale == 3 else (2,) * {2: 1, 4: 2, 8: 3}[scale]
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class RRDBNet(keras.Model):
+    """ESRGAN generator.
+
+    conv_first -> num_block RRDBs -> conv_body (+ long skip from conv_first) ->
+    [nearest x2 upsample -> conv -> LeakyReLU 0.2] per factor of 2 (one x3 stage for
+    scale 3) -> conv_hr -> LeakyReLU 0.2 -> conv_last. No batch normalisation.
+    Attribute names follow BasicSR's `RRDBNet` so weight import is a readable
+    one-to-one mapping (`esrgan_tf.convert`).
+
+    Input and output: NHWC float32 RGB in [0, 1] (output not clipped); any H and W.
+
+    Args:
+        num_in_ch: input channels.
+        num_out_ch: output channels.
+        num_feat: trunk channels (64 in ESRGAN).
+        num_block: number of RRDBs (23 in ESRGAN).
+        num_grow_ch: dense-block growth channels (32 in ESRGAN).
+        scale: upscaling factor, one of 2, 3, 4, 8.
+        res_scale: residual scaling beta (0.2 in ESRGAN).
+        init_scale: multiplier of the MSRA init in the dense blocks (0.1 in ESRGAN).
+    Reference: ESRGAN §3.1 and supplementary §A.2-A.3. 16,697,987 parameters at
+    the defaults (x4), as the official `RRDB_ESRGAN_x4.pth`.
+    """
+
+    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23,
+                 num_grow_ch=32, scale=4, res_scale=0.2, init_scale=0.1, **kwargs):
+        super().__init__(**kwargs)
+        factors = upsample_factors(scale)
+        for arg, value in (("num_in_ch", num_in_ch), ("num_out_ch", num_out_ch),
+                           ("num_feat", num_feat), ("num_block", num_block),
+                           ("num_grow_ch", num_grow_ch)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"RRDBNet {arg} must be a positive integer, got {value!r}")
+        self.num_in_ch = num_in_ch
+        self.num_out_ch = num_out_ch
+        self.num_feat = num_feat
+        self.num_block = num_block
+        self.num_grow_ch = num_grow_ch
+        self.scale = scale
+        self.res_scale = res_scale
+        self.init_scale = init_scale
+
+        self.conv_first = conv3x3(num_feat, "conv_first")
+        # keras.Sequential (not a Python list) so tf.train.Checkpoint tracks every block.
+        self.body = keras.Sequential(
+            [RRDB(num_feat, num_grow_ch, res_scale, init_scale, name=f"rrdb_{i}")
+             for i in range(num_block)], name="body")
+        self.conv_body = conv3x3(num_feat, "conv_body")
+        self.upsamplers = keras.Sequential(name="upsamplers")
+        for i, factor in enumerate(factors, start=1):
+            self.upsamplers.add(NearestUpsample(factor, name=f"up{i}"))
+            self.upsamplers.add(conv3x3(num_feat, f"conv_up{i}"))
+            self.upsamplers.add(keras.layers.LeakyReLU(negative_slope=0.2, name=f"lrelu_up{i}"))
+        self.conv_hr = conv3x3(num_feat, "conv_hr")
+        self.conv_last = conv3x3(num_out_ch, "conv_last")
+        self.lrelu = keras.layers.LeakyReLU(negative_slope=0.2)
+
+    @property
+    def up_convs(self):
+        """The upsampling convs in order (conv_up1, conv_up2, ...)."""
+        return [layer for layer in self.upsamplers.layers
+                if isinstance(layer, keras.layers.Conv2D)]
+
+    def call(self, x):
+        feat = self.conv_first(x)
+        feat = feat + self.conv_body(self.body(feat))
+        feat = self.upsamplers(feat)
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+    def get_config(self):
+        return {**super().get_config(), "num_in_ch": self.num_in_ch,
+                "num_out_ch": self.num_out_ch, "num_feat": self.num_feat,
+                "num_block": self.num_block, "num_grow_ch": self.num_grow_ch,
+                "scale": self.scale, "res_scale": self.res_scale,
+                "init_scale": self.init_scale}

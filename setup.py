@@ -1,0 +1,33 @@
+"""esrgan_tf: SRGAN, ESRGAN and ESRGAN-DP super-resolution in TensorFlow / Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="esrgan_tf",
+    version="0.1.0",
+    description="SRGAN, ESRGAN and ESRGAN-DP super-resolution: training, evaluation, "
+                "weight import and deployment with TensorFlow / Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["esrgan_tf", "esrgan_tf.*"]),
+    python_requires=">=3.10",
+    # Tested minor versions: TF 2.21 with Keras 3.15. No tensorflow-addons: it is
+    # end-of-life and does not import with Keras 3.
+    install_requires=[
+        "tensorflow~=2.21.0",
+        "keras~=3.15.0",
+        "numpy>=1.26",
+        "absl-py>=2.1",
+        "pillow>=10.0",
+        "scikit-image>=0.22",  # the built-in sample photos of the quickstart
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        # Weight import: .safetensors needs only safetensors; .pth needs torch.
+        # 2.13.0 is the CPU build these machines install from a local wheel.
+        "safetensors": ["safetensors>=0.4"],
+        "torch": ["torch==2.13.0"],
+        "tfds": ["tensorflow-datasets>=4.9"],
+        "test": ["pytest>=8", "safetensors>=0.4"],
+    },
+)

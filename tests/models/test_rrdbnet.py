@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from esrgan_tf.models import RRDBNet
+from esrgan_tf.models.rrdbnet import NearestUpsample, ResidualDenseBlock
+
+TINY = dict(num_feat=8, num_block=2, num_grow_ch=4)
+
+
+def conv_params(cin, cout, k=3):
+    return k * k * cin * cout + cout
+
+
+def expected_rrdbnet_params(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23,
+                            num_grow_ch=32, num_up=2):
+    # Counted from the paper's description (ESRGAN §3.1, Fig. 4): a dense block has
+    # 4 convs growing by num_grow_ch and a 5th back to num_feat.
+    rdb = sum(conv_params(num_feat + i * num_grow_ch, num_grow_ch) for i in range(4))
+    rdb += conv_params(num_feat + 4 * num_grow_ch, num_feat)
+    return (conv_params(num_in_ch, num_feat) + num_block * 3 * rdb
+            + conv_params(num_feat, num_feat) * (1 + num_up + 1)  # body, ups, hr
+            + conv_params(num_feat, num_out_ch))
+
+
+def test_full_size_parameter_count_matches_official_x4():
+    model = RRDBNet()
+    model(np.zeros((1, 4, 4, 3), np.float32))
+    # 16,697,987: the parameter count of the official RRDB_ESRGAN_x4.pth.
+    assert model.count_params() == 16_697_987
+    assert expected_rrdbnet_params() == 16_697_987
+
+
+@pytest.mark.parametrize("scale,num_up", [(2, 1), (3, 1), (4, 2), (8, 3)])
+def test_shapes_and_param_counts_per_scale(scale, num_up):
+    model = RRDBNet(scale=scale, **TINY)
+    y = model(np.random.rand(2, 5, 7, 3).astype(np.float32))
+    assert y.shape == (2, 5 * scale, 7 * scale, 3)
+    assert model.count_params() == expected_rrdbnet_params(num_up=num_up, **TINY)
+
+
+def test_dynamic_shapes_under_tf_function():
+    model = RRDBNet(**TINY)
+    fn = tf.function(model, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    for h, w in [(3, 4), (9, 6)]:
+        x = np.random.rand(1, h, w, 3).astype(np.float32)
+        np.testing.assert_allclose(fn(x), model(x), atol=1e-6)
+        assert fn(x).shape == (1, 4 * h, 4 * w, 3)
+
+
+def test_nearest_upsample_is_pixel_repetition():
+    x = np.random.rand(2, 3, 5, 4).astype(np.float32)
+    for factor in (2, 3):
+        expected = np.repeat(np.repeat(x, factor, axis=1), factor, axis=2)
+        np.testing.assert_array_equal(NearestUpsample(factor)(x), expected)
+
+
+def test_dense_block_matches_equation():
+    block = ResidualDenseBlock(num_feat=6, num_grow_ch=3, res_scale=0.2)
+    x = np.random.rand(1, 5, 5, 6).astype(np.float32)
+    out = block(x).numpy()
+
+    def lrelu(v):
+        return np.where(v >= 0, v, 0.2 * v)
+
+    def conv(layer, v):  # 'same' 3x3 conv written out with numpy
+        k, b = (w.numpy() for w in layer.weights)
+        p = np.pad(v, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        h, w = v.shape[1:3]
+        cols = np.stack([p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)], -2)
+        return np.einsum("nhwkc,kco->nhwo", cols, k.reshape(9, *k.shape[2:])) + b
+
+    feats = [x]
+    for layer in (block.conv1, block.conv2, block.conv3, block.conv4):
+        feats.append(lrelu(conv(layer, np.concatenate(feats, -1))))
+    expected = x + 0.2 * conv(block.conv5, np.concatenate(feats, -1))
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_smaller_msra_init_in_dense_blocks():
+    model = RRDBNet(num_block=2)
+    model(np.zeros((1, 4, 4, 3), np.float32))
+    kernel = model.body.layers[0].rdb1.conv1.kernel.numpy()
+    fan_in = 3 * 3 * 64
+    # ESRGAN supplementary §A.3: MSRA std sqrt(2 / fan_in), multiplied by 0.1.
+    assert kernel.std() == pytest.approx(0.1 * np.sqrt(2 / fan_in), rel=0.05)
+    # The trunk conv keeps PyTorch's default U(+-1/sqrt(fan_in)) as the official code.
+    trunk = model.conv_body.kernel.numpy()
+    assert np.abs(trunk).max() <= 1 / np.sqrt(fan_in)
+    assert trunk.std() == pytest.approx(1 / np.sqrt(3 * fan_in), rel=0.05)
+
+
+@pytest.mark.parametrize("kwargs", [dict(scale=5), dict(num_block=0), dict(num_feat=-1)])
+def test_bad_arguments_raise(kwargs):
+    with pytest.raises(ValueError):
+        RRDBNet(**kwargs)
