@@ -1,0 +1,237 @@
+"""Losses of SRGAN, ESRGAN and ESRGAN-DP as pure per-example functions.
+
+Every function returns a float32 tensor of shape [B] whose batch mean is the
+paper's loss; it never reduces over the batch. The trainer reduces with
+`tf.nn.compute_average_loss(per_example, global_batch_size=...)`: under a
+distribution strategy gradients are summed across replicas, so each replica
+must divide by the global batch size, not its own.
+
+Two losses also need batch statistics (the relativistic discriminator's
+E[C(x)] and the dual perceptual loss's dynamic weight). They take them as
+optional arguments so that the trainer can pass means over the *global* batch
+(a cross-replica `ReplicaContext.all_reduce`), making every replica compute the
+same loss as one big-batch device would. When the arguments are omitted the
+local batch mean is used, which is only right on a single replica; with several
+replicas in sync the functions raise instead of silently diverging.
+
+Inputs may be float16/bfloat16 (mixed precision); losses are computed in float32.
+"""
+
+import tensorflow as tf
+
+# ---------------------------------------------------------------------------
+# Paper constants
+# ---------------------------------------------------------------------------
+# ESRGAN, Eq. 3: L_G = L_percep + lambda * L_G^Ra + eta * L_1.
+ESRGAN_ADVERSARIAL_WEIGHT = 5e-3  # lambda = 5e-3: ESRGAN §4.1
+ESRGAN_L1_WEIGHT = 1e-2  # eta = 1e-2: ESRGAN §4.1
+ESRGAN_PERCEPTUAL_WEIGHT = 1.0  # L_percep unweighted: ESRGAN Eq. 3 (§3.3)
+# VGG19-54 before activation, L1 distance: ESRGAN §3.3 and footnote 1; the official
+# BasicSR config (train_ESRGAN_x4.yml) uses conv5_4 "before relu", criterion l1.
+ESRGAN_VGG_LAYER = "block5_conv4"
+
+# SRGAN, Eq. 3: l^SR = l_X^SR + 1e-3 * l_Gen^SR.
+SRGAN_ADVERSARIAL_WEIGHT = 1e-3  # SRGAN §2.2, Eq. 3
+SRGAN_VGG_LAYER = "block5_conv4"  # phi_{5,4} after activation, MSE: SRGAN §2.2.1, §3.4
+# "VGG feature maps were also rescaled by a factor of 1/12.75 ... equivalent to
+# multiplying Equation 5 with a rescaling factor of ~0.006": SRGAN arXiv:1609.04802v5
+# §3.2 (the sentence is not in the CVPR text). Scales the maps, so the MSE by 1/12.75**2.
+SRGAN_FEATURE_SCALE = 1.0 / 12.75
+
+# ESRGAN-DP, Eq. 2: L = lambda * l_content + eta * l_adversarial + gamma * l_DP
+# (note: lambda and eta swap meaning relative to ESRGAN's Eq. 3).
+DP_CONTENT_WEIGHT = 1e-2  # lambda = 1e-2 (L1 content): ESRGAN-DP §4.2
+DP_ADVERSARIAL_WEIGHT = 5e-3  # eta = 5e-3 (RaGAN): ESRGAN-DP §4.2
+DP_WEIGHT = 1.0  # gamma = 1: ESRGAN-DP §4.2
+DP_MU = 0.5  # mu = 0.5: ESRGAN-DP §4.3.1 (best LPIPS, Table 1)
+DP_VGG_LAYER = "block5_conv4"  # Phi_{5,4} before activation, L1: ESRGAN-DP §3.2.1, §4.3
+DP_RESNET_LAYER = "conv4_block6_out"  # beta_{3,6} after activation: ESRGAN-DP §4.3.2
+# c: "a tiny positive constant ... just to keep the denominator from being zero",
+# ESRGAN-DP §3.2.2 (Eq. 9). The paper gives no value; this one is ours.
+DP_C = 1e-8
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+def _f32(x):
+    return tf.cast(x, tf.float32)
+
+
+def _per_example_mean(x):
+    """Mean over every axis but the first: [B, ...] -> [B]."""
+    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+def _batch_mean(x, given, name):
+    """`given` (a global mean from the trainer) or the local mean of every element."""
+    if given is not None:
+        return _f32(given)
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None and ctx.num_replicas_in_sync > 1:
+        raise ValueError(
+            f"{name} is None inside a {ctx.num_replicas_in_sync}-replica strategy: pass "
+            f"the mean over the global batch (ReplicaContext.all_reduce) so that all "
+            f"replicas use the same value")
+    return tf.reduce_mean(x)
+
+
+# ---------------------------------------------------------------------------
+# Pixel losses
+# ---------------------------------------------------------------------------
+def l1_loss(sr, hr):
+    """Per-example mean absolute error over H, W, C: [B].
+
+    Reference: ESRGAN Eq. 3 (L_1 content loss); ESRGAN-DP Eq. 2 (l_content).
+    """
+    return _per_example_mean(tf.abs(_f32(sr) - _f32(hr)))
+
+
+def mse_loss(sr, hr):
+    """Per-example mean squared error over H, W, C: [B].
+
+    Reference: SRGAN §2.2.1, Eq. 4.
+    """
+    return _per_example_mean(tf.math.squared_difference(_f32(sr), _f32(hr)))
+
+
+# ---------------------------------------------------------------------------
+# Perceptual losses
+# ---------------------------------------------------------------------------
+def perceptual_loss(sr_features, hr_features, layer_weights=None, criterion="l1",
+                    feature_scale=1.0):
+    """Weighted sum over layers of the per-example feature distance: [B].
+
+    Args:
+        sr_features: features of the super-resolved images: a dict name -> [B, h, w, c]
+            (as `VGGFeatures` returns) or a single tensor (as `ResNetFeatures`).
+        hr_features: the same for the ground truth; no gradient flows into them.
+        layer_weights: dict name -> weight; None weighs every layer 1.
+        criterion: "l1" (ESRGAN §3.3, ESRGAN-DP Eqs. 4-5) or "mse" (SRGAN Eq. 5).
+        feature_scale: multiplies both feature maps before the distance
+            (`SRGAN_FEATURE_SCALE` = 1/12.75 for SRGAN's VGG54).
+    Each layer's distance is averaged over h, w and c.
+    """
+    if criterion == "l1":
+        distance = l1_loss
+    elif criterion == "mse":
+        distance = mse_loss
+    else:
+        raise ValueError(f"criterion must be 'l1' or 'mse', got {criterion!r}")
+    if not isinstance(sr_features, dict):
+        sr_features, hr_features = {"features": sr_features}, {"features": hr_features}
+    if set(sr_features) != set(hr_features):
+        raise ValueError(f"sr and hr features have different layers: "
+                         f"{sorted(sr_features)} vs {sorted(hr_features)}")
+    if layer_weights is None:
+        layer_weights = {name: 1.0 for name in sr_features}
+    missing = set(sr_features) - set(layer_weights)
+    if missing:
+        raise ValueError(f"layer_weights has no weight for {sorted(missing)}")
+    total = 0.0
+    for name in sorted(sr_features):
+        sr = _f32(sr_features[name]) * feature_scale
+        hr = tf.stop_gradient(_f32(hr_features[name])) * feature_scale
+        total += layer_weights[name] * distance(sr, hr)
+    return total
+
+
+def dual_perceptual_loss(vgg_loss, resnet_loss, vgg_mean=None, resnet_mean=None,
+                         mu=DP_MU, c=DP_C):
+    """ESRGAN-DP's dual perceptual loss, per example; returns (loss [B], zeta).
+
+    l_DP = l_VGG + (1 / mu) * zeta * l_RES,  zeta = value((l_VGG + c) / (l_RES + c))
+    where value() cuts the gradient: zeta only rescales the ResNet loss, it never
+    changes the update direction.
+
+    zeta is a ratio of batch losses, so it must be the same on every replica:
+    pass `vgg_mean` / `resnet_mean`, the means of `vgg_loss` / `resnet_loss`
+    over the global batch (e.g. `ctx.all_reduce(SUM, tf.reduce_sum(l)) /
+    global_batch_size` in the replica function). If omitted, the local batch means
+    are used (single replica only).
+
+    Args:
+        vgg_loss: per-example VGG loss l_VGG [B] (`perceptual_loss` on
+            `VGGFeatures(("block5_conv4",), pre_activation=True)`, criterion "l1").
+        resnet_loss: per-example ResNet loss l_RES [B] (`perceptual_loss` on
+            `ResNetFeatures("conv4_block6_out")`, criterion "l1").
+        vgg_mean, resnet_mean: global batch means of the two losses (scalars).
+        mu: the nonzero constant mu (0.5 in the paper).
+        c: the tiny constant that keeps the denominator nonzero.
+    Returns:
+        The per-example l_DP [B] and the scalar zeta (without the 1/mu factor).
+    Reference: Song et al., "Dual Perceptual Loss for Single Image Super-Resolution
+    Using ESRGAN", §3.2.2, Eqs. 8-9 and Algorithm 1.
+    """
+    if mu == 0:
+        raise ValueError("mu must be nonzero (ESRGAN-DP Eq. 8)")
+    vgg_loss, resnet_loss = _f32(vgg_loss), _f32(resnet_loss)
+    vgg_mean = _batch_mean(vgg_loss, vgg_mean, "vgg_mean")
+    resnet_mean = _batch_mean(resnet_loss, resnet_mean, "resnet_mean")
+    zeta = tf.stop_gradient((vgg_mean + c) / (resnet_mean + c))
+    return vgg_loss + (1.0 / mu) * zeta * resnet_loss, zeta
+
+
+# ---------------------------------------------------------------------------
+# Adversarial losses (on logits: the discriminators have no sigmoid)
+# ---------------------------------------------------------------------------
+# -log sigmoid(z) = softplus(-z) and -log(1 - sigmoid(z)) = softplus(z): the binary
+# cross-entropies with targets 1 and 0, stable for any logit.
+def gan_d_loss(real_logits, fake_logits):
+    """Standard GAN discriminator loss: BCE(real, 1) + BCE(fake, 0), per example [B].
+
+    Logits of shape [B, 1] or per pixel [B, H, W, 1] (averaged per example).
+    Reference: SRGAN §2.1, Eq. 2 (Goodfellow et al., 2014).
+    """
+    return (_per_example_mean(tf.nn.softplus(-_f32(real_logits)))
+            + _per_example_mean(tf.nn.softplus(_f32(fake_logits))))
+
+
+def gan_g_loss(fake_logits):
+    """Non-saturating generator loss -log D(G(x)) = BCE(fake, 1), per example [B].
+
+    Reference: SRGAN §2.2.2, Eq. 6.
+    """
+    return _per_example_mean(tf.nn.softplus(-_f32(fake_logits)))
+
+
+def ragan_d_loss(real_logits, fake_logits, real_mean=None, fake_mean=None):
+    """Relativistic average discriminator loss, per example [B]. ESRGAN Eq. 1:
+
+    L_D^Ra = -E_xr[log D_Ra(x_r, x_f)] - E_xf[log(1 - D_Ra(x_f, x_r))],
+    D_Ra(x_r, x_f) = sigmoid(C(x_r) - E_xf[C(x_f)]).
+
+    Example i pairs the i-th real and i-th fake image, so the batch mean of the
+    result is L_D^Ra. E[C(.)] is the mean of every logit of that side (all
+    examples and, for a U-Net discriminator, all pixels): pass `real_mean` /
+    `fake_mean` computed over the global batch under a distribution strategy;
+    keep them differentiable (all_reduce is) for the exact gradient.
+
+    Args:
+        real_logits, fake_logits: C(x_r), C(x_f) of shape [B, 1] or [B, H, W, 1].
+        real_mean, fake_mean: optional scalar E[C(x_r)], E[C(x_f)].
+    Reference: ESRGAN §3.2, Eq. 1; Jolicoeur-Martineau, ICLR 2019.
+    """
+    real, fake = _f32(real_logits), _f32(fake_logits)
+    real_mean = _batch_mean(real, real_mean, "real_mean")
+    fake_mean = _batch_mean(fake, fake_mean, "fake_mean")
+    return (_per_example_mean(tf.nn.softplus(-(real - fake_mean)))
+            + _per_example_mean(tf.nn.softplus(fake - real_mean)))
+
+
+def ragan_g_loss(real_logits, fake_logits, real_mean=None, fake_mean=None):
+    """Relativistic average generator loss, per example [B]. ESRGAN Eq. 2:
+
+    L_G^Ra = -E_xr[log(1 - D_Ra(x_r, x_f))] - E_xf[log D_Ra(x_f, x_r)].
+
+    Both terms are kept: the generator gets gradients through the fake logits and
+    through E[C(x_f)] in the real term. Same arguments as `ragan_d_loss`.
+    The official ESRGAN code averages the two terms, (real + fake) / 2, in both
+    losses, i.e. trains with half the paper's lambda; this follows the paper.
+    Reference: ESRGAN §3.2, Eq. 2.
+    """
+    real, fake = _f32(real_logits), _f32(fake_logits)
+    real_mean = _batch_mean(real, real_mean, "real_mean")
+    fake_mean = _batch_mean(fake, fake_mean, "fake_mean")
+    return (_per_example_mean(tf.nn.softplus(real - fake_mean))
+            + _per_example_mean(tf.nn.softplus(-(fake - real_mean))))

@@ -1,0 +1,191 @@
+"""Frozen, truncated ImageNet networks for perceptual losses: VGG19 and ResNet50.
+
+Both take RGB images in [0, 1] (NHWC) and apply the preprocessing that Keras's
+ImageNet weights were trained with ("caffe": x255, RGB -> BGR, minus the ImageNet
+mean pixel, no scaling), so the models plug straight onto generator outputs.
+All weights are frozen and every call runs in inference mode.
+
+The ImageNet weights of `keras.applications` are ported from the original Caffe
+models, not torchvision's: features (hence perceptual-loss magnitudes) differ from
+the official PyTorch ESRGAN / ESRGAN-DP code, which normalises RGB by the ImageNet
+mean and std for torchvision weights.
+"""
+
+import os
+
+import h5py
+import keras
+from keras import ops
+
+_PKG = "esrgan_tf"
+
+# BGR order, as `keras.applications.imagenet_utils.preprocess_input(mode="caffe")`.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+# conv layers per VGG19 block (Simonyan & Zisserman, Table 1, column E).
+_VGG19_CONVS_PER_BLOCK = (2, 2, 4, 4, 4)
+VGG19_LAYERS = tuple(f"block{b}_conv{c}" for b, n in enumerate(_VGG19_CONVS_PER_BLOCK, 1)
+                     for c in range(1, n + 1))
+
+# Last bottleneck of each ResNet50 stage, after its ReLU: beta_{1,3}, beta_{2,4},
+# beta_{3,6}, beta_{4,3} of ESRGAN-DP §3.2.1 (Eq. 5) and §4.3.
+RESNET50_LAYERS = ("conv2_block3_out", "conv3_block4_out", "conv4_block6_out",
+                   "conv5_block3_out")
+
+
+def imagenet_caffe_preprocess(images):
+    """RGB in [0, 1] -> the input of Keras's ImageNet VGG19 / ResNet50 weights.
+
+    Equals `keras.applications.vgg19.preprocess_input(images * 255)` (and the
+    resnet50 one), written with `keras.ops` so it works on symbolic tensors and
+    inside `tf.function` / `tf.data` without NumPy's in-place arithmetic.
+    """
+    bgr = ops.flip(images, axis=-1) * 255.0
+    return bgr - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=bgr.dtype)
+
+
+def _build_application(factory, weights, owner):
+    """`factory(include_top=False, weights=...)` with a clear error for local files."""
+    if weights is None or weights == "imagenet":
+        return factory(include_top=False, weights=weights, input_shape=(None, None, 3))
+    path = os.fspath(weights)
+    expected = f"keras.applications.{factory.__name__}(include_top=False)"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{owner}: weights file {path!r} does not exist. Pass weights='imagenet', "
+            f"None, or a local copy of the weights of {expected} (the Keras download "
+            f"'*_notop.h5' or a file written by save_weights, '*.weights.h5').")
+    model = factory(include_top=False, weights=None, input_shape=(None, None, 3))
+    try:
+        if path.endswith(".weights.h5"):
+            # Keras skips file entries it cannot match with only a warning; count them.
+            with h5py.File(path, "r") as f:
+                found = []
+                f.visititems(lambda _, obj: found.append(1)
+                             if isinstance(obj, h5py.Dataset) else None)
+            if len(found) != len(model.weights):
+                raise ValueError(f"the file holds {len(found)} weight arrays, the "
+                                 f"model has {len(model.weights)}")
+        model.load_weights(path)
+    except (ValueError, OSError, KeyError) as e:
+        raise ValueError(
+            f"{owner}: {path!r} does not hold the weights of {expected}: {e}") from e
+    return model
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class VGGFeatures(keras.Model):
+    """Frozen VGG19 features at chosen conv layers, before or after their ReLU.
+
+    Keras's VGG19 fuses each ReLU into its Conv2D, so this model rebuilds the
+    network up to the deepest requested layer with linear convs followed by
+    separate ReLU layers (like torchvision's VGG), copies the weights over, and
+    reads each requested layer at the conv output (`pre_activation=True`) or at its
+    ReLU. Nothing past the deepest requested layer is built or run.
+
+    Calling the model on RGB images in [0, 1] (NHWC) returns a dict mapping each
+    name in `layer_names` to its features.
+
+    Args:
+        layer_names: VGG19 conv layer names (`VGG19_LAYERS`), e.g.
+            ("block5_conv4",) for VGG19-54.
+        pre_activation: features before the ReLU (ESRGAN, ESRGAN-DP) or after
+            it (SRGAN).
+        weights: "imagenet" (downloaded to the Keras cache), None (random, for
+            tests), or the path of a local copy of the weights of
+            `keras.applications.VGG19(include_top=False)`: the Keras download
+            (`.h5`) or a `save_weights` file (`.weights.h5`).
+    Reference: ESRGAN (Wang et al., 2018) §3.3 (VGG19-54 before activation);
+    SRGAN (Ledig et al., 2017) §2.2.1 (phi_{i,j} after activation).
+    """
+
+    def __init__(self, layer_names=("block5_conv4",), pre_activation=True,
+                 weights="imagenet", **kwargs):
+        if isinstance(layer_names, str):
+            layer_names = (layer_names,)
+        layer_names = tuple(layer_names)
+        bad = [n for n in layer_names if n not in VGG19_LAYERS]
+        if bad or not layer_names:
+            raise ValueError(f"VGGFeatures: unknown VGG19 conv layer(s) {bad or '(none)'};"
+                             f" valid names: {', '.join(VGG19_LAYERS)}")
+        super().__init__(**kwargs)
+        self.layer_names = layer_names
+        self.pre_activation = pre_activation
+        self.weights_source = weights
+        self.network = self._build_network(
+            _build_application(keras.applications.VGG19, weights, "VGGFeatures"))
+        self.trainable = False
+
+    def _build_network(self, vgg):
+        deepest = max(VGG19_LAYERS.index(n) for n in self.layer_names)
+        inputs = keras.Input((None, None, 3))
+        x = inputs
+        outputs = {}
+        for name in VGG19_LAYERS[:deepest + 1]:
+            block, conv = name.split("_")
+            if conv == "conv1" and block != "block1":
+                x = keras.layers.MaxPooling2D(2, name=f"block{int(block[5:]) - 1}_pool")(x)
+            source = vgg.get_layer(name)
+            linear = keras.layers.Conv2D(source.filters, source.kernel_size,
+                                         padding="same", name=name)
+            x = linear(x)
+            linear.set_weights(source.get_weights())
+            if name in self.layer_names and self.pre_activation:
+                outputs[name] = x
+            x = keras.layers.ReLU(name=f"{block}_relu{conv[4:]}")(x)
+            if name in self.layer_names and not self.pre_activation:
+                outputs[name] = x
+        return keras.Model(inputs, outputs, name="vgg19_truncated")
+
+    def call(self, images):
+        return self.network(imagenet_caffe_preprocess(images), training=False)
+
+    def get_config(self):
+        return {**super().get_config(), "layer_names": self.layer_names,
+                "pre_activation": self.pre_activation,
+                "weights": _config_weights(self.weights_source)}
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class ResNetFeatures(keras.Model):
+    """Frozen ResNet50 truncated at the output of one stage (after its ReLU).
+
+    Calling the model on RGB images in [0, 1] (NHWC) returns the features of
+    `layer_name`. BatchNorm always runs in inference mode (moving statistics),
+    whatever `training` the caller passes.
+
+    Args:
+        layer_name: the last bottleneck of a stage, one of `RESNET50_LAYERS`:
+            "conv2_block3_out" (beta_{1,3}), "conv3_block4_out" (beta_{2,4}),
+            "conv4_block6_out" (beta_{3,6}, ESRGAN-DP's choice) or
+            "conv5_block3_out" (beta_{4,3}).
+        weights: "imagenet", None (random, for tests), or the path of a local copy
+            of the weights of `keras.applications.ResNet50(include_top=False)`
+            (`.h5` Keras download or `.weights.h5` from save_weights).
+    Reference: Song et al., "Dual Perceptual Loss for Single Image Super-Resolution
+    Using ESRGAN", §3.2.1 (Eq. 5, Fig. 3) and §4.3.2 (beta_{3,6}).
+    """
+
+    def __init__(self, layer_name="conv4_block6_out", weights="imagenet", **kwargs):
+        if layer_name not in RESNET50_LAYERS:
+            raise ValueError(f"ResNetFeatures: unknown layer {layer_name!r}; valid "
+                             f"names: {', '.join(RESNET50_LAYERS)}")
+        super().__init__(**kwargs)
+        self.layer_name = layer_name
+        self.weights_source = weights
+        resnet = _build_application(keras.applications.ResNet50, weights, "ResNetFeatures")
+        self.network = keras.Model(resnet.input, resnet.get_layer(layer_name).output,
+                                   name="resnet50_truncated")
+        self.trainable = False
+
+    def call(self, images, training=None):
+        del training  # frozen feature extractor: BatchNorm uses its moving statistics
+        return self.network(imagenet_caffe_preprocess(images), training=False)
+
+    def get_config(self):
+        return {**super().get_config(), "layer_name": self.layer_name,
+                "weights": _config_weights(self.weights_source)}
+
+
+def _config_weights(weights):
+    return weights if weights is None else os.fspath(weights)
