@@ -1,0 +1,201 @@
+"""Reading HR photos into RGB arrays, and writing deterministic PNGs.
+
+`decode` turns the bytes of a PNG, JPEG, WebP, BMP or TIFF file into an HxWx3 uint8 or uint16
+array (the I/O edge of the library: everything downstream works in float32 [0, 1]):
+
+* alpha is dropped, palette and CMYK images go through Pillow's ``convert("RGB")``, gray is
+  replicated to three channels; EXIF orientation is applied (``ImageOps.exif_transpose``);
+* 16-bit images stay 16-bit. Pillow has no 16-bit RGB mode and silently keeps only the high byte
+  of 16-bit colour PNGs and TIFFs, so those are decoded by ``tf.io.decode_png`` and ``tifffile``
+  (a scikit-image dependency). Only Pillow's 16-bit gray modes (``I;16*``) are read by Pillow.
+
+Anything that cannot become training data raises `UnusableImage` with a short reason whose first
+word(s) before ":" name the kind of problem, so reports can count reasons by kind.
+
+TensorFlow is imported only for 16-bit PNGs: data-preparation workers are separate processes, and
+importing TF costs each of them seconds and hundreds of MB.
+"""
+
+import contextlib
+import dataclasses
+import io
+import warnings
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_BITS_PER_SAMPLE = 258
+# Fixed zlib level: the same pixels must always give the same PNG bytes (deterministic shards).
+PNG_COMPRESS_LEVEL = 6
+
+
+class UnusableImage(Exception):
+    """An input that cannot become training data; str(exception) is the reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """What the file header says, before any pixel is decoded.
+
+    ``height`` and ``width`` are as stored, *before* EXIF orientation: finding the orientation of
+    a PNG makes Pillow decode the whole image, and square crops do not need it (a 90° rotation
+    does not change how many fit).
+    """
+    height: int
+    width: int
+    bit_depth: int
+
+
+@contextlib.contextmanager
+def _pixel_limit(max_pixels):
+    """Makes Pillow's decompression-bomb guard use our limit and fail instead of warning."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = int(max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(data, max_pixels):
+    """Opens image bytes (header only) with the checks every input needs."""
+    if not data:
+        raise UnusableImage("empty file")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise UnusableImage(f"too many pixels: {e}") from None
+    except UnidentifiedImageError:
+        raise UnusableImage("not an image: no supported image format recognised") from None
+    except Exception as e:  # Pillow's plugins raise many types on malformed headers.
+        raise UnusableImage(f"corrupt header: {type(e).__name__}: {e}") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise UnusableImage(f"too many pixels: {width}x{height} is more than --max_pixels="
+                            f"{int(max_pixels)}")
+    if width == 0 or height == 0:
+        raise UnusableImage(f"empty image: {width}x{height}")
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        raise UnusableImage(f"animated or multi-frame: {frames} frames")
+    if image.mode == "F":
+        raise UnusableImage("unsupported mode: floating-point pixels have no agreed range")
+    return image
+
+
+def _is_16bit_png(data):
+    return data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and data[24:25] == b"\x10"
+
+
+def _is_16bit_tiff(image):
+    return (image.format == "TIFF" and not image.mode.startswith("I;16")
+            and max(image.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))) == 16)
+
+
+def _bit_depth(data, image):
+    sixteen = _is_16bit_png(data) or _is_16bit_tiff(image) or image.mode.startswith("I")
+    return 16 if sixteen else 8
+
+
+def probe(data, max_pixels):
+    """Checks image bytes from their header alone; raises `UnusableImage`."""
+    with _pixel_limit(max_pixels):
+        with _open(data, max_pixels) as image:
+            width, height = image.size
+            return Header(height=height, width=width, bit_depth=_bit_depth(data, image))
+
+
+def decode(data, max_pixels):
+    """Decodes image bytes to an HxWx3 uint8 or uint16 RGB array; raises `UnusableImage`."""
+    with _pixel_limit(max_pixels):
+        with _open(data, max_pixels) as image:
+            try:
+                if _is_16bit_png(data):
+                    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+                    pixels = tf.io.decode_png(data, channels=3, dtype=tf.uint16).numpy()
+                    # Pillow's getexif() decodes a whole PNG just to look for an eXIf chunk.
+                    return orient(pixels, _orientation(image) if b"eXIf" in data else 1)
+                if _is_16bit_tiff(image):
+                    import tifffile  # pylint: disable=import-outside-toplevel
+                    return orient(to_rgb(tifffile.imread(io.BytesIO(data))), _orientation(image))
+                image.load()  # Raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES is off).
+                return _pil_to_rgb(ImageOps.exif_transpose(image))
+            except UnusableImage:
+                raise
+            except Exception as e:  # Decoders raise many types on corrupt data; all mean "skip".
+                raise UnusableImage(f"corrupt or truncated: {type(e).__name__}: {e}") from None
+
+
+def _orientation(image):
+    return image.getexif().get(ExifTags.Base.Orientation, 1)
+
+
+def _pil_to_rgb(image):
+    if image.mode.startswith("I;16"):
+        return to_rgb(np.asarray(image).astype(np.uint16))
+    if image.mode == "I":  # 32-bit signed; Pillow uses it for some 16-bit gray files.
+        pixels = np.asarray(image)
+        if pixels.min() < 0 or pixels.max() > 65535:
+            raise UnusableImage("unsupported mode: 32-bit integer pixels outside 0..65535")
+        return to_rgb(pixels.astype(np.uint16))
+    if image.mode != "RGB":
+        try:
+            image = image.convert("RGB")
+        except ValueError as e:
+            raise UnusableImage(f"unsupported mode: {image.mode}: {e}") from None
+    return np.asarray(image)
+
+
+def to_rgb(pixels):
+    """HxW, HxWx1..4 uint8/uint16 (or bool) array → HxWx3 RGB: gray replicated, alpha dropped."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype == bool:
+        pixels = pixels.astype(np.uint8) * 255
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise UnusableImage(f"unsupported dtype: {pixels.dtype} (expected uint8 or uint16)")
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+        raise UnusableImage(f"unsupported shape: {pixels.shape}")
+    if pixels.shape[2] <= 2:  # gray or gray + alpha
+        pixels = np.repeat(pixels[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(pixels[:, :, :3])
+
+
+# EXIF orientation tag → the array operation that shows the photo upright (the same table as
+# Pillow's exif_transpose; tests check the two agree).
+_ORIENTATIONS = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def orient(pixels, orientation):
+    """Applies an EXIF orientation (1..8; anything else is treated as 1) to an HxWxC array."""
+    return np.ascontiguousarray(_ORIENTATIONS.get(orientation, _ORIENTATIONS[1])(pixels))
+
+
+def encode_png(pixels):
+    """HxWx3 uint8 or uint16 array → PNG bytes (8- or 16-bit), identical for identical input."""
+    pixels = np.ascontiguousarray(pixels)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 array, got shape {pixels.shape}")
+    if pixels.dtype == np.uint8:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels, "RGB").save(buffer, format="PNG",
+                                            compress_level=PNG_COMPRESS_LEVEL)
+        return buffer.getvalue()
+    if pixels.dtype == np.uint16:
+        # Pillow cannot write 16-bit RGB PNGs.
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+        return tf.io.encode_png(pixels, compression=PNG_COMPRESS_LEVEL).numpy()
+    raise ValueError(f"expected uint8 or uint16 pixels, got {pixels.dtype}")
