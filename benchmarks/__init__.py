@@ -1,0 +1,1 @@
+"""Speed and throughput measurements of esrgan_tf, written to JSON + a Markdown table row."""

@@ -1,0 +1,432 @@
+"""Tests for the training input pipeline, on tiny shard sets of real photo crops.
+
+Alignment is checked independently of the pipeline's own bookkeeping: every HR patch is searched
+for in the source sub-images under the 8 symmetries of the square, and its LR patch must be the
+same symmetry of the matching LR window (stored LR) or equal NumPy ``imresize`` of the HR patch
+(LR made on the fly).
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import skimage.data
+import tensorflow as tf
+from numpy.lib.stride_tricks import sliding_window_view
+
+from esrgan_tf.data import image_io, pipeline, records
+from esrgan_tf.data.imresize import imresize
+
+SUB = 48  # sub-image side: a multiple of 2, 3, 4 and 8
+PATCH = 24  # HR patch side: a multiple of 2, 3, 4 and 8
+
+
+# ---------------------------------------------------------------------------------------
+# Tiny shard sets
+# ---------------------------------------------------------------------------------------
+
+def _photo_crops(n, size=SUB):
+    """n distinct size x size uint8 crops of two real photos, alternating between them."""
+    photos = [skimage.data.astronaut(), skimage.data.chelsea()]
+    per_photo = []
+    for photo in photos:
+        h, w = photo.shape[:2]
+        per_photo.append([photo[y:y + size, x:x + size]
+                          for y in range(40, h - size + 1, 67)
+                          for x in range(30, w - size + 1, 71)])
+    crops = [c for pair in zip(*per_photo) for c in pair][:n]
+    assert len(crops) == n
+    return crops
+
+
+def _stored_lr(hr, scale):
+    """uint8 LR of a uint8 HR, as `prepare` stores it (any faithful downscale would do)."""
+    lr = imresize(hr.astype(np.float64) / 255.0, 1.0 / scale)
+    return np.round(np.clip(lr, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _write_shards(directory, sub_images, num_files, lr_scale=0):
+    """Writes sub-images round-robin into num_files shards (+ manifest.json when LR stored).
+
+    Returns (HR float32 [0, 1] arrays, LR float32 arrays or None, file index of each record).
+    """
+    os.makedirs(directory, exist_ok=True)
+    names = [os.path.join(directory, f"train-{k:05d}-of-{num_files:05d}.tfrecord")
+             for k in range(num_files)]
+    writers = [tf.io.TFRecordWriter(name) for name in names]
+    hrs, lrs, file_of = [], [], []
+    for i, hr in enumerate(sub_images):
+        kwargs = {}
+        if lr_scale:
+            lr = _stored_lr(hr, lr_scale)
+            kwargs = dict(lr_png=image_io.encode_png(lr), lr_scale=lr_scale)
+            lrs.append(lr.astype(np.float32) / np.float32(255))
+        example = records.make_example(image_io.encode_png(hr), source=f"photo/{i}", y=0, x=0,
+                                       **kwargs)
+        writers[i % num_files].write(example.SerializeToString())
+        peak = np.float32(np.iinfo(hr.dtype).max)
+        hrs.append(hr.astype(np.float32) / peak)
+        file_of.append(i % num_files)
+    for writer in writers:
+        writer.close()
+    if lr_scale:
+        with open(os.path.join(directory, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump({"settings": {"lr_scale": lr_scale}}, f)
+    return hrs, (lrs or None), file_of
+
+
+@pytest.fixture(scope="module")
+def hr_only(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("hr_only"))
+    hrs, _, file_of = _write_shards(directory, _photo_crops(8), num_files=2)
+    return directory, hrs, file_of
+
+
+@pytest.fixture(scope="module")
+def with_lr(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("with_lr"))
+    hrs, lrs, _ = _write_shards(directory, _photo_crops(6), num_files=2, lr_scale=4)
+    return directory, hrs, lrs
+
+
+def _config(shards, **kwargs):
+    settings = dict(shards=shards, scale=4, hr_size=PATCH, batch_size=4, seed=3,
+                    shuffle_buffer=8)
+    settings.update(kwargs)
+    return pipeline.TrainDataConfig(**settings)
+
+
+def _batches(config, n, input_context=None):
+    dataset = pipeline.train_dataset(config, input_context)
+    return [(lr.numpy(), hr.numpy()) for lr, hr in dataset.take(n)]
+
+
+def _patches(config, n_batches, input_context=None):
+    """(lr, hr) patch pairs of the first batches, unbatched."""
+    return [(lr[b], hr[b]) for lr, hr in _batches(config, n_batches, input_context)
+            for b in range(lr.shape[0])]
+
+
+# ---------------------------------------------------------------------------------------
+# Independent alignment checks
+# ---------------------------------------------------------------------------------------
+
+def _dihedral(image):
+    """{(flip, k): image flipped left-right if flip, then rotated k x 90 degrees}: 8 arrays."""
+    return {(flip, k): np.rot90(image[:, ::-1] if flip else image, k)
+            for flip in (0, 1) for k in range(4)}
+
+
+def _locate(patch, sub_images, step):
+    """Every (sub-image i, symmetry t, y, x) with t(patch) == sub_images[i][y:y+n, x:x+n].
+
+    Only y, x that are multiples of ``step`` are searched (the pipeline's scale-aligned crops).
+    """
+    n = patch.shape[0]
+    hits = []
+    for t, view in _dihedral(patch).items():
+        for i, sub in enumerate(sub_images):
+            windows = sliding_window_view(sub, (n, n, 3))[::step, ::step, 0]
+            ys, xs = np.nonzero(np.all(windows == view, axis=(2, 3, 4)))
+            hits += [(i, t, int(y) * step, int(x) * step) for y, x in zip(ys, xs)]
+    return hits
+
+
+def _transform_of(before, after):
+    """The symmetries t with t(before) == after."""
+    return {t for t, view in _dihedral(before).items() if np.array_equal(view, after)}
+
+
+# ---------------------------------------------------------------------------------------
+# Map functions: eagerly and inside tf.data
+# ---------------------------------------------------------------------------------------
+
+def _serialized_records(hrs_uint8, scale=0):
+    out = []
+    for hr in hrs_uint8:
+        kwargs = {}
+        if scale:
+            kwargs = dict(lr_png=image_io.encode_png(_stored_lr(hr, scale)), lr_scale=scale)
+        out.append(records.make_example(image_io.encode_png(hr), source="s", y=0, x=0,
+                                        **kwargs).SerializeToString())
+    return out
+
+
+_SEEDS = np.array([[0, 0], [0, 1], [7, 5], [123, 456], [2, 99]], np.int64)
+
+
+def _eager_and_tf_data(fn, serialized):
+    """fn(parsed example, seed) for every (record, seed): eagerly, and mapped in tf.data."""
+    pairs = [(s, seed) for s in serialized for seed in _SEEDS]
+    eager = [fn(records.parse_example(tf.constant(s)), tf.constant(seed)) for s, seed in pairs]
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ([s for s, _ in pairs], np.stack([seed for _, seed in pairs])))
+    dataset = dataset.map(lambda s, seed: fn(records.parse_example(s), seed))
+    in_tf_data = list(dataset)
+    assert len(eager) == len(in_tf_data)
+    return eager, in_tf_data
+
+
+def _assert_same(eager, in_tf_data):
+    for a, b in zip(tf.nest.flatten(eager), tf.nest.flatten(in_tf_data)):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def _assert_not_all_equal(outputs):
+    first = tf.nest.flatten(outputs[0])[0].numpy()
+    assert any(not np.array_equal(first, tf.nest.flatten(o)[0].numpy()) for o in outputs[1:]), \
+        "every seed gave the same output: the comparison would prove nothing"
+
+
+@pytest.mark.parametrize("with_lr_crop", [True, False], ids=["with_lr", "hr_only"])
+def test_random_crop_pair_eager_equals_tf_data(with_lr_crop):
+    serialized = _serialized_records(_photo_crops(2), scale=4)
+
+    def fn(example, seed):
+        hr, lr = pipeline.random_crop_pair(example["hr"], example["lr"] if with_lr_crop else None,
+                                           seed, PATCH, 4)
+        return (hr, lr) if with_lr_crop else hr
+
+    eager, in_tf_data = _eager_and_tf_data(fn, serialized)
+    for e, d in zip(eager, in_tf_data):
+        _assert_same(e, d)
+    _assert_not_all_equal(eager)
+    shapes = [(PATCH, PATCH, 3)] + ([(PATCH // 4, PATCH // 4, 3)] if with_lr_crop else [])
+    assert [tuple(t.shape) for t in tf.nest.flatten(in_tf_data[0])] == shapes
+
+
+def test_augment_pair_eager_equals_tf_data():
+    serialized = _serialized_records(_photo_crops(2), scale=4)
+
+    def fn(example, seed):
+        return pipeline.augment_pair(example["hr"], example["lr"], seed)
+
+    eager, in_tf_data = _eager_and_tf_data(fn, serialized)
+    for e, d in zip(eager, in_tf_data):
+        _assert_same(e, d)
+    _assert_not_all_equal(eager)
+
+
+@pytest.mark.parametrize("with_stored_lr", [True, False], ids=["stored_lr", "lr_on_the_fly"])
+@pytest.mark.parametrize("augment", [True, False], ids=["augment", "no_augment"])
+def test_make_training_pair_eager_equals_tf_data(with_stored_lr, augment):
+    serialized = _serialized_records(_photo_crops(2), scale=4)
+    config = _config("unused", augment=augment)
+
+    def fn(example, seed):
+        return pipeline.make_training_pair(example, seed, config, with_stored_lr)
+
+    eager, in_tf_data = _eager_and_tf_data(fn, serialized)
+    for e, d in zip(eager, in_tf_data):
+        # LR made on the fly is arithmetic; graph and eager kernels may differ in the last bit.
+        np.testing.assert_allclose(e[0].numpy(), d[0].numpy(), rtol=0, atol=0 if with_stored_lr
+                                   else 1e-6)
+        np.testing.assert_array_equal(e[1].numpy(), d[1].numpy())
+    _assert_not_all_equal([(hr, lr) for lr, hr in eager])
+
+
+def test_augmentation_covers_the_8_symmetries_identically_on_lr_and_hr():
+    rng = np.random.default_rng(0)
+    hr = rng.random((8, 8, 3)).astype(np.float32)  # no symmetry: each transform is identifiable
+    lr = rng.random((2, 2, 3)).astype(np.float32)
+    seeds = np.stack([np.zeros(96, np.int64), np.arange(96)], axis=1)
+    dataset = tf.data.Dataset.from_tensor_slices(seeds).map(
+        lambda seed: pipeline.augment_pair(tf.constant(hr), tf.constant(lr), seed))
+    seen = set()
+    for hr_out, lr_out in dataset:
+        t_hr = _transform_of(hr, hr_out.numpy())
+        t_lr = _transform_of(lr, lr_out.numpy())
+        assert len(t_hr) == 1 and t_hr == t_lr
+        seen |= t_hr
+    assert seen == set(_dihedral(hr))
+
+
+# ---------------------------------------------------------------------------------------
+# LR/HR alignment through the whole pipeline
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_lr_on_the_fly_is_imresize_of_the_augmented_hr_patch(hr_only, scale):
+    directory, hrs, _ = hr_only
+    patches = _patches(_config(directory, scale=scale), n_batches=3)
+    for lr, hr in patches:
+        # Bicubic commutes with the square's symmetries, so a mismatched flip/rotation of LR and
+        # HR would break this equality; the HR patch must also come from a sub-image.
+        expected = np.clip(imresize(hr.astype(np.float64), 1.0 / scale), 0.0, 1.0)
+        np.testing.assert_allclose(lr, expected, rtol=0, atol=1e-5)
+        assert len(_locate(hr, hrs, scale)) == 1
+
+
+def test_stored_lr_patch_is_the_matching_window_of_the_stored_lr(with_lr):
+    directory, hrs, lrs = with_lr
+    scale, n = 4, PATCH // 4
+    symmetries = set()
+    for lr, hr in _patches(_config(directory, scale=scale), n_batches=6):
+        hits = _locate(hr, hrs, scale)
+        assert len(hits) == 1, f"HR patch found {len(hits)} times in the sub-images"
+        i, t, y, x = hits[0]
+        window = lrs[i][y // scale:y // scale + n, x // scale:x // scale + n]
+        np.testing.assert_array_equal(_dihedral(lr)[t], window)
+        symmetries.add(t)
+    assert len(symmetries) >= 4  # 24 patches, 8 equally likely symmetries
+
+
+def test_manifest_at_another_scale_means_lr_on_the_fly(with_lr):
+    directory, _, lrs = with_lr
+    for lr, hr in _patches(_config(directory, scale=2), n_batches=1):
+        expected = np.clip(imresize(hr.astype(np.float64), 0.5), 0.0, 1.0)
+        np.testing.assert_allclose(lr, expected, rtol=0, atol=1e-5)
+
+
+def test_use_stored_lr_false_makes_lr_on_the_fly(with_lr):
+    directory, _, _ = with_lr
+    lr, hr = _patches(_config(directory, use_stored_lr=False), n_batches=1)[0]
+    np.testing.assert_allclose(lr, np.clip(imresize(hr.astype(np.float64), 0.25), 0, 1),
+                               rtol=0, atol=1e-5)
+    # Stored LR is uint8-rounded; LR made on the fly from a 24x24 photo patch is not.
+    assert not np.allclose(lr * 255, np.round(lr * 255), atol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------
+# Batches, reproducibility, bit depth
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scale,hr_size", [(2, 24), (3, 24), (4, 24), (8, 48)])
+def test_batch_shapes_dtype_and_range(hr_only, scale, hr_size):
+    directory, _, _ = hr_only
+    for lr, hr in _batches(_config(directory, scale=scale, hr_size=hr_size, batch_size=3), 2):
+        assert lr.shape == (3, hr_size // scale, hr_size // scale, 3)
+        assert hr.shape == (3, hr_size, hr_size, 3)
+        assert lr.dtype == np.float32 and hr.dtype == np.float32
+        for image in (lr, hr):
+            assert image.min() >= 0.0 and image.max() <= 1.0
+
+
+def test_dataset_element_spec_is_static(hr_only):
+    directory, _, _ = hr_only
+    lr_spec, hr_spec = pipeline.train_dataset(_config(directory)).element_spec
+    assert lr_spec.shape == (4, PATCH // 4, PATCH // 4, 3) and lr_spec.dtype == tf.float32
+    assert hr_spec.shape == (4, PATCH, PATCH, 3) and hr_spec.dtype == tf.float32
+
+
+def test_same_seed_same_batches_other_seed_other_batches(hr_only):
+    directory, _, _ = hr_only
+    first = _batches(_config(directory, seed=11), 4)
+    again = _batches(_config(directory, seed=11), 4)
+    other = _batches(_config(directory, seed=12), 4)
+    for (lr_a, hr_a), (lr_b, hr_b) in zip(first, again):
+        np.testing.assert_array_equal(hr_a, hr_b)
+        np.testing.assert_array_equal(lr_a, lr_b)
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(first, other))
+
+
+def test_16_bit_records_decode_to_the_right_values(tmp_path):
+    rng = np.random.default_rng(1)
+    # Random 16-bit values use the low byte, which an 8-bit decode would lose.
+    sixteen = [rng.integers(0, 65536, (PATCH, PATCH, 3)).astype(np.uint16) for _ in range(2)]
+    _write_shards(str(tmp_path), sixteen, num_files=1)
+    config = _config(str(tmp_path), augment=False, batch_size=2)
+    for lr, hr in _patches(config, n_batches=2):
+        # The patch is the whole sub-image: it must be one of them, exactly, in [0, 1].
+        assert any(np.array_equal(hr, (s / 65535.0).astype(np.float32)) for s in sixteen)
+        np.testing.assert_allclose(lr, np.clip(imresize(hr.astype(np.float64), 0.25), 0, 1),
+                                   rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------
+# Distribution: input_context sharding
+# ---------------------------------------------------------------------------------------
+
+def _context(i):
+    return tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i,
+                                      num_replicas_in_sync=2)
+
+
+def _records_read(directory, hrs, input_context, n_batches):
+    config = _config(directory, augment=False, batch_size=4, shuffle_buffer=2)
+    seen = []
+    for lr, hr in _batches(config, n_batches, input_context):
+        assert lr.shape[0] == hr.shape[0] == 2  # per-replica share of the global batch of 4
+        for patch in hr:
+            hits = _locate(patch, hrs, 4)
+            assert len(hits) == 1 and hits[0][1] == (0, 0)  # augment=False: no symmetry
+            seen.append(hits[0][0])
+    return set(seen)
+
+
+def test_two_pipelines_read_disjoint_files(tmp_path):
+    hrs, _, file_of = _write_shards(str(tmp_path), _photo_crops(8), num_files=4)
+    # 4 records per pipeline; 4 batches of 2 = two passes over its share.
+    seen = [_records_read(str(tmp_path), hrs, _context(i), n_batches=4) for i in range(2)]
+    files = [{file_of[r] for r in s} for s in seen]
+    assert files[0].isdisjoint(files[1])
+    assert seen[0] | seen[1] == set(range(8))
+
+
+def test_one_file_is_split_by_records(tmp_path):
+    hrs, _, _ = _write_shards(str(tmp_path), _photo_crops(6), num_files=1)
+    seen = [_records_read(str(tmp_path), hrs, _context(i), n_batches=3) for i in range(2)]
+    assert seen[0].isdisjoint(seen[1])
+    assert seen[0] | seen[1] == set(range(6))
+
+
+def test_few_files_are_not_read_twice_at_once(hr_only):
+    # 2 files, cycle_length 4: an epoch must still hold each record once, not 2-4 copies in a row.
+    directory, hrs, _ = hr_only
+    config = _config(directory, augment=False, batch_size=8, shuffle_buffer=1, cycle_length=4)
+    (_, hr), = _batches(config, 1)
+    assert sorted(_locate(p, hrs, 4)[0][0] for p in hr) == list(range(8))
+
+
+# ---------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------
+
+def test_no_shards_is_a_helpful_file_not_found(tmp_path):
+    for shards in (str(tmp_path), str(tmp_path / "missing-*.tfrecord")):
+        with pytest.raises(FileNotFoundError,
+                           match=r"no TFRecord shards.*esrgan_tf\.data\.prepare"):
+            pipeline.train_dataset(_config(shards))
+
+
+def test_sub_image_smaller_than_the_patch_is_a_clear_error(tmp_path):
+    _write_shards(str(tmp_path), _photo_crops(2, size=16), num_files=1)
+    message = r"smaller than the 24x24 patch size"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        next(iter(pipeline.train_dataset(_config(str(tmp_path)))))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        pipeline.random_crop_pair(tf.zeros([16, 40, 3]), None, tf.constant([0, 0]), PATCH, 4)
+
+
+@pytest.mark.parametrize("kwargs", [dict(hr_size=30, scale=4), dict(hr_size=0), dict(scale=5),
+                                    dict(scale=1), dict(batch_size=0)])
+def test_bad_config_is_a_value_error(kwargs):
+    with pytest.raises(ValueError):
+        _config("unused", **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpointing the iterator (the trainer resumes the data stream with the model)
+# ---------------------------------------------------------------------------------------
+
+def test_restored_iterator_continues_with_the_same_batches(hr_only, tmp_path):
+    directory, _, _ = hr_only
+    config = _config(directory)
+    iterator = iter(pipeline.train_dataset(config))
+    for _ in range(3):
+        next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    expected = [next(iterator) for _ in range(3)]
+
+    fresh = iter(pipeline.train_dataset(config))
+    from_start = [next(fresh) for _ in range(3)]
+    restored = iter(pipeline.train_dataset(config))
+    tf.train.Checkpoint(iterator=restored).restore(path).assert_consumed()
+    for (lr_e, hr_e), (lr_r, hr_r) in zip(expected, [next(restored) for _ in range(3)]):
+        np.testing.assert_array_equal(hr_e.numpy(), hr_r.numpy())
+        np.testing.assert_array_equal(lr_e.numpy(), lr_r.numpy())
+    # Otherwise a restore that did nothing would pass too.
+    assert not all(np.array_equal(e[1].numpy(), f[1].numpy())
+                   for e, f in zip(expected, from_start))
