@@ -1,0 +1,164 @@
+"""Frozen dataclass configs for training (built from flags by `esrgan_tf.flags`).
+
+Library code receives these, never `FLAGS`, so tests and notebooks can call it
+directly. The paper defaults live in the flagfiles under `configs/`.
+"""
+
+import dataclasses
+
+from esrgan_tf.data.pipeline import TrainDataConfig
+
+GENERATORS = ("rrdbnet", "srresnet")
+DISCRIMINATORS = ("vgg", "unet")
+GAN_TYPES = ("none", "gan", "ragan")
+PERCEPTUAL = ("none", "vgg", "dual")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator architecture.
+
+    Attributes:
+        generator: 'rrdbnet' (ESRGAN) or 'srresnet' (SRGAN).
+        scale: SR factor.
+        num_feat, num_block, num_grow_ch: generator width/depth (num_grow_ch:
+            RRDBNet only).
+        use_bn: SRResNet batch normalisation.
+        discriminator: 'vgg' (VGG-style, fixed patch size) or 'unet' (spectral norm).
+        d_num_feat: discriminator base width.
+        d_strided_kernel, d_dense_units: VGG-style discriminator variant
+            (ESRGAN: 4 and 100; SRGAN: 3 and 1024).
+    """
+
+    generator: str = "rrdbnet"
+    scale: int = 4
+    num_feat: int = 64
+    num_block: int = 23
+    num_grow_ch: int = 32
+    use_bn: bool = True
+    discriminator: str = "vgg"
+    d_num_feat: int = 64
+    d_strided_kernel: int = 4
+    d_dense_units: int = 100
+
+    def __post_init__(self):
+        _check_choice("generator", self.generator, GENERATORS)
+        _check_choice("discriminator", self.discriminator, DISCRIMINATORS)
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Loss terms and weights: L_G = w_percep L_percep + w_adv L_adv + w_pix L_pix.
+
+    Attributes:
+        pixel_loss: 'l1' or 'mse'; pixel_weight its weight (0 disables).
+        perceptual: 'none', 'vgg' or 'dual' (VGG19 + ResNet50, ESRGAN-DP).
+        perceptual_weight: weight of the (dual) perceptual term.
+        vgg_layers: VGG19 conv layer names; vgg_layer_weights their weights.
+        vgg_pre_activation: features before the ReLU (ESRGAN) or after (SRGAN).
+        perceptual_criterion: 'l1' or 'mse' on the features.
+        vgg_feature_scale: multiplies the features (SRGAN: 1/12.75).
+        resnet_layer: ResNet50 stage output for the dual loss.
+        dp_mu: mu of the dual perceptual loss.
+        gan_type: 'none' (PSNR stage), 'gan' (SRGAN) or 'ragan' (ESRGAN).
+        adversarial_weight: weight of the generator's adversarial loss.
+        vgg_weights, resnet_weights: 'imagenet' or a local weights file.
+    """
+
+    pixel_loss: str = "l1"
+    pixel_weight: float = 1.0
+    perceptual: str = "none"
+    perceptual_weight: float = 1.0
+    vgg_layers: tuple = ("block5_conv4",)
+    vgg_layer_weights: tuple = (1.0,)
+    vgg_pre_activation: bool = True
+    perceptual_criterion: str = "l1"
+    vgg_feature_scale: float = 1.0
+    resnet_layer: str = "conv4_block6_out"
+    dp_mu: float = 0.5
+    gan_type: str = "none"
+    adversarial_weight: float = 0.0
+    vgg_weights: str = "imagenet"
+    resnet_weights: str = "imagenet"
+
+    def __post_init__(self):
+        _check_choice("pixel_loss", self.pixel_loss, ("l1", "mse"))
+        _check_choice("perceptual", self.perceptual, PERCEPTUAL)
+        _check_choice("perceptual_criterion", self.perceptual_criterion, ("l1", "mse"))
+        _check_choice("gan_type", self.gan_type, GAN_TYPES)
+        if len(self.vgg_layers) != len(self.vgg_layer_weights):
+            raise ValueError(f"vgg_layers {self.vgg_layers} and vgg_layer_weights "
+                             f"{self.vgg_layer_weights} differ in length")
+        if self.dp_mu <= 0:
+            raise ValueError(f"dp_mu must be positive, got {self.dp_mu}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One training stage.
+
+    Attributes:
+        workdir: checkpoints, summaries, resolved flags; a run resumes from it.
+        data: the training input pipeline.
+        model, loss: see ModelConfig / LossConfig.
+        total_steps: optimiser steps of this stage.
+        lr_g, lr_d: initial Adam learning rates.
+        lr_milestones: steps at which both rates are multiplied by lr_gamma.
+        adam_beta1, adam_beta2: Adam betas.
+        init_checkpoint: generator weights to start from (a training workdir or
+            checkpoint, or a `.weights.h5`, e.g. converted official weights).
+        ema_decay: exponential moving average of G (0 disables; BasicSR: 0.999).
+        val_dir: folder of HR images for validation ('' disables).
+        val_every, log_every, checkpoint_every: in steps.
+        keep_checkpoints: checkpoints kept by the CheckpointManager.
+        num_cpu_devices: split the CPU into N logical devices (no GPU only).
+        deterministic: enable TF op determinism (for reproducibility tests).
+        max_val_images: cap on validation images (0 = all).
+        grid_images: validation images shown as LR-bicubic | SR | HR grids.
+    """
+
+    workdir: str
+    data: TrainDataConfig
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    total_steps: int = 1000
+    lr_g: float = 2e-4
+    lr_d: float = 1e-4
+    lr_milestones: tuple = ()
+    lr_gamma: float = 0.5
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    init_checkpoint: str = ""
+    ema_decay: float = 0.0
+    val_dir: str = ""
+    val_every: int = 1000
+    log_every: int = 100
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    num_cpu_devices: int = 1
+    deterministic: bool = False
+    max_val_images: int = 0
+    grid_images: int = 2
+
+    def __post_init__(self):
+        if not self.workdir:
+            raise ValueError("workdir is required")
+        if self.total_steps <= 0:
+            raise ValueError(f"total_steps must be positive, got {self.total_steps}")
+        if list(self.lr_milestones) != sorted(self.lr_milestones):
+            raise ValueError(f"lr_milestones must be increasing, got {self.lr_milestones}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.model.discriminator == "vgg" and self.loss.gan_type != "none" \
+                and self.data.hr_size not in (96, 128, 192, 256):
+            raise ValueError(f"the VGG-style discriminator needs hr_size 96, 128, 192 or "
+                             f"256, got {self.data.hr_size}")
+
+    @property
+    def is_gan(self):
+        return self.loss.gan_type != "none"

@@ -1,0 +1,193 @@
+"""All absl flags of esrgan_tf, and their conversion into frozen dataclass configs.
+
+The central place to define flags (as TF Model Garden's `official/common/flags.py`):
+each command calls the `define_*_flags()` it needs; library code never reads
+FLAGS, it receives the configs built here.
+"""
+
+import os
+
+from absl import flags
+
+from esrgan_tf.config import (DISCRIMINATORS, GAN_TYPES, GENERATORS, PERCEPTUAL, LossConfig,
+                              ModelConfig, TrainConfig)
+from esrgan_tf.data.pipeline import TrainDataConfig
+from esrgan_tf.data.prepare import PrepareConfig
+
+FLAGS = flags.FLAGS
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------
+
+def define_train_flags():
+    """Flags of `python -m esrgan_tf.train`; defaults are ESRGAN's PSNR stage."""
+    # Run
+    flags.DEFINE_string("workdir", None, "Checkpoints, summaries and resolved flags; a run "
+                        "resumes from here.")
+    flags.DEFINE_integer("total_steps", 1000, "Optimiser steps of the stage.")
+    flags.DEFINE_integer("seed", 0, "Seeds data order, augmentation and initialisation.")
+    flags.DEFINE_boolean("deterministic", False, "TF op determinism (slower).")
+    flags.DEFINE_integer("num_cpu_devices", 1, "Without GPUs: split the CPU into this many "
+                         "logical devices (tests the multi-replica path).")
+    flags.DEFINE_string("init_checkpoint", "", "Generator weights to start from: a training "
+                        "workdir/checkpoint or a .weights.h5 (e.g. converted official weights).")
+    flags.DEFINE_float("ema_decay", 0.0, "EMA of the generator weights (0 = off; BasicSR 0.999).")
+    # Data
+    flags.DEFINE_string("data", None, "Shard directory from `esrgan_tf.data.prepare` or a glob.")
+    flags.DEFINE_integer("batch_size", 16, "Global batch size.")
+    flags.DEFINE_integer("hr_size", 128, "HR patch size.")
+    flags.DEFINE_integer("shuffle_buffer", 256, "Records in the shuffle buffer (it is saved in "
+                         "every checkpoint).")
+    flags.DEFINE_string("prepare_if_missing", "", "'skimage': when --data holds no shards, "
+                        "first prepare the built-in sample photos there (quickstart).")
+    flags.DEFINE_integer("holdout", 3, "With --prepare_if_missing: photos held out for "
+                         "validation (written to <data>/val_hr).")
+    # Model
+    flags.DEFINE_enum("generator", "rrdbnet", GENERATORS, "Generator architecture.")
+    flags.DEFINE_integer("scale", 4, "Upscaling factor.")
+    flags.DEFINE_integer("num_feat", 64, "Generator channels.")
+    flags.DEFINE_integer("num_block", 23, "RRDBs (RRDBNet) or residual blocks (SRResNet).")
+    flags.DEFINE_integer("num_grow_ch", 32, "RRDBNet growth channels.")
+    flags.DEFINE_boolean("use_bn", True, "SRResNet batch normalisation.")
+    flags.DEFINE_enum("discriminator", "vgg", DISCRIMINATORS, "Discriminator architecture.")
+    flags.DEFINE_integer("d_num_feat", 64, "Discriminator base channels.")
+    flags.DEFINE_integer("d_strided_kernel", 4, "VGG discriminator stride-2 kernel "
+                         "(ESRGAN 4, SRGAN 3).")
+    flags.DEFINE_integer("d_dense_units", 100, "VGG discriminator hidden units "
+                         "(ESRGAN 100, SRGAN 1024).")
+    # Losses
+    flags.DEFINE_enum("pixel_loss", "l1", ["l1", "mse"], "Pixel loss.")
+    flags.DEFINE_float("pixel_weight", 1.0, "Pixel loss weight.")
+    flags.DEFINE_enum("perceptual", "none", PERCEPTUAL, "Perceptual loss.")
+    flags.DEFINE_float("perceptual_weight", 1.0, "Perceptual loss weight.")
+    flags.DEFINE_list("vgg_layers", ["block5_conv4"], "VGG19 conv layers of the perceptual loss.")
+    flags.DEFINE_list("vgg_layer_weights", ["1.0"], "Their weights.")
+    flags.DEFINE_boolean("vgg_pre_activation", True, "VGG features before the ReLU (ESRGAN) "
+                         "or after (SRGAN).")
+    flags.DEFINE_enum("perceptual_criterion", "l1", ["l1", "mse"], "Feature distance.")
+    flags.DEFINE_float("vgg_feature_scale", 1.0, "Feature rescaling (SRGAN: 1/12.75).")
+    flags.DEFINE_string("resnet_layer", "conv4_block6_out", "ResNet50 layer of the dual loss.")
+    flags.DEFINE_float("dp_mu", 0.5, "mu of the dual perceptual loss.")
+    flags.DEFINE_enum("gan_type", "none", GAN_TYPES, "Adversarial loss ('none': PSNR stage).")
+    flags.DEFINE_float("adversarial_weight", 0.0, "Generator adversarial loss weight.")
+    flags.DEFINE_string("vgg_weights", "imagenet", "'imagenet' or a local VGG19 weights file.")
+    flags.DEFINE_string("resnet_weights", "imagenet", "'imagenet' or a local ResNet50 weights "
+                        "file.")
+    # Optimisation
+    flags.DEFINE_float("lr_g", 2e-4, "Generator learning rate.")
+    flags.DEFINE_float("lr_d", 1e-4, "Discriminator learning rate.")
+    flags.DEFINE_list("lr_milestones", [], "Steps where the learning rates are multiplied by "
+                      "--lr_gamma.")
+    flags.DEFINE_float("lr_gamma", 0.5, "Learning-rate decay factor.")
+    flags.DEFINE_float("adam_beta1", 0.9, "Adam beta_1.")
+    flags.DEFINE_float("adam_beta2", 0.999, "Adam beta_2.")
+    # Logging
+    flags.DEFINE_string("val_dir", "", "Folder of HR validation images ('' = none).")
+    flags.DEFINE_integer("max_val_images", 0, "Validation images used (0 = all).")
+    flags.DEFINE_integer("val_every", 1000, "Validation interval (steps).")
+    flags.DEFINE_integer("log_every", 100, "Scalar summary interval (steps).")
+    flags.DEFINE_integer("checkpoint_every", 1000, "Checkpoint interval (steps).")
+    flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+    # Two stages in one command (quickstart)
+    flags.DEFINE_integer("pretrain_steps", 0, "First train a PSNR-oriented stage (L1 only) of "
+                         "this many steps in <workdir>/psnr, then this stage from it.")
+    flags.DEFINE_float("pretrain_lr", 2e-4, "Learning rate of that PSNR stage.")
+    flags.DEFINE_list("pretrain_lr_milestones", [], "Its learning-rate milestones.")
+    flags.DEFINE_boolean("report", False, "At the end print bicubic / PSNR / GAN validation "
+                         "metrics and write comparison images to <workdir>/comparison.")
+    flags.mark_flags_as_required(["workdir", "data"])
+
+
+def train_config_from_flags():
+    """TrainConfig from the parsed flags."""
+    f = FLAGS
+    data = TrainDataConfig(shards=f.data, scale=f.scale, hr_size=f.hr_size,
+                           batch_size=f.batch_size, seed=f.seed, shuffle_buffer=f.shuffle_buffer)
+    model = ModelConfig(generator=f.generator, scale=f.scale, num_feat=f.num_feat,
+                        num_block=f.num_block, num_grow_ch=f.num_grow_ch, use_bn=f.use_bn,
+                        discriminator=f.discriminator, d_num_feat=f.d_num_feat,
+                        d_strided_kernel=f.d_strided_kernel, d_dense_units=f.d_dense_units)
+    loss = LossConfig(pixel_loss=f.pixel_loss, pixel_weight=f.pixel_weight,
+                      perceptual=f.perceptual, perceptual_weight=f.perceptual_weight,
+                      vgg_layers=tuple(f.vgg_layers),
+                      vgg_layer_weights=tuple(float(w) for w in f.vgg_layer_weights),
+                      vgg_pre_activation=f.vgg_pre_activation,
+                      perceptual_criterion=f.perceptual_criterion,
+                      vgg_feature_scale=f.vgg_feature_scale, resnet_layer=f.resnet_layer,
+                      dp_mu=f.dp_mu, gan_type=f.gan_type,
+                      adversarial_weight=f.adversarial_weight, vgg_weights=f.vgg_weights,
+                      resnet_weights=f.resnet_weights)
+    return TrainConfig(
+        workdir=f.workdir, data=data, model=model, loss=loss, total_steps=f.total_steps,
+        lr_g=f.lr_g, lr_d=f.lr_d, lr_milestones=tuple(int(m) for m in f.lr_milestones),
+        lr_gamma=f.lr_gamma, adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2,
+        init_checkpoint=f.init_checkpoint, ema_decay=f.ema_decay, val_dir=f.val_dir,
+        val_every=f.val_every, log_every=f.log_every, checkpoint_every=f.checkpoint_every,
+        keep_checkpoints=f.keep_checkpoints, num_cpu_devices=f.num_cpu_devices,
+        deterministic=f.deterministic, max_val_images=f.max_val_images)
+
+
+# ---------------------------------------------------------------------------------------
+# Weight conversion
+# ---------------------------------------------------------------------------------------
+
+def define_convert_flags():
+    """Flags of `python -m esrgan_tf.convert`.
+
+    Defined on demand, not at import: the training flags reuse --scale,
+    --num_feat, ... and absl refuses a second definition in one process.
+    """
+    flags.DEFINE_string("input", None,
+                        "PyTorch checkpoint: .safetensors, or .pth/.pt (needs torch).")
+    flags.DEFINE_string("output", None, "Keras weights file, ending .weights.h5.")
+    flags.DEFINE_integer("scale", None, "Upscaling factor; inferred (2, 4 or 8) unless "
+                         "given. 3 must be given.")
+    flags.DEFINE_integer("num_block", None, "Number of RRDBs; checked if given.")
+    flags.DEFINE_integer("num_feat", None, "Trunk channels; checked if given.")
+    flags.DEFINE_integer("num_grow_ch", None, "Dense-block growth channels; checked if given.")
+    flags.mark_flags_as_required(["input", "output"])
+
+
+# ---------------------------------------------------------------------------------------
+# Dataset preparation
+# ---------------------------------------------------------------------------------------
+
+def define_prepare_flags():
+    """Flags of `python -m esrgan_tf.data.prepare` (train has its own --holdout)."""
+    flags.DEFINE_list("input_dirs", [], "Folders of HR images, searched recursively.")
+    flags.DEFINE_string("tfds", "", "TFDS dataset instead of folders, e.g. div2k/bicubic_x4.")
+    flags.DEFINE_string("tfds_split", "train", "TFDS split.")
+    flags.DEFINE_string("tfds_key", "hr", "TFDS feature holding the HR image.")
+    flags.DEFINE_string("tfds_data_dir", "", "TFDS data folder (default: TFDS's own).")
+    flags.DEFINE_enum("builtin", "", ["", "skimage"],
+                      "Built-in photos instead of folders: skimage.")
+    flags.DEFINE_integer("holdout", 0, "Keep the last N usable photos out of the records and "
+                         "write them as PNGs to <output_dir>/val_hr/ for validation.")
+    flags.DEFINE_string("output_dir", None, "Where shards and manifest.json are written.")
+    flags.DEFINE_integer("crop_size", 480, "Sub-image size; 0 keeps whole images.")
+    flags.DEFINE_integer("step", 240, "Distance between sub-images.")
+    flags.DEFINE_integer("thresh_size", 0, "Add an edge-aligned last crop when more than this "
+                         "many pixels would be left over (BasicSR's thresh_size).")
+    flags.DEFINE_integer("lr_scale", 0, "Also store the MATLAB-bicubic LR sub-image at this "
+                         "scale: 2, 3 or 4 (0: none).")
+    flags.DEFINE_integer("num_shards", 0, "Number of shards; 0: about one per 500 MB.")
+    flags.DEFINE_string("prefix", "train", "Shard file name prefix.")
+    flags.DEFINE_integer("num_workers", os.cpu_count(), "Worker processes.")
+    flags.DEFINE_integer("max_pixels", 200_000_000, "Skip images declaring more pixels than "
+                         "this (decompression bombs).")
+    flags.DEFINE_bool("progress", True, "Show progress bars on stderr.")
+
+
+def prepare_config_from_flags():
+    """PrepareConfig from the parsed flags."""
+    values = FLAGS
+    return PrepareConfig(
+        output_dir=values.output_dir, input_dirs=tuple(values.input_dirs), tfds=values.tfds,
+        tfds_split=values.tfds_split, tfds_key=values.tfds_key,
+        tfds_data_dir=values.tfds_data_dir, builtin=values.builtin, holdout=values.holdout,
+        crop_size=values.crop_size, step=values.step, thresh_size=values.thresh_size,
+        lr_scale=values.lr_scale, num_shards=values.num_shards, prefix=values.prefix,
+        num_workers=values.num_workers, max_pixels=values.max_pixels,
+        progress=values.progress)

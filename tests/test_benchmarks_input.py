@@ -1,0 +1,71 @@
+"""Quick run of the input-pipeline benchmark on tiny shards: the JSON it writes, not its speed."""
+
+import json
+import os
+
+import numpy as np
+import skimage.data
+import tensorflow as tf
+
+from benchmarks import input_pipeline
+from esrgan_tf.data import image_io, pipeline, records
+
+
+def _tiny_shards(directory, lr_scale):
+    photo = skimage.data.astronaut()
+    os.makedirs(directory)
+    with tf.io.TFRecordWriter(os.path.join(directory, "train-00000-of-00001.tfrecord")) as writer:
+        for i in range(4):
+            hr = np.ascontiguousarray(photo[64 * i:64 * i + 64, 100:164])
+            kwargs = {}
+            if lr_scale:
+                kwargs = dict(lr_png=image_io.encode_png(hr[::lr_scale, ::lr_scale]),
+                              lr_scale=lr_scale)
+            writer.write(records.make_example(image_io.encode_png(hr), source="a", y=0, x=0,
+                                              **kwargs).SerializeToString())
+    if lr_scale:
+        with open(os.path.join(directory, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump({"settings": {"lr_scale": lr_scale}}, f)
+    return directory
+
+
+def _run(tmp_path, shards, capsys):
+    output = tmp_path / "results" / "input.json"
+    input_pipeline.main([f"--shards={shards}", "--hr_size=32", "--scale=4", "--batch_size=4",
+                         "--seconds=0.5", "--warmup_seconds=0.2", f"--output={output}"])
+    printed = capsys.readouterr().out.strip().splitlines()
+    with open(output, encoding="utf-8") as f:
+        return json.load(f), printed
+
+
+def test_writes_json_with_both_modes(tmp_path, capsys):
+    report, printed = _run(tmp_path, _tiny_shards(str(tmp_path / "lr"), 4), capsys)
+    for key in ("benchmark", "date", "hardware", "settings", "results"):
+        assert key in report
+    for key in ("cpu_count", "platform", "tensorflow"):
+        assert report["hardware"][key]
+    assert report["settings"]["hr_size"] == 32 and report["settings"]["batch_size"] == 4
+    for mode in ("lr_on_the_fly", "stored_lr"):
+        result = report["results"][mode]
+        assert result["patches_per_second"] > 0 and result["batches"] >= 1
+        assert result["patches_per_second"] == result["batches"] * 4 / result["seconds"]
+    assert printed[-1].startswith("| ") and printed[-1].count("|") == 7
+    assert "n/a" not in printed[-1]
+
+
+def test_stored_lr_is_skipped_without_stored_lr(tmp_path, capsys):
+    report, printed = _run(tmp_path, _tiny_shards(str(tmp_path / "hr"), 0), capsys)
+    assert report["results"]["lr_on_the_fly"]["patches_per_second"] > 0
+    assert "skipped" in report["results"]["stored_lr"]
+    assert printed[-1].endswith("| n/a |")
+
+
+def test_sample_shards_are_usable_training_data(tmp_path):
+    shards = str(tmp_path / "sample")
+    count = input_pipeline.build_sample_shards(shards, scale=4, crop_size=64, step=240,
+                                               num_shards=2, max_sub_images=3)
+    assert count == 3 and len(pipeline.shard_files(shards)) == 2
+    assert pipeline.stored_lr_scale(shards) == 4
+    config = pipeline.TrainDataConfig(shards=shards, scale=4, hr_size=32, batch_size=2)
+    lr, hr = next(iter(pipeline.train_dataset(config)))
+    assert lr.shape == (2, 8, 8, 3) and hr.shape == (2, 32, 32, 3)
