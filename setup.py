@@ -21,6 +21,7 @@ setup(
         "pillow>=10.0",
         "scikit-image>=0.22",  # the built-in sample photos of the quickstart
         "tqdm>=4.66",
+        "tensorboard~=2.21.0",  # tf.summary needs it; TF 2.21 no longer pulls it in
     ],
     extras_require={
         # Weight import: .safetensors needs only safetensors; .pth needs torch.

@@ -1,4 +1,4 @@
-"""Shared test set-up: quiet TensorFlow, deterministic seeds."""
+"""Shared test set-up: quiet TensorFlow, two logical CPUs, deterministic seeds."""
 
 import os
 
@@ -6,6 +6,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+from esrgan_tf.distribute import split_cpu  # noqa: E402
+
+# Two logical CPU devices for the whole session, so the multi-replica training path
+# runs here. This must happen before TensorFlow initialises its runtime.
+split_cpu(2)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,69 @@
+"""Choosing the tf.distribute strategy: multi-worker, multi-GPU or (logical) CPUs."""
+
+import json
+import os
+
+from absl import logging
+import tensorflow as tf
+
+
+def split_cpu(num_devices):
+    """Split the physical CPU into `num_devices` logical devices.
+
+    Must run before TensorFlow initialises its runtime; if it already has, the
+    existing logical devices are kept (a warning says so when they differ).
+    """
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_devices)
+    except RuntimeError:
+        have = len(tf.config.list_logical_devices("CPU"))
+        if have != num_devices:
+            logging.warning("TensorFlow is already initialised with %d logical CPU devices; "
+                            "cannot split into %d.", have, num_devices)
+
+
+def make_strategy(num_cpu_devices=1):
+    """MultiWorkerMirroredStrategy when TF_CONFIG names a cluster, else MirroredStrategy.
+
+    MirroredStrategy uses every local GPU; without GPUs it would silently fall
+    back to one device, so on CPU we list the (logical) CPU devices explicitly.
+    """
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    if tf_config.get("cluster"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    if num_cpu_devices > 1:
+        split_cpu(num_cpu_devices)
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:max(num_cpu_devices, 1)]
+    # Collective all-reduce between logical CPUs can pair up the wrong collectives when
+    # a step has several (gradient sums plus the loss means of RaGAN/DP) and abort
+    # with a shape mismatch; reducing through one device has no such ordering issue.
+    return tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def is_chief(strategy):
+    """True on the worker that writes checkpoints and summaries."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type in (None, "chief") or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def worker_info(strategy):
+    """(number of workers, this worker's index) for input sharding; (1, 0) locally."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1, 0
+    spec = resolver.cluster_spec().as_dict()
+    chiefs = len(spec.get("chief", []))
+    num_workers = chiefs + len(spec.get("worker", []))
+    if num_workers <= 1:
+        return 1, 0
+    index = 0 if resolver.task_type == "chief" else resolver.task_id + chiefs
+    return num_workers, index

@@ -1,0 +1,29 @@
+"""Explicit mapping from a ModelConfig to model classes (no registry)."""
+
+from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
+from esrgan_tf.models.rrdbnet import RRDBNet
+from esrgan_tf.models.srresnet import SRResNet
+
+
+def build_generator(model_config):
+    """The generator named by `model_config.generator` ('rrdbnet' or 'srresnet')."""
+    c = model_config
+    if c.generator == "rrdbnet":
+        return RRDBNet(num_feat=c.num_feat, num_block=c.num_block, num_grow_ch=c.num_grow_ch,
+                       scale=c.scale, name="generator")
+    if c.generator == "srresnet":
+        return SRResNet(num_feat=c.num_feat, num_block=c.num_block, scale=c.scale,
+                        use_bn=c.use_bn, name="generator")
+    raise ValueError(f"unknown generator {c.generator!r}; use 'rrdbnet' or 'srresnet'")
+
+
+def build_discriminator(model_config, hr_size):
+    """The discriminator named by `model_config.discriminator` ('vgg' or 'unet')."""
+    c = model_config
+    if c.discriminator == "vgg":
+        return VGGStyleDiscriminator(hr_size, num_feat=c.d_num_feat,
+                                     strided_kernel=c.d_strided_kernel,
+                                     dense_units=c.d_dense_units, name="discriminator")
+    if c.discriminator == "unet":
+        return UNetDiscriminatorSN(num_feat=c.d_num_feat, name="discriminator")
+    raise ValueError(f"unknown discriminator {c.discriminator!r}; use 'vgg' or 'unet'")

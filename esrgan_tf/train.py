@@ -1,0 +1,76 @@
+"""python -m esrgan_tf.train --flagfile=configs/esrgan.flags
+
+Thin driver: flags -> TrainConfig -> `esrgan_tf.trainer`. With --pretrain_steps it
+runs the PSNR stage first (in <workdir>/psnr) and the configured stage from it;
+with --prepare_if_missing=skimage it first makes the quickstart data; with
+--report it ends with a bicubic / PSNR / GAN comparison on the validation set.
+"""
+
+import dataclasses
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from esrgan_tf import flags as esrgan_flags
+from esrgan_tf import report
+from esrgan_tf import trainer
+from esrgan_tf.config import LossConfig
+
+FLAGS = flags.FLAGS
+esrgan_flags.define_train_flags()
+
+
+def psnr_stage(config, steps, lr, milestones):
+    """The PSNR-oriented pretraining stage (L1 only) that a GAN stage starts from."""
+    return dataclasses.replace(
+        config, workdir=os.path.join(config.workdir, "psnr"), total_steps=steps, lr_g=lr,
+        loss=LossConfig(pixel_loss="l1", pixel_weight=1.0), init_checkpoint="",
+        lr_milestones=tuple(milestones))
+
+
+def write_flags(workdir):
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "flags.txt"), "w", encoding="utf-8") as f:
+        f.write(FLAGS.flags_into_string())
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        config = esrgan_flags.train_config_from_flags()
+        write_flags(config.workdir)
+        if FLAGS.prepare_if_missing:
+            report.prepare_builtin_if_missing(FLAGS.prepare_if_missing, FLAGS.data,
+                                              FLAGS.holdout)
+        run(config)
+    except (ValueError, FileNotFoundError, trainer.TrainingDivergedError,
+            report.prepare_lib.PrepareError) as e:
+        # Bad flags, missing data or weights, a diverged run: one clear line, exit 1.
+        logging.error("%s: %s", type(e).__name__, e)
+        sys.exit(1)
+
+
+def run(config):
+    """The stages of this command, then the optional report."""
+    stages = []
+    if FLAGS.pretrain_steps:
+        pretrain = psnr_stage(config, FLAGS.pretrain_steps, FLAGS.pretrain_lr,
+                              [int(m) for m in FLAGS.pretrain_lr_milestones])
+        stages.append(("psnr", pretrain))
+        config = dataclasses.replace(config, init_checkpoint=pretrain.workdir)
+    stages.append(("gan" if config.is_gan else "psnr", config))
+
+    trained = {}
+    for name, stage in stages:
+        logging.info("Stage %s: %d steps in %s", name, stage.total_steps, stage.workdir)
+        trained[name] = trainer.train(stage)
+    if FLAGS.report:
+        report.compare_and_write(trained, config)
+
+
+if __name__ == "__main__":
+    app.run(main)

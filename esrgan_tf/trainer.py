@@ -1,0 +1,350 @@
+"""Training: one stage (PSNR-oriented or GAN) of SRGAN, ESRGAN or ESRGAN-DP.
+
+The shape of Orbit's single-task trainer: a `Trainer` owns the strategy, models,
+optimisers, input iterator and checkpoint manager; `train_step` runs a
+`tf.function` that calls `strategy.run(step_fn)`. Losses are per example and
+reduced with the GLOBAL batch size (`tf.nn.compute_average_loss`): gradients are
+summed across replicas, so each replica's loss must already be divided by the
+global batch for the sum to be the mean.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from esrgan_tf import checkpoints as ckpt_lib
+from esrgan_tf import losses
+from esrgan_tf import validation
+from esrgan_tf.data.pipeline import train_dataset
+from esrgan_tf.distribute import is_chief, make_strategy, worker_info
+from esrgan_tf.models.builders import build_discriminator, build_generator
+from esrgan_tf.models.features import ResNetFeatures, VGGFeatures
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def learning_rate(initial, milestones, gamma):
+    """Multi-step schedule: `initial * gamma**k` after the k-th milestone."""
+    if not milestones:
+        return initial
+    values = [initial * gamma ** k for k in range(len(milestones) + 1)]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(list(milestones), values)
+
+
+class Trainer:
+    """Trains one stage described by a `TrainConfig`; resumes from its workdir."""
+
+    def __init__(self, config, strategy=None):
+        # ---------------------------------------------------------------- setup
+        self.config = config
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(config.data.seed)
+        self.strategy = strategy or make_strategy(config.num_cpu_devices)
+        self.chief = is_chief(self.strategy)
+        self.num_replicas = self.strategy.num_replicas_in_sync
+        if config.data.batch_size % self.num_replicas:
+            raise ValueError(f"batch_size {config.data.batch_size} is not divisible by the "
+                             f"{self.num_replicas} replicas")
+        self.global_batch = config.data.batch_size
+        os.makedirs(config.workdir, exist_ok=True)
+
+        # ---------------------------------------------------------------- input
+        # One host pipeline per worker; each step splits its batch among the local
+        # replicas. A host iterator (unlike a distributed one) can be checkpointed,
+        # which makes resumed runs continue the exact data stream.
+        num_workers, worker_id = worker_info(self.strategy)
+        self.local_replicas = self.num_replicas // num_workers
+        context = tf.distribute.InputContext(num_workers, worker_id, self.num_replicas)
+        data_config = dataclasses.replace(
+            config.data, batch_size=self.global_batch // num_workers)
+        self.dataset = train_dataset(data_config, context if num_workers > 1 else None)
+        self.iterator = iter(self.dataset)
+
+        # ---------------------------------------------------------------- models
+        hr = config.data.hr_size
+        lr_shape = (1, hr // config.model.scale, hr // config.model.scale, 3)
+        with self.strategy.scope():
+            self.generator = build_generator(config.model)
+            self.generator(tf.zeros(lr_shape))
+            self.ema_generator = None
+            if config.ema_decay:
+                self.ema_generator = build_generator(config.model)
+                self.ema_generator(tf.zeros(lr_shape))
+            self.discriminator = None
+            if config.is_gan:
+                self.discriminator = build_discriminator(config.model, hr)
+                self.discriminator(tf.zeros((1, hr, hr, 3)))
+            self.vgg = self.resnet = None
+            loss_cfg = config.loss
+            if loss_cfg.perceptual != "none":
+                self.vgg = VGGFeatures(loss_cfg.vgg_layers, loss_cfg.vgg_pre_activation,
+                                       weights=loss_cfg.vgg_weights)
+            if loss_cfg.perceptual == "dual":
+                self.resnet = ResNetFeatures(loss_cfg.resnet_layer,
+                                             weights=loss_cfg.resnet_weights)
+            betas = dict(beta_1=config.adam_beta1, beta_2=config.adam_beta2)
+            self.schedules = {
+                "lr_g": learning_rate(config.lr_g, config.lr_milestones, config.lr_gamma),
+                "lr_d": learning_rate(config.lr_d, config.lr_milestones, config.lr_gamma)}
+            self.g_optimizer = keras.optimizers.Adam(self.schedules["lr_g"], **betas)
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer = None
+            if self.discriminator is not None:
+                self.d_optimizer = keras.optimizers.Adam(self.schedules["lr_d"], **betas)
+                self.d_optimizer.build(self.discriminator.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+
+        # ---------------------------------------------------------------- checkpoint
+        tracked = dict(generator=self.generator, g_optimizer=self.g_optimizer,
+                       step=self.step, iterator=self.iterator)
+        if self.ema_generator is not None:
+            tracked["ema_generator"] = self.ema_generator
+        if self.discriminator is not None:
+            tracked.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
+        self.checkpoint = tf.train.Checkpoint(**tracked)
+        ckpt_dir = os.path.join(config.workdir, ckpt_lib.CHECKPOINT_SUBDIR)
+        if not self.chief:  # non-chief workers write to a scratch dir (MWMS protocol)
+            ckpt_dir = os.path.join(config.workdir, f"worker_{worker_id}_tmp")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir,
+                                                  max_to_keep=config.keep_checkpoints)
+        self.restored_from = self._restore_or_initialise()
+
+        # ---------------------------------------------------------------- summaries
+        if self.chief:
+            self.writer = tf.summary.create_file_writer(
+                os.path.join(config.workdir, "summaries", "train"))
+        else:
+            self.writer = tf.summary.create_noop_writer()
+        self.validation_set = None
+        if config.val_dir:
+            self.validation_set = validation.load_validation_set(
+                config.val_dir, config.model.scale, config.max_val_images)
+        self._train_step = tf.function(self._distributed_step)
+        self._stop_requested = False
+
+    # -------------------------------------------------------------------- restore
+    def _restore_or_initialise(self):
+        """Resume from the newest readable checkpoint, else apply init_checkpoint."""
+        failures = []
+        for path in reversed(self.manager.checkpoints):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+                logging.info("Resumed from %s at step %d", path, int(self.step.numpy()))
+                return path
+            # A truncated or corrupt file surfaces as any of these from the reader.
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError) as e:
+                failures.append(f"{path}: {str(e).splitlines()[0] if str(e) else type(e)}")
+                logging.warning("Checkpoint %s is unreadable (%s); trying the previous one.",
+                                path, failures[-1])
+        if failures:  # never silently restart from scratch over a broken run
+            raise RuntimeError("no checkpoint in the workdir could be restored:\n"
+                               + "\n".join(failures))
+        if self.config.init_checkpoint:
+            # From a training run, start from its EMA generator when it kept one: that
+            # is the model its validation reported.
+            what = ckpt_lib.load_generator_weights(self.generator, self.config.init_checkpoint,
+                                                   use_ema=True)
+            logging.info("Initialised the generator from %s", what)
+            if self.ema_generator is not None:
+                for e, w in zip(self.ema_generator.weights, self.generator.weights):
+                    e.assign(w)
+        return None
+
+    # -------------------------------------------------------------------- losses
+    def _global_mean(self, per_example):
+        """Mean of a per-example value over the global batch (differentiable)."""
+        ctx = tf.distribute.get_replica_context()
+        return ctx.all_reduce("sum", tf.reduce_sum(per_example)) / self.global_batch
+
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+    def _logits_mean(self, logits):
+        per_example = tf.reduce_mean(tf.reshape(logits, [tf.shape(logits)[0], -1]), axis=1)
+        return self._global_mean(per_example)
+
+    def _generator_loss(self, lr, hr, sr):
+        """Per-replica scalar L_G and its terms (already reduced by the global batch)."""
+        c = self.config.loss
+        terms = {}
+        total = tf.zeros([tf.shape(sr)[0]])
+        if c.pixel_weight:
+            pix = (losses.l1_loss if c.pixel_loss == "l1" else losses.mse_loss)(sr, hr)
+            terms["l_pix"] = pix
+            total += c.pixel_weight * pix
+        if self.vgg is not None:
+            weights = dict(zip(c.vgg_layers, c.vgg_layer_weights))
+            l_vgg = losses.perceptual_loss(self.vgg(sr), self.vgg(hr), weights,
+                                           c.perceptual_criterion, c.vgg_feature_scale)
+            terms["l_vgg"] = l_vgg
+            percep = l_vgg
+            if self.resnet is not None:
+                l_res = losses.perceptual_loss(self.resnet(sr), self.resnet(hr),
+                                               criterion=c.perceptual_criterion)
+                # The DP weight uses global means so every replica scales alike.
+                percep, zeta = losses.dual_perceptual_loss(
+                    l_vgg, l_res, self._global_mean(l_vgg), self._global_mean(l_res), c.dp_mu)
+                terms["l_res"] = l_res
+                terms["dp_weight"] = tf.fill(tf.shape(l_res), zeta / c.dp_mu)
+            terms["l_percep"] = percep
+            total += c.perceptual_weight * percep
+        if self.discriminator is not None:
+            real = tf.stop_gradient(self.discriminator(hr, training=True))
+            fake = self.discriminator(sr, training=True)
+            if c.gan_type == "ragan":
+                adv = losses.ragan_g_loss(real, fake, self._logits_mean(real),
+                                          self._logits_mean(fake))
+            else:
+                adv = losses.gan_g_loss(fake)
+            terms["l_g_adv"] = adv
+            total += c.adversarial_weight * adv
+        terms["l_g_total"] = total
+        return self._average(total), {k: self._average(v) for k, v in terms.items()}
+
+    def _discriminator_loss(self, hr, sr):
+        real = self.discriminator(hr, training=True)
+        fake = self.discriminator(tf.stop_gradient(sr), training=True)
+        if self.config.loss.gan_type == "ragan":
+            d = losses.ragan_d_loss(real, fake, self._logits_mean(real), self._logits_mean(fake))
+        else:
+            d = losses.gan_d_loss(real, fake)
+        per_example = lambda x: tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+        stats = {"l_d": d, "d_real_logit": per_example(real), "d_fake_logit": per_example(fake),
+                 "d_real_prob": per_example(tf.sigmoid(real)),
+                 "d_fake_prob": per_example(tf.sigmoid(fake))}
+        return self._average(d), {k: self._average(v) for k, v in stats.items()}
+
+    # -------------------------------------------------------------------- steps
+    def _replica_step(self, lr_batch, hr_batch):
+        # Each replica takes its slice of the worker's batch.
+        ctx = tf.distribute.get_replica_context()
+        local = ctx.replica_id_in_sync_group % self.local_replicas
+        per_replica = self.global_batch // self.num_replicas
+        lr = lr_batch[local * per_replica:(local + 1) * per_replica]
+        hr = hr_batch[local * per_replica:(local + 1) * per_replica]
+
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            sr = self.generator(lr, training=True)
+            g_loss, logs = self._generator_loss(lr, hr, sr)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        if self.discriminator is not None:  # D after G, alternately (k = 1, SRGAN §3.2)
+            d_vars = self.discriminator.trainable_variables
+            with tf.GradientTape() as tape:
+                d_loss, d_logs = self._discriminator_loss(hr, sr)
+            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+            logs.update(d_logs)
+        return logs
+
+    def _distributed_step(self):
+        lr_batch, hr_batch = next(self.iterator)
+        per_replica = self.strategy.run(self._replica_step, args=(lr_batch, hr_batch))
+        logs = {k: self.strategy.reduce("sum", v, axis=None)
+                for k, v in per_replica.items()}
+        if self.ema_generator is not None:
+            d = self.config.ema_decay
+            for e, w in zip(self.ema_generator.weights, self.generator.weights):
+                e.assign(d * e + (1.0 - d) * w if w.trainable else w)
+        self.step.assign_add(1)
+        return logs
+
+    # -------------------------------------------------------------------- loop
+    def _request_stop(self, signum, frame):
+        del frame
+        logging.warning("Signal %d: writing a checkpoint and stopping.", signum)
+        self._stop_requested = True
+
+    def save(self):
+        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+    def learning_rates(self):
+        step = self.step.numpy()
+        names = ("lr_g", "lr_d") if self.d_optimizer is not None else ("lr_g",)
+        return {k: float(self.schedules[k](step) if callable(self.schedules[k])
+                         else self.schedules[k]) for k in names}
+
+    def train(self, num_steps=None):
+        """Run until `total_steps` (or `num_steps` more); returns the last logs."""
+        c = self.config
+        end = c.total_steps if num_steps is None else min(
+            c.total_steps, int(self.step.numpy()) + num_steps)
+        start = int(self.step.numpy())
+        if self.chief and start == 0:
+            with open(os.path.join(c.workdir, "config.json"), "w", encoding="utf-8") as f:
+                json.dump(dataclasses.asdict(c), f, indent=2)
+        previous = signal.signal(signal.SIGTERM, self._request_stop)
+        progress = tqdm.tqdm(total=end, initial=start, disable=not self.chief,
+                             unit="step", dynamic_ncols=True, desc=os.path.basename(c.workdir))
+        logs = {}
+        try:
+            while int(self.step.numpy()) < end and not self._stop_requested:
+                logs = {k: float(v) for k, v in self._train_step().items()}
+                step = int(self.step.numpy())
+                if not all(math.isfinite(v) for v in logs.values()):
+                    raise TrainingDivergedError(
+                        f"non-finite loss at step {step}: {logs}; stopped without saving, "
+                        f"the last good checkpoint is {self.manager.latest_checkpoint}")
+                progress.update(1)
+                progress.set_postfix(
+                    {k: f"{logs[k]:.4g}" for k in ("l_g_total", "l_d") if k in logs})
+                if step % c.log_every == 0 or step == end:
+                    self._write_scalars(step, {**logs, **self.learning_rates()})
+                if step % c.checkpoint_every == 0 or step == end:
+                    self.save()
+                if self.validation_set and (step % c.val_every == 0 or step == end):
+                    self.validate(step)
+            if self._stop_requested:
+                self.save()
+        except KeyboardInterrupt:
+            logging.warning("Interrupted: writing a checkpoint at step %d.",
+                            int(self.step.numpy()))
+            self.save()
+            raise
+        finally:
+            progress.close()
+            signal.signal(signal.SIGTERM, previous)
+            self.writer.flush()
+        return logs
+
+    # -------------------------------------------------------------------- summaries
+    def _write_scalars(self, step, scalars):
+        with self.writer.as_default(step=step):
+            for name, value in scalars.items():
+                tf.summary.scalar(name, value)
+
+    def eval_generator(self):
+        """The generator used for validation and export (EMA when enabled)."""
+        return self.ema_generator or self.generator
+
+    def validate(self, step=None):
+        """Validation PSNR/SSIM (Y, crop = scale) and image grids; returns the means."""
+        step = int(self.step.numpy()) if step is None else step
+        result = validation.evaluate(self.eval_generator(), self.validation_set,
+                                     self.config.model.scale)
+        with self.writer.as_default(step=step):
+            for name, value in result["mean"].items():
+                tf.summary.scalar(f"val/{name}", value)
+            for name, grid in result["grids"][:self.config.grid_images]:
+                tf.summary.image(f"val/{name}", grid[None])
+        logging.info("step %d validation: %s", step,
+                     ", ".join(f"{k} {v:.4f}" for k, v in result["mean"].items()))
+        return result["mean"]
+
+
+def train(config, strategy=None):
+    """Train one stage to completion; returns the trainer (for its models and logs)."""
+    trainer = Trainer(config, strategy)
+    trainer.train()
+    return trainer
