@@ -94,9 +94,11 @@ def random_crop_pair(hr, lr, seed, hr_size, scale):
     """
     lr_size = hr_size // scale
     hr_shape = tf.shape(hr)
-    tf.debugging.assert_greater_equal(
+    check = tf.debugging.assert_greater_equal(
         hr_shape[:2], hr_size,
         message=f"an HR sub-image is smaller than the {hr_size}x{hr_size} patch size")
+    with tf.control_dependencies([check]):  # before the RNG's own, less clear, error
+        hr_shape = tf.identity(hr_shape)
     # Positions on the LR grid, so the HR crop starts on a multiple of the scale.
     max_y = hr_shape[0] // scale - lr_size
     max_x = hr_shape[1] // scale - lr_size
@@ -148,9 +150,11 @@ def make_training_pair(example, seed, config, with_stored_lr):
 def train_dataset(config, input_context=None):
     """Infinite, batched (lr, hr) training dataset.
 
-    Usable directly or with `strategy.distribute_datasets_from_function`: pass
-    the `tf.distribute.InputContext` and each input pipeline reads its own
-    shards (file-level sharding) and makes its per-replica batch.
+    With a `tf.distribute.InputContext` (one input pipeline per worker), each
+    pipeline reads its own shards (file-level sharding) and makes its share of the
+    global batch, `batch_size / num_input_pipelines`: the examples of all replicas
+    of that worker. (With one pipeline per replica, as
+    `distribute_datasets_from_function` makes, that is the per-replica batch.)
     """
     files = shard_files(config.shards)
     with_stored_lr = config.use_stored_lr and stored_lr_scale(config.shards) == config.scale
@@ -158,7 +162,10 @@ def train_dataset(config, input_context=None):
     seed = file_seed = config.seed
     shard_records = False
     if input_context is not None and input_context.num_input_pipelines > 1:
-        batch_size = input_context.get_per_replica_batch_size(config.batch_size)
+        if config.batch_size % input_context.num_input_pipelines:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
+                             f"{input_context.num_input_pipelines} input pipelines")
+        batch_size = config.batch_size // input_context.num_input_pipelines
         seed = file_seed = config.seed * 1000 + input_context.input_pipeline_id
         if len(files) >= input_context.num_input_pipelines:
             files = files[input_context.input_pipeline_id::input_context.num_input_pipelines]
