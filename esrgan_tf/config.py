@@ -114,6 +114,7 @@ class TrainConfig:
             checkpoint, or a `.weights.h5`, e.g. converted official weights).
         ema_decay: exponential moving average of G (0 disables; BasicSR: 0.999).
         val_dir: folder of HR images for validation ('' disables).
+        val_lr_dir: folder of the matching LR images ('' = MATLAB bicubic of the HR).
         val_every, log_every, checkpoint_every: in steps.
         keep_checkpoints: checkpoints kept by the CheckpointManager.
         num_cpu_devices: split the CPU into N logical devices (no GPU only).
@@ -136,6 +137,7 @@ class TrainConfig:
     init_checkpoint: str = ""
     ema_decay: float = 0.0
     val_dir: str = ""
+    val_lr_dir: str = ""
     val_every: int = 1000
     log_every: int = 100
     checkpoint_every: int = 1000
@@ -152,6 +154,9 @@ class TrainConfig:
             raise ValueError(f"total_steps must be positive, got {self.total_steps}")
         if list(self.lr_milestones) != sorted(self.lr_milestones):
             raise ValueError(f"lr_milestones must be increasing, got {self.lr_milestones}")
+        for name in ("val_every", "log_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.model.discriminator == "vgg" and self.loss.gan_type != "none" \

@@ -3,7 +3,6 @@
 import json
 import os
 
-from absl import logging
 import tensorflow as tf
 
 
@@ -17,11 +16,11 @@ def split_cpu(num_devices):
     try:
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_devices)
-    except RuntimeError:
+    except RuntimeError as e:
         have = len(tf.config.list_logical_devices("CPU"))
-        if have != num_devices:
-            logging.warning("TensorFlow is already initialised with %d logical CPU devices; "
-                            "cannot split into %d.", have, num_devices)
+        if have < num_devices:
+            raise ValueError(f"TensorFlow is already initialised with {have} logical CPU "
+                             f"device(s); cannot split into {num_devices}") from e
 
 
 def make_strategy(num_cpu_devices=1):

@@ -85,6 +85,8 @@ def define_train_flags():
     flags.DEFINE_float("adam_beta2", 0.999, "Adam beta_2.")
     # Logging
     flags.DEFINE_string("val_dir", "", "Folder of HR validation images ('' = none).")
+    flags.DEFINE_string("val_lr_dir", "", "Folder of their LR images, matched by name ('' = "
+                        "MATLAB bicubic of the mod-cropped HR).")
     flags.DEFINE_integer("max_val_images", 0, "Validation images used (0 = all).")
     flags.DEFINE_integer("val_every", 1000, "Validation interval (steps).")
     flags.DEFINE_integer("log_every", 100, "Scalar summary interval (steps).")
@@ -124,6 +126,7 @@ def train_config_from_flags():
         lr_g=f.lr_g, lr_d=f.lr_d, lr_milestones=tuple(int(m) for m in f.lr_milestones),
         lr_gamma=f.lr_gamma, adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2,
         init_checkpoint=f.init_checkpoint, ema_decay=f.ema_decay, val_dir=f.val_dir,
+        val_lr_dir=f.val_lr_dir,
         val_every=f.val_every, log_every=f.log_every, checkpoint_every=f.checkpoint_every,
         keep_checkpoints=f.keep_checkpoints, num_cpu_devices=f.num_cpu_devices,
         deterministic=f.deterministic, max_val_images=f.max_val_images)

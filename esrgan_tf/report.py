@@ -5,7 +5,6 @@ model on the held-out photos; PSNR/SSIM on Y with crop = scale) and writes
 LR-bicubic | PSNR | GAN | HR strips to <workdir>/comparison/.
 """
 
-import glob
 import json
 import os
 
@@ -21,9 +20,13 @@ VAL_SUBDIR = "val_hr"
 
 
 def prepare_builtin_if_missing(builtin, data_dir, holdout):
-    """Prepare the built-in photos into `data_dir` unless it already holds shards."""
-    if glob.glob(os.path.join(data_dir, "*.tfrecord")):
-        logging.info("Using the existing shards in %s", data_dir)
+    """Prepare the built-in photos into `data_dir` unless it already holds a finished set.
+
+    The manifest is written last, so its absence means an interrupted preparation,
+    which `prepare` resumes.
+    """
+    if os.path.exists(os.path.join(data_dir, prepare_lib.MANIFEST_FILE)):
+        logging.info("Using the prepared data in %s", data_dir)
         return None
     logging.info("No shards in %s: preparing the built-in %r photos (holding out %d).",
                  data_dir, builtin, holdout)
@@ -56,7 +59,8 @@ def compare_and_write(trained, config):
         logging.warning("--report needs --val_dir; skipping the comparison.")
         return {}
     scale = config.model.scale
-    images = validation.load_validation_set(config.val_dir, scale, config.max_val_images)
+    images = validation.load_validation_set(config.val_dir, scale, config.max_val_images,
+                                            config.val_lr_dir)
     rows = {"bicubic": validation.evaluate_bicubic(images, scale)}
     outputs = {}
     for name, trainer in trained.items():

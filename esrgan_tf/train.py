@@ -18,17 +18,21 @@ from esrgan_tf import flags as esrgan_flags
 from esrgan_tf import report
 from esrgan_tf import trainer
 from esrgan_tf.config import LossConfig
+from esrgan_tf.distribute import make_strategy
 
 FLAGS = flags.FLAGS
 esrgan_flags.define_train_flags()
 
 
 def psnr_stage(config, steps, lr, milestones):
-    """The PSNR-oriented pretraining stage (L1 only) that a GAN stage starts from."""
+    """The PSNR-oriented pretraining stage (pixel loss only) that a GAN stage starts from.
+
+    Its pixel loss is the GAN stage's: L1 for ESRGAN (§4.1), MSE for SRGAN (§3.2).
+    """
     return dataclasses.replace(
         config, workdir=os.path.join(config.workdir, "psnr"), total_steps=steps, lr_g=lr,
-        loss=LossConfig(pixel_loss="l1", pixel_weight=1.0), init_checkpoint="",
-        lr_milestones=tuple(milestones))
+        loss=LossConfig(pixel_loss=config.loss.pixel_loss, pixel_weight=1.0),
+        init_checkpoint="", lr_milestones=tuple(milestones))
 
 
 def write_flags(workdir):
@@ -47,15 +51,24 @@ def main(argv):
             report.prepare_builtin_if_missing(FLAGS.prepare_if_missing, FLAGS.data,
                                               FLAGS.holdout)
         run(config)
+    except trainer.TrainingInterrupted as e:
+        # Checkpoint written; a non-zero status tells a scheduler to run the job again,
+        # which resumes it (and does not start the next stage on a half-trained model).
+        logging.warning("%s", e)
+        sys.exit(143)
     except (ValueError, FileNotFoundError, trainer.TrainingDivergedError,
             report.prepare_lib.PrepareError) as e:
-        # Bad flags, missing data or weights, a diverged run: one clear line, exit 1.
-        logging.error("%s: %s", type(e).__name__, e)
+        # Bad flags, missing data or weights, a diverged run: one clear line, exit 1
+        # (the traceback too with --verbosity=1).
+        logging.error("%s: %s", type(e).__name__, e, exc_info=FLAGS.verbosity >= 1)
         sys.exit(1)
 
 
 def run(config):
     """The stages of this command, then the optional report."""
+    if FLAGS.pretrain_steps and config.init_checkpoint:
+        raise ValueError("--init_checkpoint and --pretrain_steps exclude each other: the "
+                         "pretraining stage is what the next stage starts from")
     stages = []
     if FLAGS.pretrain_steps:
         pretrain = psnr_stage(config, FLAGS.pretrain_steps, FLAGS.pretrain_lr,
@@ -64,10 +77,13 @@ def run(config):
         config = dataclasses.replace(config, init_checkpoint=pretrain.workdir)
     stages.append(("gan" if config.is_gan else "psnr", config))
 
+    # One strategy for every stage: a second MultiWorkerMirroredStrategy in the same
+    # process is refused by TF.
+    strategy = make_strategy(config.num_cpu_devices)
     trained = {}
     for name, stage in stages:
         logging.info("Stage %s: %d steps in %s", name, stage.total_steps, stage.workdir)
-        trained[name] = trainer.train(stage)
+        trained[name] = trainer.train(stage, strategy)
     if FLAGS.report:
         report.compare_and_write(trained, config)
 

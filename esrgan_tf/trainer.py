@@ -31,7 +31,12 @@ from esrgan_tf.models.features import ResNetFeatures, VGGFeatures
 
 
 class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss or gradient became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM arrived; a checkpoint was written and the run can be resumed."""
+
 
 
 def learning_rate(initial, milestones, gamma):
@@ -67,9 +72,8 @@ class Trainer:
         num_workers, worker_id = worker_info(self.strategy)
         self.local_replicas = self.num_replicas // num_workers
         context = tf.distribute.InputContext(num_workers, worker_id, self.num_replicas)
-        data_config = dataclasses.replace(
-            config.data, batch_size=self.global_batch // num_workers)
-        self.dataset = train_dataset(data_config, context if num_workers > 1 else None)
+        # Each worker's pipeline makes global_batch / num_workers examples per step.
+        self.dataset = train_dataset(config.data, context if num_workers > 1 else None)
         self.iterator = iter(self.dataset)
 
         # ---------------------------------------------------------------- models
@@ -130,7 +134,7 @@ class Trainer:
         self.validation_set = None
         if config.val_dir:
             self.validation_set = validation.load_validation_set(
-                config.val_dir, config.model.scale, config.max_val_images)
+                config.val_dir, config.model.scale, config.max_val_images, config.val_lr_dir)
         self._train_step = tf.function(self._distributed_step)
         self._stop_requested = False
 
@@ -142,25 +146,41 @@ class Trainer:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
                 logging.info("Resumed from %s at step %d", path, int(self.step.numpy()))
+                self.saved_step = int(self.step.numpy())
+                self._set_constant_learning_rates()
                 return path
+            except (AssertionError, ValueError) as e:
+                # Readable but not this model (changed flags): falling back would hide it.
+                raise ValueError(
+                    f"checkpoint {path} does not match this run's configuration (flags changed "
+                    f"since {os.path.join(self.config.workdir, 'config.json')}?): "
+                    f"{str(e).splitlines()[0]}") from e
             # A truncated or corrupt file surfaces as any of these from the reader.
-            except (tf.errors.OpError, ValueError, AssertionError, IndexError, OSError) as e:
+            except (tf.errors.OpError, IndexError, OSError) as e:
                 failures.append(f"{path}: {str(e).splitlines()[0] if str(e) else type(e)}")
                 logging.warning("Checkpoint %s is unreadable (%s); trying the previous one.",
                                 path, failures[-1])
         if failures:  # never silently restart from scratch over a broken run
             raise RuntimeError("no checkpoint in the workdir could be restored:\n"
                                + "\n".join(failures))
+        self.saved_step = None
         if self.config.init_checkpoint:
             # From a training run, start from its EMA generator when it kept one: that
             # is the model its validation reported.
             what = ckpt_lib.load_generator_weights(self.generator, self.config.init_checkpoint,
                                                    use_ema=True)
             logging.info("Initialised the generator from %s", what)
-            if self.ema_generator is not None:
-                for e, w in zip(self.ema_generator.weights, self.generator.weights):
-                    e.assign(w)
+        if self.ema_generator is not None:  # the EMA starts at the generator (BasicSR)
+            for e, w in zip(self.ema_generator.weights, self.generator.weights):
+                e.assign(w)
         return None
+
+    def _set_constant_learning_rates(self):
+        # A constant rate is a variable of the optimiser and was restored with it; the
+        # flags of this run decide it (schedules are recomputed from the step anyway).
+        for name, optimizer in (("lr_g", self.g_optimizer), ("lr_d", self.d_optimizer)):
+            if optimizer is not None and not callable(self.schedules[name]):
+                optimizer.learning_rate = self.schedules[name]
 
     # -------------------------------------------------------------------- losses
     def _global_mean(self, per_example):
@@ -201,9 +221,9 @@ class Trainer:
             terms["l_percep"] = percep
             total += c.perceptual_weight * percep
         if self.discriminator is not None:
-            real = tf.stop_gradient(self.discriminator(hr, training=True))
             fake = self.discriminator(sr, training=True)
             if c.gan_type == "ragan":
+                real = tf.stop_gradient(self.discriminator(hr, training=True))
                 adv = losses.ragan_g_loss(real, fake, self._logits_mean(real),
                                           self._logits_mean(fake))
             else:
@@ -232,6 +252,9 @@ class Trainer:
         ctx = tf.distribute.get_replica_context()
         local = ctx.replica_id_in_sync_group % self.local_replicas
         per_replica = self.global_batch // self.num_replicas
+        tf.debugging.assert_equal(
+            tf.shape(lr_batch)[0], per_replica * self.local_replicas,
+            message="the input pipeline's batch does not match this worker's replicas")
         lr = lr_batch[local * per_replica:(local + 1) * per_replica]
         hr = hr_batch[local * per_replica:(local + 1) * per_replica]
 
@@ -239,13 +262,19 @@ class Trainer:
         with tf.GradientTape() as tape:
             sr = self.generator(lr, training=True)
             g_loss, logs = self._generator_loss(lr, hr, sr)
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        g_grads = tape.gradient(g_loss, g_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        # Part of the logs so that the finiteness check also catches a NaN update whose
+        # loss was still finite. Summed over replicas: the mean of their norms.
+        logs["g_grad_norm"] = tf.linalg.global_norm(g_grads) / self.num_replicas
         if self.discriminator is not None:  # D after G, alternately (k = 1, SRGAN §3.2)
             d_vars = self.discriminator.trainable_variables
             with tf.GradientTape() as tape:
                 d_loss, d_logs = self._discriminator_loss(hr, sr)
-            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+            d_grads = tape.gradient(d_loss, d_vars)
+            self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
             logs.update(d_logs)
+            logs["d_grad_norm"] = tf.linalg.global_norm(d_grads) / self.num_replicas
         return logs
 
     def _distributed_step(self):
@@ -267,7 +296,12 @@ class Trainer:
         self._stop_requested = True
 
     def save(self):
-        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+        """Checkpoint the current step (once: a second call at the same step is a no-op)."""
+        step = int(self.step.numpy())
+        if step != self.saved_step:
+            self.manager.save(checkpoint_number=step)
+            self.saved_step = step
+        return self.manager.latest_checkpoint
 
     def learning_rates(self):
         step = self.step.numpy()
@@ -307,6 +341,10 @@ class Trainer:
                     self.validate(step)
             if self._stop_requested:
                 self.save()
+                self._stop_requested = False
+                raise TrainingInterrupted(
+                    f"stopped by SIGTERM at step {int(self.step.numpy())}; checkpoint "
+                    f"{self.manager.latest_checkpoint}. Run the same command to resume.")
         except KeyboardInterrupt:
             logging.warning("Interrupted: writing a checkpoint at step %d.",
                             int(self.step.numpy()))
@@ -326,7 +364,7 @@ class Trainer:
 
     def eval_generator(self):
         """The generator used for validation and export (EMA when enabled)."""
-        return self.ema_generator or self.generator
+        return self.ema_generator if self.ema_generator is not None else self.generator
 
     def validate(self, step=None):
         """Validation PSNR/SSIM (Y, crop = scale) and image grids; returns the means."""

@@ -63,7 +63,8 @@ def _paired_lr(lr_files, name, scale):
         if candidate in lr_files:
             return lr_files[candidate]
     raise FileNotFoundError(f"no LR image for HR image {name!r} (looked for {name}, "
-                            f"{name}x{scale}, {name}_x{scale} with an image extension)")
+                            f"{name}x{scale}, {name}_x{scale}, {name}_LRBI_x{scale} with an "
+                            "image extension)")
 
 
 def load_validation_set(hr_dir, scale, limit=0, lr_dir=""):

@@ -129,9 +129,13 @@ def test_sigterm_writes_a_checkpoint_and_stops(shards, tmp_path):
         return logs
 
     trainer._train_step = step_then_signal
-    trainer.train()
+    with pytest.raises(trainer_lib.TrainingInterrupted, match="stopped by SIGTERM at step 2"):
+        trainer.train()
     assert int(trainer.step.numpy()) == 2
     assert trainer.manager.latest_checkpoint.endswith("ckpt-2")
+    resumed = trainer_lib.Trainer(make_config(shards, tmp_path / "run", total_steps=10,
+                                              checkpoint_every=100))
+    assert int(resumed.step.numpy()) == 2
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(shards, tmp_path):
@@ -142,6 +146,19 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(shards, tmp_path):
     resumed = trainer_lib.Trainer(make_config(shards, tmp_path / "run", total_steps=4))
     assert resumed.restored_from.endswith("ckpt-2")
     assert int(resumed.step.numpy()) == 2
+
+
+def test_changed_architecture_in_a_workdir_is_an_error_not_a_fallback(shards, tmp_path):
+    trainer_lib.train(make_config(shards, tmp_path / "run", total_steps=2))
+    bigger = dataclasses.replace(MODEL, num_block=2)
+    with pytest.raises(ValueError, match="does not match this run's configuration"):
+        trainer_lib.Trainer(make_config(shards, tmp_path / "run", model=bigger))
+
+
+def test_ema_starts_from_the_generator(shards, tmp_path):
+    trainer = trainer_lib.Trainer(make_config(shards, tmp_path / "run", ema_decay=0.999))
+    for a, b in zip(weights(trainer.generator), weights(trainer.ema_generator)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_bad_init_checkpoint_is_a_clear_error_before_training(shards, tmp_path):

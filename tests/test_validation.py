@@ -85,3 +85,24 @@ def test_mod_crop():
     image = np.arange(7 * 10 * 3).reshape(7, 10, 3)
     np.testing.assert_array_equal(validation.mod_crop(image, 4), image[:4, :8])
     np.testing.assert_array_equal(validation.mod_crop(image, 1), image)
+
+
+def test_paired_lr_folder_is_read_instead_of_made(tmp_path):
+    hr_dir, lr_dir = tmp_path / "HR", tmp_path / "LR"
+    hr_dir.mkdir()
+    lr_dir.mkdir()
+    hr = np.ascontiguousarray(skimage.data.astronaut()[:42, :50])  # mod-cropped to 40 x 48
+    lr = np.ascontiguousarray(skimage.data.chelsea()[:10, :12])  # any LR of the right size
+    _write(hr_dir / "baby.png", hr)
+    _write(lr_dir / "babyx4.png", lr)  # Set5 / DIV2K naming: <name>x<scale>
+    (image,) = validation.load_validation_set(str(hr_dir), 4, lr_dir=str(lr_dir))
+    np.testing.assert_array_equal(np.round(image.lr * 255), lr)
+    np.testing.assert_array_equal(np.round(image.hr * 255), hr[:40, :48])
+
+    _write(lr_dir / "babyx4.png", np.ascontiguousarray(lr[:9]))
+    with pytest.raises(ValueError, match="expected 12x10"):
+        validation.load_validation_set(str(hr_dir), 4, lr_dir=str(lr_dir))
+    (lr_dir / "babyx4.png").unlink()
+    _write(lr_dir / "other.png", lr)
+    with pytest.raises(FileNotFoundError, match="no LR image for HR image 'baby'"):
+        validation.load_validation_set(str(hr_dir), 4, lr_dir=str(lr_dir))

@@ -21,7 +21,10 @@ def prelu(name):
 def batch_norm(name):
     # PyTorch's BatchNorm2d defaults (momentum 0.1 = Keras 0.9, eps 1e-5), which
     # the SR reference implementations inherit.
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    # synchronized: batch statistics over the global batch, so N replicas train (and
+    # update the moving averages) like one device with the whole batch.
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
+                                           name=name)
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
