@@ -7,7 +7,9 @@ a file that holds a different architecture is a clear error, never a partly
 loaded model (Keras alone silently loads a 23-block file into a 2-block model).
 """
 
+import json
 import os
+import tempfile
 
 import h5py
 import numpy as np
@@ -74,6 +76,16 @@ def _check_h5_matches(model, path):
             f"{path} holds {len(arrays)} arrays but {model.name} ({type(model).__name__}) "
             f"has {len(model.weights)} variables: a different architecture (check "
             f"num_block, num_feat, scale, generator)")
+    # Same count, other widths (e.g. num_feat 16 vs 8): compare the shapes too, so the
+    # error is this sentence rather than Keras printing whole tensors.
+    file_shapes = sorted(tuple(a.shape) for a in arrays.values())
+    model_shapes = sorted(tuple(w.shape) for w in model.weights)
+    if file_shapes != model_shapes:
+        first = next(i for i, (a, b) in enumerate(zip(file_shapes, model_shapes)) if a != b)
+        raise ValueError(
+            f"{path} holds arrays of other shapes than {type(model).__name__} (e.g. "
+            f"{file_shapes[first]} vs {model_shapes[first]}): a different architecture "
+            f"(check num_feat, num_grow_ch, scale, generator)")
 
 
 def load_generator_weights(model, path, use_ema=False):
@@ -122,3 +134,64 @@ def load_generator_weights(model, path, use_ema=False):
         raise ValueError(f"checkpoint {prefix} does not match {type(model).__name__}: "
                          f"{e}") from e
     return f"{key} of checkpoint {prefix}"
+
+
+def model_config_of_workdir(path):
+    """The ModelConfig a training workdir (or a checkpoint inside it) was trained with."""
+    from esrgan_tf.config import ModelConfig  # pylint: disable=import-outside-toplevel
+
+    directory = path if os.path.isdir(path) else os.path.dirname(os.path.dirname(path))
+    for candidate in (directory, os.path.dirname(directory)):
+        config_path = os.path.join(candidate, "config.json")
+        if os.path.isfile(config_path):
+            with open(config_path, encoding="utf-8") as f:
+                return ModelConfig(**json.load(f)["model"])
+    return None
+
+
+def load_generator(path, model_config=None, use_ema=True):
+    """Build a generator and load its weights from `path`, ready for inference.
+
+    Args:
+        path: `.weights.h5`, a training workdir, or a checkpoint prefix.
+        model_config: the architecture; None takes it from the workdir's
+            config.json (required for a `.weights.h5`, where the default is ESRGAN's
+            RRDBNet x4 with 23 blocks, the official weights' architecture).
+        use_ema: from a training checkpoint, prefer its EMA generator.
+    Returns:
+        (model, model_config).
+    """
+    from esrgan_tf.config import ModelConfig  # pylint: disable=import-outside-toplevel
+    from esrgan_tf.models.builders import build_generator  # pylint: disable=import-outside-toplevel
+
+    if model_config is None:
+        model_config = (None if path.endswith(".h5") else model_config_of_workdir(path))
+        model_config = model_config or ModelConfig()
+    model = build_generator(model_config)
+    model(np.zeros((1, 8, 8, 3), np.float32))
+    load_generator_weights(model, path, use_ema=use_ema)
+    return model, model_config
+
+
+def save_weights_atomically(model, output_path):
+    """`model.save_weights` to a temp file next to `output_path`, then rename it there.
+
+    A failure (disk full, interrupted run) never leaves a partial or corrupt weights
+    file at `output_path`; an existing file there stays until the new one is complete.
+    """
+    if not output_path.endswith(".weights.h5"):
+        raise ValueError(f"output {output_path!r} must end with .weights.h5 (Keras 3 picks "
+                         "the weights format by file name)")
+    directory = os.path.dirname(os.path.abspath(output_path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".weights.h5")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, output_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

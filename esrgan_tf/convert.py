@@ -14,7 +14,6 @@ double-check it or to pick scale 3 (indistinguishable from 2 by its weights).
 import collections.abc
 import os
 import re
-import secrets
 
 from absl import app
 from absl import flags
@@ -22,6 +21,7 @@ from absl import logging
 import numpy as np
 
 from esrgan_tf import flags as esrgan_flags
+from esrgan_tf.checkpoints import save_weights_atomically
 from esrgan_tf.models.rrdbnet import RRDBNet
 from esrgan_tf.models.rrdbnet import upsample_factors
 
@@ -369,14 +369,7 @@ def convert(input_path, output_path, **overrides):
     model = RRDBNet(**config)
     load_into_rrdbnet(model, state_dict)
 
-    tmp_path = os.path.join(out_dir, f".{os.path.basename(output_path)}."
-                                     f"{secrets.token_hex(4)}.tmp{OUTPUT_SUFFIX}")
-    try:
-        model.save_weights(tmp_path)
-        os.replace(tmp_path, output_path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
+    save_weights_atomically(model, output_path)
     logging.info("%s (%s layout): RRDBNet x%d, %d RRDBs, num_feat=%d, num_grow_ch=%d, "
                  "%d->%d channels, %s parameters -> %s", input_path, layout,
                  config["scale"], config["num_block"], config["num_feat"],

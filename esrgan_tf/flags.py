@@ -5,6 +5,7 @@ each command calls the `define_*_flags()` it needs; library code never reads
 FLAGS, it receives the configs built here.
 """
 
+import dataclasses
 import os
 
 from absl import flags
@@ -13,6 +14,7 @@ from esrgan_tf.config import (DISCRIMINATORS, GAN_TYPES, GENERATORS, PERCEPTUAL,
                               ModelConfig, TrainConfig)
 from esrgan_tf.data.pipeline import TrainDataConfig
 from esrgan_tf.data.prepare import PrepareConfig
+from esrgan_tf.upscale import MAX_PIXELS, UpscaleConfig
 
 FLAGS = flags.FLAGS
 
@@ -194,3 +196,145 @@ def prepare_config_from_flags():
         lr_scale=values.lr_scale, num_shards=values.num_shards, prefix=values.prefix,
         num_workers=values.num_workers, max_pixels=values.max_pixels,
         progress=values.progress)
+
+
+# ---------------------------------------------------------------------------------------
+# Inference commands: evaluate and interpolate
+# ---------------------------------------------------------------------------------------
+
+_ARCH_FLAGS = ("generator", "scale", "num_feat", "num_block", "num_grow_ch", "use_bn")
+
+
+def _define_architecture_flags():
+    """Generator architecture of a `.weights.h5` input (a workdir has its config.json).
+
+    Unset flags (None) come from the workdir's config.json, else from ESRGAN's
+    RRDBNet x4 with 23 blocks (the official weights' architecture).
+    """
+    flags.DEFINE_enum("generator", None, GENERATORS, "Generator architecture.")
+    flags.DEFINE_integer("scale", None, "Upscaling factor.")
+    flags.DEFINE_integer("num_feat", None, "Generator channels.")
+    flags.DEFINE_integer("num_block", None, "RRDBs (RRDBNet) or residual blocks (SRResNet).")
+    flags.DEFINE_integer("num_grow_ch", None, "RRDBNet growth channels.")
+    flags.DEFINE_boolean("use_bn", None, "SRResNet batch normalisation.")
+
+
+def model_config_from_flags(weights_path):
+    """ModelConfig of `weights_path`: the architecture flags that are set, completed from
+    the workdir's config.json (not for a `.weights.h5`), else from ModelConfig's defaults."""
+    from esrgan_tf.checkpoints import model_config_of_workdir  # pylint: disable=import-outside-toplevel
+
+    base = None if weights_path.endswith(".h5") else model_config_of_workdir(weights_path)
+    given = {name: getattr(FLAGS, name) for name in _ARCH_FLAGS
+             if getattr(FLAGS, name) is not None}
+    return dataclasses.replace(base or ModelConfig(), **given)
+
+
+def define_evaluate_flags():
+    """Flags of `python -m esrgan_tf.evaluate` (defined on demand, see convert)."""
+    flags.DEFINE_string("weights", None, "Generator: a .weights.h5, a training workdir or a "
+                        "checkpoint prefix.")
+    flags.DEFINE_list("datasets", [], "HR folders, e.g. data/Set5/HR,data/Set14/HR; a "
+                      "folder named HR is reported under its parent's name.")
+    flags.DEFINE_list("lr_dirs", [], "Their paired LR folders, in the same order ('' or "
+                      "empty = MATLAB bicubic of the mod-cropped HR).")
+    flags.DEFINE_string("output_dir", None, "Per-image CSVs, summary.md/.json, SR images.")
+    flags.DEFINE_boolean("save_images", False, "Write the SR images as PNG to "
+                         "<output_dir>/<dataset>/.")
+    flags.DEFINE_integer("tile", 256, "LR tile size of the tiled inference.")
+    flags.DEFINE_integer("tile_pad", 16, "LR overlap around every tile.")
+    flags.DEFINE_integer("batch_size", 4, "Tiles per forward pass.")
+    flags.DEFINE_boolean("use_ema", True, "From a training checkpoint, use its EMA generator.")
+    flags.DEFINE_boolean("progress", True, "Show a progress bar on stderr.")
+    _define_architecture_flags()
+    flags.mark_flags_as_required(["weights", "output_dir"])
+
+
+def evaluate_config_from_flags():
+    """EvaluateConfig from the parsed flags."""
+    from esrgan_tf.evaluate import EvaluateConfig  # pylint: disable=import-outside-toplevel
+
+    f = FLAGS
+    if not f.datasets:
+        raise ValueError("--datasets is empty: give at least one HR folder")
+    lr_dirs = list(f.lr_dirs) or [""] * len(f.datasets)
+    if len(lr_dirs) != len(f.datasets):
+        raise ValueError(f"--lr_dirs has {len(lr_dirs)} entries for {len(f.datasets)} "
+                         "--datasets; give one per dataset ('' for bicubic LR)")
+    return EvaluateConfig(weights=f.weights, model=model_config_from_flags(f.weights),
+                          hr_dirs=tuple(f.datasets), lr_dirs=tuple(lr_dirs),
+                          output_dir=f.output_dir, save_images=f.save_images, tile=f.tile,
+                          pad=f.tile_pad, batch_size=f.batch_size, use_ema=f.use_ema,
+                          progress=f.progress)
+
+
+def define_interpolate_flags():
+    """Flags of `python -m esrgan_tf.interpolate` (defined on demand, see convert)."""
+    flags.DEFINE_string("psnr", None, "PSNR-oriented generator: .weights.h5, workdir or "
+                        "checkpoint prefix.")
+    flags.DEFINE_string("gan", None, "GAN generator fine-tuned from it (same forms).")
+    flags.DEFINE_float("alpha", 0.8, "theta = (1 - alpha) theta_PSNR + alpha theta_GAN "
+                       "(ESRGAN §3.4), in [0, 1].")
+    flags.DEFINE_string("output", "", "Interpolated weights, ending .weights.h5 ('' = none).")
+    flags.DEFINE_list("alphas", ["0", "0.2", "0.4", "0.6", "0.8", "1"],
+                      "Alphas of the comparison strip (ESRGAN Fig. 10 uses steps of 0.2).")
+    flags.DEFINE_string("image", "", "LR photo of the comparison strip ('' = no strip).")
+    flags.DEFINE_string("strip", "", "Output PNG of the comparison strip.")
+    flags.DEFINE_integer("tile", 256, "LR tile size of the tiled inference.")
+    flags.DEFINE_integer("tile_pad", 16, "LR overlap around every tile.")
+    flags.DEFINE_integer("batch_size", 4, "Tiles per forward pass.")
+    _define_architecture_flags()
+    flags.mark_flags_as_required(["psnr", "gan"])
+
+
+def interpolate_config_from_flags():
+    """InterpolateConfig from the parsed flags."""
+    from esrgan_tf.interpolate import InterpolateConfig  # pylint: disable=import-outside-toplevel
+
+    f = FLAGS
+    if bool(f.image) != bool(f.strip):
+        raise ValueError("--image and --strip go together (the photo and the PNG to write)")
+    if not f.output and not f.strip:
+        raise ValueError("nothing to do: give --output and/or --image with --strip")
+    return InterpolateConfig(psnr=f.psnr, gan=f.gan, alpha=f.alpha, output=f.output,
+                             model=model_config_from_flags(f.psnr),
+                             alphas=tuple(float(a) for a in f.alphas), image=f.image,
+                             strip=f.strip, tile=f.tile, pad=f.tile_pad, batch_size=f.batch_size)
+
+
+# ---------------------------------------------------------------------------------------
+# Upscaling
+# ---------------------------------------------------------------------------------------
+
+def define_upscale_flags():
+    """Flags of `python -m esrgan_tf.upscale` (defined on demand, see convert).
+
+    Architecture flags: see `_define_architecture_flags`.
+    """
+    flags.DEFINE_string("weights", None, "Generator weights: a .weights.h5, a training "
+                        "workdir or a checkpoint prefix.")
+    flags.DEFINE_list("input", None, "Comma-separated image files, folders (not recursive) "
+                      "and globs.")
+    flags.DEFINE_string("output_dir", None, "Where <stem><suffix>.png files are written.")
+    flags.DEFINE_string("suffix", "_x4", "Appended to each input's stem.")
+    flags.DEFINE_integer("tile", 256, "LR tile size (bounds memory; >= the image size: no "
+                         "tiling).")
+    flags.DEFINE_integer("tile_pad", 16, "LR context pixels around each tile (exact when >= "
+                         "the generator's receptive-field radius).")
+    flags.DEFINE_integer("batch_size", 4, "Tiles per generator call.")
+    flags.DEFINE_boolean("use_ema", True, "From a training checkpoint, use its EMA generator "
+                         "when it has one.")
+    flags.DEFINE_integer("max_pixels", MAX_PIXELS, "Refuse inputs with more (LR) pixels.")
+    flags.DEFINE_bool("progress", True, "Show a progress bar on stderr.")
+    _define_architecture_flags()
+    flags.mark_flags_as_required(["weights", "input", "output_dir"])
+
+
+def upscale_config_from_flags():
+    """UpscaleConfig from the parsed flags."""
+    values = FLAGS
+    return UpscaleConfig(
+        weights=values.weights, inputs=tuple(values.input), output_dir=values.output_dir,
+        model=model_config_from_flags(values.weights), suffix=values.suffix, tile=values.tile,
+        tile_pad=values.tile_pad, batch_size=values.batch_size, use_ema=values.use_ema,
+        max_pixels=values.max_pixels, progress=values.progress)
