@@ -106,7 +106,7 @@ def _windows(size, tile, pad):
             for start in range(0, size, tile)], length
 
 
-def tile_upscale(model, image, scale, tile=256, pad=16, batch_size=4):
+def tile_upscale(model, image, scale, tile=256, pad=16, batch_size=4, progress=False):
     """Super-resolves an image tile by tile with bounded memory.
 
     Each `tile` x `tile` part of the LR image goes through the model with at least `pad`
@@ -120,6 +120,7 @@ def tile_upscale(model, image, scale, tile=256, pad=16, batch_size=4):
         image: HxWx3 float array in [0, 1].
         scale: the model's upscaling factor (checked against its output).
         tile, pad, batch_size: tile size and context in LR pixels; tiles per model call.
+        progress: a progress bar over the tiles (for large images).
     Returns:
         (H*scale) x (W*scale) x 3 float32, not clipped.
     """
@@ -133,7 +134,9 @@ def tile_upscale(model, image, scale, tile=256, pad=16, batch_size=4):
     tiles = [(r, c) for r in rows for c in cols]
     output = np.empty((h * scale, w * scale, 3), np.float32)
     call = _traced(model)
-    for first in range(0, len(tiles), batch_size):
+    starts = range(0, len(tiles), batch_size)
+    for first in tqdm(starts, desc="tiles", unit="batch", leave=False,
+                           disable=not progress or len(starts) < 2):
         batch = tiles[first:first + batch_size]
         windows = np.stack([image[wy:wy + win_h, wx:wx + win_w]
                             for (_, _, wy), (_, _, wx) in batch])
@@ -187,8 +190,25 @@ def _encode(rgb, alpha):
                             compression=image_io.PNG_COMPRESS_LEVEL).numpy()
 
 
+def _quantize(sr, dtype, rows=256):
+    """Float SR image -> uint8 (`metrics.to_uint8`) or uint16, a block of rows at a time.
+
+    Rounding works in float64; doing the whole image at once would need several
+    float64 copies of it (1.5 GB each for an 8000 x 8000 output).
+    """
+    out = np.empty(sr.shape, dtype)
+    peak = np.iinfo(dtype).max
+    for top in range(0, sr.shape[0], rows):
+        block = sr[top:top + rows]
+        if dtype == np.uint8:
+            out[top:top + rows] = metrics.to_uint8(block)
+        else:
+            out[top:top + rows] = np.floor(np.clip(block.astype(np.float64), 0, 1) * peak + 0.5)
+    return out
+
+
 def upscale_file(model, scale, in_path, out_path, tile=256, pad=16, batch_size=4,
-                 max_pixels=MAX_PIXELS):
+                 max_pixels=MAX_PIXELS, progress=False):
     """Super-resolves one image file into a PNG (modes: see the module docstring).
 
     Raises:
@@ -202,11 +222,10 @@ def upscale_file(model, scale, in_path, out_path, tile=256, pad=16, batch_size=4
     pixels = image_io.decode(data, max_pixels)  # checks max_pixels before decoding
     alpha = _read_alpha(data, pixels.dtype == np.uint16, max_pixels)
     peak = np.iinfo(pixels.dtype).max
-    sr = tile_upscale(model, pixels.astype(np.float32) / peak, scale, tile, pad, batch_size)
-    if pixels.dtype == np.uint8:
-        rgb = metrics.to_uint8(sr)
-    else:
-        rgb = np.floor(np.clip(sr.astype(np.float64), 0, 1) * peak + 0.5).astype(np.uint16)
+    sr = tile_upscale(model, pixels.astype(np.float32) / peak, scale, tile, pad, batch_size,
+                      progress)
+    rgb = _quantize(sr, pixels.dtype)
+    del sr
     if alpha is not None:
         alpha = imresize(alpha.astype(pixels.dtype), scale)
     partial = out_path + ".partial"  # never leave a truncated PNG behind
@@ -257,7 +276,7 @@ def run(config, model=None, scale=None):
             if real_out in written:
                 raise ValueError(f"{out_path} is already the output of {written[real_out]}")
             upscale_file(model, scale, path, out_path, config.tile, config.tile_pad,
-                         config.batch_size, config.max_pixels)
+                         config.batch_size, config.max_pixels, config.progress)
             written[real_out] = path
             outputs.append(out_path)
         except (image_io.UnusableImage, ValueError, OSError, tf.errors.OpError) as e:
