@@ -32,10 +32,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import timing  # noqa: E402
-from esrgan_tf import checkpoints, metrics, serving, tflite  # noqa: E402
+from esrgan_tf import metrics  # noqa: E402
 from esrgan_tf.config import ModelConfig  # noqa: E402
 from esrgan_tf.data import patches  # noqa: E402
-from esrgan_tf.models.builders import build_generator  # noqa: E402
+from esrgan_tf.deploy import serving, tflite  # noqa: E402
+from esrgan_tf.inference.weights import load_generator  # noqa: E402
+from esrgan_tf.models.builders import built_generator  # noqa: E402
 
 MODES = ("keras_eager", "tf_function", "xla", "saved_model", "tflite_fp32", "tflite_fp16",
          "tflite_dynamic_int8", "tflite_int8")
@@ -45,12 +47,10 @@ QUALITY_PHOTOS = ("rocket", "coffee", "chelsea")
 
 def load_model(weights, tiny):
     if weights:
-        return checkpoints.load_generator(weights)
+        return load_generator(weights)
     config = TINY if tiny else ModelConfig()
     keras.utils.set_random_seed(0)
-    model = build_generator(config)
-    model(np.zeros((1, 8, 8, 3), np.float32))
-    return model, config
+    return built_generator(config), config
 
 
 def runtimes(model, modes, workdir, calibration):

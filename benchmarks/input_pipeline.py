@@ -65,9 +65,10 @@ def build_sample_shards(output_dir, scale, crop_size=480, step=240, num_shards=4
     return count
 
 
-def measure(config, seconds, warmup_seconds):
-    """Batches/s and patches/s of `train_dataset(config)` over ``seconds`` after a warm-up."""
-    iterator = iter(pipeline.train_dataset(config))
+def measure(config, scale, seconds, warmup_seconds):
+    """Batches/s and patches/s of `train_dataset(config, scale)` over ``seconds`` after a
+    warm-up."""
+    iterator = iter(pipeline.train_dataset(config, scale))
     start = time.perf_counter()
     next(iterator)  # the first batch fills the shuffle buffer
     first_batch = time.perf_counter() - start
@@ -113,10 +114,10 @@ def run(shards, hr_size, scale, batch_size, seconds, warmup_seconds, seed=0,
             results[mode] = {"skipped": f"the shards' manifest stores LR at scale {stored}, "
                                         f"not {scale}"}
             continue
-        config = pipeline.TrainDataConfig(shards=shards, scale=scale, hr_size=hr_size,
+        config = pipeline.TrainDataConfig(shards=shards, hr_size=hr_size,
                                           batch_size=batch_size, seed=seed,
                                           use_stored_lr=mode == "stored_lr")
-        results[mode] = measure(config, seconds, warmup_seconds)
+        results[mode] = measure(config, scale, seconds, warmup_seconds)
     defaults = pipeline.TrainDataConfig(shards=shards)
     return {
         "benchmark": "input_pipeline",

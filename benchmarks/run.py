@@ -114,7 +114,7 @@ def main(argv=None):
         pipe_args = []
         inf = inference.run([64, 128, 256], 3, profile_dir=args.profile_dir)
         train = training.run(list(training.STAGES), ["none", "bf16"], 16, 128, 3)
-    pipe = input_pipeline.main(pipe_args + [f"--output={out('input_pipeline.json')}"])
+    input_pipeline.main(pipe_args + [f"--output={out('input_pipeline.json')}"])
     quality = None
     if args.quality_weights:
         quality = inference.run([64], 3, weights=args.quality_weights, matmul_n=256 if

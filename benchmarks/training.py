@@ -3,7 +3,7 @@
   python -m benchmarks.training --stages=psnr,esrgan --batch_size=16 --hr_size=128 \
       --mixed_precision=none,bf16 --steps=3 --output=benchmarks/results/training.json
 
-Runs `esrgan_tf.trainer.Trainer` as `python -m esrgan_tf.train` does, on the full-size
+Runs `esrgan_tf.training.trainer.Trainer` as `python -m esrgan_tf.train` does, on the full-size
 ESRGAN models (RRDBNet x4 23 blocks; VGG-style discriminator; VGG19 up to conv5_4 before
 activation with random weights, which cost the same as ImageNet ones), on shards of the
 scikit-image photos built on the fly (480-px sub-images with stored x4 LR, as
@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks import timing  # noqa: E402
 from benchmarks.input_pipeline import build_sample_shards  # noqa: E402
-from esrgan_tf import trainer as trainer_lib  # noqa: E402
+from esrgan_tf.training import loop  # noqa: E402
 from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig  # noqa: E402
 from esrgan_tf.data.pipeline import TrainDataConfig  # noqa: E402
 
@@ -53,7 +53,7 @@ def stage_config(stage, workdir, shards, batch_size, hr_size, precision, tiny):
                           gan_type="ragan", adversarial_weight=5e-3)
     return TrainConfig(
         workdir=workdir, model=TINY if tiny else ModelConfig(), loss=loss,
-        data=TrainDataConfig(shards=shards, scale=4, hr_size=hr_size, batch_size=batch_size,
+        data=TrainDataConfig(shards=shards, hr_size=hr_size, batch_size=batch_size,
                              shuffle_buffer=64),
         total_steps=10 ** 6, mixed_precision=precision)
 
@@ -71,15 +71,15 @@ def step_flops(trainer, stage, batch_size, hr_size):
     return 3 * g + 3 * vgg + 9 * d
 
 
-def time_steps(trainer, steps):
+def time_steps(controller, steps):
     """([step seconds], [seconds blocked on input]) of `steps` steps after one warm-up."""
-    step = tf.function(trainer.step_on_batch)
+    step = tf.function(controller.trainer.step_on_batch)
     no_stop = tf.constant(0.0)
-    step(*next(trainer.iterator), no_stop)  # tracing
+    step(*next(controller.iterator), no_stop)  # tracing
     totals, waits = [], []
     for _ in range(steps):
         start = time.perf_counter()
-        batch = next(trainer.iterator)
+        batch = next(controller.iterator)
         fetched = time.perf_counter()
         _ = [float(v) for v in step(*batch, no_stop).values()]  # waits for the step
         totals.append(time.perf_counter() - start)
@@ -89,10 +89,10 @@ def time_steps(trainer, steps):
 
 def measure(stage, precision, shards, batch_size, hr_size, steps, tiny):
     with tempfile.TemporaryDirectory(prefix="esrgan_tf_bench_train_") as workdir:
-        trainer = trainer_lib.Trainer(stage_config(stage, workdir, shards, batch_size, hr_size,
-                                                   precision, tiny))
-        totals, waits = time_steps(trainer, steps)
-        flops = step_flops(trainer, stage, batch_size, hr_size)
+        controller = loop.Controller(stage_config(stage, workdir, shards, batch_size, hr_size,
+                                                  precision, tiny))
+        totals, waits = time_steps(controller, steps)
+        flops = step_flops(controller.trainer, stage, batch_size, hr_size)
     stats = timing.summary(totals)
     seconds = stats["median_s"]
     return {"stage": stage, "mixed_precision": precision, "step": stats,

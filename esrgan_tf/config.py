@@ -1,7 +1,9 @@
-"""Frozen dataclass configs for training (built from flags by `esrgan_tf.flags`).
+"""Frozen dataclass configs of the models and of training (built from flags by the
+`python -m esrgan_tf.train` driver, or directly by tests and notebooks).
 
-Library code receives these, never `FLAGS`, so tests and notebooks can call it
-directly. The paper defaults live in the flagfiles under `configs/`.
+Library code receives these, never `FLAGS`. Every parameter has one owner: the SR factor
+is `ModelConfig.scale`, from which the input pipeline, validation and the metrics' border
+crop take it. The paper defaults live in the flagfiles under `configs/`.
 """
 
 import dataclasses
@@ -14,6 +16,7 @@ GAN_TYPES = ("none", "gan", "ragan")
 PERCEPTUAL = ("none", "vgg", "dual")
 # --mixed_precision -> the Keras dtype policy of the generator and discriminator.
 MIXED_PRECISION = {"none": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+SCALES = (2, 3, 4, 8)
 
 
 def _check_choice(name, value, choices):
@@ -51,6 +54,7 @@ class ModelConfig:
     def __post_init__(self):
         _check_choice("generator", self.generator, GENERATORS)
         _check_choice("discriminator", self.discriminator, DISCRIMINATORS)
+        _check_choice("scale", self.scale, SCALES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +110,7 @@ class TrainConfig:
 
     Attributes:
         workdir: checkpoints, summaries, resolved flags; a run resumes from it.
-        data: the training input pipeline.
+        data: the training input pipeline (at the model's scale).
         model, loss: see ModelConfig / LossConfig.
         total_steps: optimiser steps of this stage.
         lr_g, lr_d: initial Adam learning rates.
@@ -166,6 +170,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.data.hr_size % self.model.scale:
+            raise ValueError(f"hr_size={self.data.hr_size} must be a multiple of "
+                             f"scale={self.model.scale}")
         if self.model.discriminator == "vgg" and self.loss.gan_type != "none" \
                 and self.data.hr_size not in (96, 128, 192, 256):
             raise ValueError(f"the VGG-style discriminator needs hr_size 96, 128, 192 or "
@@ -174,3 +181,35 @@ class TrainConfig:
     @property
     def is_gan(self):
         return self.loss.gan_type != "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything one `python -m esrgan_tf.train` command does, stage by stage.
+
+    Attributes:
+        stage: the configured stage (PSNR-oriented or GAN).
+        pretrain_steps: > 0 first trains a PSNR-oriented stage (the stage's pixel loss
+            only) of this many steps in <workdir>/psnr, and starts `stage` from it.
+        pretrain_lr, pretrain_lr_milestones: that stage's learning rate and milestones.
+        prepare_builtin: "skimage": when `stage.data.shards` holds no prepared data, first
+            prepare the built-in photos there (the quickstart).
+        holdout: with `prepare_builtin`, photos held out for validation.
+        report: end with a bicubic / PSNR / GAN comparison on the validation set.
+    """
+
+    stage: TrainConfig
+    pretrain_steps: int = 0
+    pretrain_lr: float = 2e-4
+    pretrain_lr_milestones: tuple = ()
+    prepare_builtin: str = ""
+    holdout: int = 3
+    report: bool = False
+
+    def __post_init__(self):
+        if self.pretrain_steps < 0:
+            raise ValueError(f"pretrain_steps must be >= 0, got {self.pretrain_steps}")
+        if self.pretrain_steps and self.stage.init_checkpoint:
+            raise ValueError("--init_checkpoint and --pretrain_steps exclude each other: the "
+                             "pretraining stage is what the next stage starts from")
+        _check_choice("prepare_builtin", self.prepare_builtin, ("", "skimage"))

@@ -1,196 +1,63 @@
-"""python -m esrgan_tf.evaluate --weights=PATH --datasets=data/Set5/HR,data/Set14/HR --scale=4
+"""python -m esrgan_tf.evaluate --weights=PATH --datasets=data/Set5/HR,data/Set14/HR
     --output_dir=results/x [--lr_dirs=...] [--save_images] [--tile=256]
 
-Benchmark a generator with the literature's conventions (see `esrgan_tf.metrics`):
-HR mod-cropped to the scale, LR by MATLAB bicubic (or a paired LR folder), PSNR and
-SSIM on Y and RGB with crop = scale, on uint8-rounded images. The bicubic baseline
-is always reported next to the model. Writes `<output_dir>/<dataset>.csv` (one row
-per image and method), `summary.md` and `summary.json`, and with --save_images the
-SR images to `<output_dir>/<dataset>/<image>.png`.
-Weights: a `.weights.h5`, a training workdir, a checkpoint prefix, or an exported
-SavedModel (`python -m esrgan_tf.export`; a Serving base path means its newest version).
+Benchmarks a generator with the literature's conventions, next to the bicubic baseline.
+Thin driver: flags -> `EvaluateConfig` -> `esrgan_tf.inference.evaluation.run` (protocol
+and output files: see there). Weights: a `.weights.h5`, a training workdir, a checkpoint
+prefix, or an exported SavedModel (a Serving base path means its newest version).
 """
 
-import csv
-import dataclasses
-import json
-import os
+from absl import flags
 
-from absl import app
-from absl import logging
-import numpy as np
-from PIL import Image
-import tqdm
-
-from esrgan_tf import flags as esrgan_flags
-from esrgan_tf import metrics
-from esrgan_tf import validation
-from esrgan_tf.checkpoints import load_generator
-from esrgan_tf.config import ModelConfig
-from esrgan_tf.report import format_table
-
-METRIC_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
-CSV_COLUMNS = ("image", "method") + METRIC_KEYS
-BICUBIC = "bicubic"
+from esrgan_tf import cli
+from esrgan_tf.config import GENERATORS
+from esrgan_tf.inference import evaluation
+from esrgan_tf.inference.tiling import Tiling
+from esrgan_tf.inference.weights import resolve_model_config
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    """One `python -m esrgan_tf.evaluate` run.
-
-    Attributes:
-        weights: .weights.h5, training workdir, checkpoint prefix or exported SavedModel.
-        model: the generator's architecture (its scale is the evaluation scale).
-        hr_dirs: HR folders; lr_dirs: their paired LR folders ('' = bicubic LR).
-        output_dir: where CSVs, summaries and images go.
-        save_images: write the SR images as PNG.
-        tile, pad, batch_size: tiled inference (`esrgan_tf.upscale.tile_upscale`).
-        use_ema: from a training checkpoint, prefer the EMA generator.
-        progress: show a tqdm bar.
-    """
-
-    weights: str
-    hr_dirs: tuple
-    output_dir: str
-    model: ModelConfig = ModelConfig()
-    lr_dirs: tuple = ()
-    save_images: bool = False
-    tile: int = 256
-    pad: int = 16
-    batch_size: int = 4
-    use_ema: bool = True
-    progress: bool = True
+def define_flags(fv=flags.FLAGS):
+    """Flags of `python -m esrgan_tf.evaluate` into the FlagValues `fv`."""
+    kw = dict(flag_values=fv)
+    flags.DEFINE_string("weights", None, "Generator: a .weights.h5, a training workdir, a "
+                        "checkpoint prefix or an exported SavedModel (or its Serving base "
+                        "path).", **kw)
+    flags.DEFINE_list("datasets", [], "HR folders, e.g. data/Set5/HR,data/Set14/HR; a folder "
+                      "named HR is reported under its parent's name.", **kw)
+    flags.DEFINE_list("lr_dirs", [], "Their paired LR folders, in the same order ('' or "
+                      "empty = MATLAB bicubic of the mod-cropped HR).", **kw)
+    flags.DEFINE_string("output_dir", None, "Per-image CSVs, summary.md/.json, SR images.",
+                        **kw)
+    flags.DEFINE_boolean("save_images", False, "Write the SR images as PNG to "
+                         "<output_dir>/<dataset>/.", **kw)
+    flags.DEFINE_boolean("use_ema", True, "From a training checkpoint, use its EMA generator.",
+                         **kw)
+    cli.define_tiling_flags(fv)
+    cli.define_progress_flag(fv)
+    cli.define_architecture_flags(GENERATORS, fv)
+    flags.adopt_module_key_flags(cli, flag_values=fv)  # --help lists the shared ones too
+    flags.mark_flags_as_required(["weights", "output_dir"], flag_values=fv)
 
 
-def dataset_name(hr_dir):
-    """data/Set5/HR -> 'Set5' (benchmark layouts); any other folder -> its own name."""
-    folder = os.path.normpath(os.path.abspath(hr_dir))
-    name = os.path.basename(folder)
-    if name.upper() == "HR":
-        name = os.path.basename(os.path.dirname(folder))
-    return name
+def config_from_flags(fv=flags.FLAGS):
+    """The `EvaluateConfig` of parsed flags."""
+    if not fv.datasets:
+        raise ValueError("--datasets is empty: give at least one HR folder")
+    lr_dirs = list(fv.lr_dirs) or [""] * len(fv.datasets)
+    if len(lr_dirs) != len(fv.datasets):
+        raise ValueError(f"--lr_dirs has {len(lr_dirs)} entries for {len(fv.datasets)} "
+                         "--datasets; give one per dataset ('' for bicubic LR)")
+    return evaluation.EvaluateConfig(
+        weights=fv.weights, model=resolve_model_config(fv.weights, cli.architecture_overrides(fv)),
+        hr_dirs=tuple(fv.datasets), lr_dirs=tuple(lr_dirs), output_dir=fv.output_dir,
+        save_images=fv.save_images, tiling=Tiling(**cli.tiling_values(fv)),
+        use_ema=fv.use_ema, progress=fv.progress)
 
 
-def name_datasets(hr_dirs, lr_dirs=()):
-    """{dataset name: (hr_dir, lr_dir)} in the given order; clear errors for bad folders."""
-    lr_dirs = tuple(lr_dirs) or ("",) * len(hr_dirs)
-    if len(lr_dirs) != len(hr_dirs):
-        raise ValueError(f"{len(lr_dirs)} LR folders for {len(hr_dirs)} HR folders")
-    datasets = {}
-    for hr_dir, lr_dir in zip(hr_dirs, lr_dirs):
-        for folder in (hr_dir, lr_dir):
-            if folder and not os.path.isdir(folder):
-                raise FileNotFoundError(f"dataset folder {folder!r} does not exist")
-        name = dataset_name(hr_dir)
-        if name in datasets:
-            raise ValueError(f"two datasets are both named {name!r} ({datasets[name][0]} and "
-                             f"{hr_dir}); put them in differently named folders")
-        datasets[name] = (hr_dir, lr_dir)
-    return datasets
-
-
-def _tile_upscale():
-    from esrgan_tf.upscale import tile_upscale  # pylint: disable=import-outside-toplevel
-    return tile_upscale
-
-
-def _means(rows, method):
-    chosen = [r for r in rows if r["method"] == method]
-    return {k: float(np.mean([r[k] for r in chosen])) for k in METRIC_KEYS}
-
-
-def _write_csv(path, rows):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (repr(row[k]) if k in METRIC_KEYS else row[k])
-                             for k in CSV_COLUMNS})
-
-
-def evaluate(model, datasets, scale, tile=256, pad=16, batch_size=4, output_dir="",
-             save_images=False, method="model", progress=True):
-    """Bicubic and `model` on every dataset; writes CSVs and summaries to `output_dir`.
-
-    Args:
-        model: a generator (anything `tile_upscale` can run: called on NHWC batches).
-        datasets: {name: (hr_dir, lr_dir)}; lr_dir '' = MATLAB bicubic LR of the HR.
-        scale: SR factor of `model`; also the border cropped before scoring.
-        tile, pad, batch_size: tiled inference, see `esrgan_tf.upscale.tile_upscale`.
-        output_dir: '' writes nothing.
-        save_images: write the model's SR images to <output_dir>/<dataset>/<image>.png.
-        method: the model's name in the CSVs and tables.
-    Returns:
-        {dataset: {"images": n, "hr_dir": ..., "lr_dir": ...,
-                   "results": {"bicubic": means, method: means}}}.
-    """
-    if method == BICUBIC:
-        raise ValueError(f"method name {BICUBIC!r} is taken by the baseline")
-    tile_upscale = _tile_upscale()
-    if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
-    summary, tables = {}, []
-    for name, (hr_dir, lr_dir) in datasets.items():
-        images = validation.load_validation_set(hr_dir, scale, lr_dir=lr_dir)
-        image_dir = os.path.join(output_dir, name)
-        if output_dir and save_images:
-            os.makedirs(image_dir, exist_ok=True)
-        rows = []
-        for image in tqdm.tqdm(images, desc=name, unit="image", disable=not progress):
-            sr = np.clip(np.asarray(tile_upscale(model, image.lr, scale, tile=tile, pad=pad,
-                                                 batch_size=batch_size), np.float32), 0.0, 1.0)
-            if sr.shape != image.hr.shape:
-                raise ValueError(f"{name}/{image.name}: the model made {sr.shape} from LR "
-                                 f"{image.lr.shape}, expected {image.hr.shape} at x{scale}")
-            bicubic = validation.bicubic_upscale(image.lr, scale)
-            for label, output in ((BICUBIC, bicubic), (method, sr)):
-                scores = metrics.evaluate_pair(output, image.hr, scale, crop_border=scale)
-                rows.append({"image": image.name, "method": label,
-                             **{k: float(scores[k]) for k in METRIC_KEYS}})
-            if output_dir and save_images:
-                Image.fromarray(metrics.to_uint8(sr)).save(
-                    os.path.join(image_dir, f"{image.name}.png"))
-        results = {label: _means(rows, label) for label in (BICUBIC, method)}
-        summary[name] = {"images": len(images), "hr_dir": hr_dir, "lr_dir": lr_dir,
-                         "results": results}
-        lr_note = f"LR from {lr_dir}" if lr_dir else "MATLAB-bicubic LR"
-        tables.append(f"## {name} ({len(images)} images, x{scale}, {lr_note}, "
-                      f"crop = {scale})\n\n{format_table(results, METRIC_KEYS)}\n")
-        if output_dir:
-            _write_csv(os.path.join(output_dir, f"{name}.csv"), rows)
-    text = "\n".join(tables)
-    print(text)
-    if output_dir:
-        with open(os.path.join(output_dir, "summary.md"), "w", encoding="utf-8") as f:
-            f.write(text)
-        with open(os.path.join(output_dir, "summary.json"), "w", encoding="utf-8") as f:
-            json.dump({"scale": scale, "datasets": summary}, f, indent=2)
-    return summary
-
-
-def run(config):
-    """Load the generator of `config` and evaluate it on its datasets."""
-    datasets = name_datasets(config.hr_dirs, config.lr_dirs)
-    model, model_config = load_generator(config.weights, config.model, use_ema=config.use_ema,
-                                         allow_saved_model=True)
-    logging.info("Evaluating %s (%s x%d) on %s", config.weights, model_config.generator,
-                 model_config.scale, ", ".join(datasets))
-    return evaluate(model, datasets, model_config.scale, tile=config.tile, pad=config.pad,
-                    batch_size=config.batch_size, output_dir=config.output_dir,
-                    save_images=config.save_images, progress=config.progress)
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        run(esrgan_flags.evaluate_config_from_flags())
-    except (OSError, ValueError) as err:
-        logging.error("evaluation failed: %s", err)
-        return 1
-    return 0
+def main():
+    evaluation.run(config_from_flags())
 
 
 if __name__ == "__main__":
-    esrgan_flags.define_evaluate_flags()
-    app.run(main)
+    define_flags()
+    cli.run(main)

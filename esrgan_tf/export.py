@@ -1,399 +1,78 @@
 """python -m esrgan_tf.export --weights=PATH --output_dir=export/<name> [--tflite=fp32,int8]
 
-Deployment artifacts of a generator, each checked against the Keras model before it is
-published:
-
-  <output_dir>/<version>/                       SavedModel for TensorFlow Serving
-                                                (signatures: `esrgan_tf.serving`)
-  <output_dir>/tflite/v<version>/<variant>_<shape>.tflite
-                                                LiteRT models (`esrgan_tf.tflite`)
-  <output_dir>/reports/v<version>.json, .md     the export report
-
-The version is the next free number unless given. Everything is first written to
-`<output_dir>/.staging-v<version>` and moved into place only when every artifact is within
-its tolerance: TF Serving polls the base path and serves a new numeric version as soon as
-it appears, so a broken export must never show up there. Out of tolerance, the export fails
-(exit status 1) and leaves the staging folder, report included, for inspection.
-
-The report gives, for every artifact, its size, the max / mean absolute difference and the
-PSNR of its output against the Keras model's (both clipped to [0, 1]) on sample images,
-the PSNR-Y against the HR photos (the literature's protocol) and the latency of one
-sample on this machine. `TOLERANCES` states the bounds and how they were measured.
+A SavedModel for TensorFlow Serving and TFLite models, each compared with the Keras model
+and timed, published only when all are within tolerance. Thin driver: flags ->
+`ExportConfig` -> `esrgan_tf.deploy.export.export` (layout, staging, tolerances: see
+there).
 """
 
-import dataclasses
-import datetime
-import json
-import os
-import shutil
-import statistics
 import sys
-import time
 
-from absl import app
-from absl import logging
-import numpy as np
-import tensorflow as tf
-import tqdm
+from absl import flags
 
-from esrgan_tf import checkpoints
-from esrgan_tf import hardware
-from esrgan_tf import metrics
-from esrgan_tf import serving
-from esrgan_tf import tflite
-from esrgan_tf.config import ModelConfig
-from esrgan_tf.data import patches
-
-# The photos that the quickstart holds out for validation: parity samples by default, so
-# int8 calibration (the other sample photos) never sees them.
-SKIMAGE_SAMPLES = ("rocket", "coffee", "chelsea")
+from esrgan_tf import cli
+from esrgan_tf.config import GENERATORS
+from esrgan_tf.deploy import export, serving, tflite
+from esrgan_tf.inference.weights import resolve_model_config
 
 
-class ExportParityError(RuntimeError):
-    """An artifact is outside its tolerance; nothing was published."""
+def define_flags(fv=flags.FLAGS):
+    """Flags of `python -m esrgan_tf.export` into the FlagValues `fv`."""
+    kw = dict(flag_values=fv)
+    flags.DEFINE_string("weights", None, "Generator: a .weights.h5, a training workdir or a "
+                        "checkpoint prefix.", **kw)
+    flags.DEFINE_string("output_dir", None, "TF Serving base path: the SavedModel goes to "
+                        "<output_dir>/<version>, TFLite models to <output_dir>/tflite/"
+                        "v<version>, the report to <output_dir>/reports.", **kw)
+    flags.DEFINE_integer("version", 0, "SavedModel version (0: the next free number).", **kw)
+    flags.DEFINE_integer("max_pixels", serving.DEFAULT_MAX_PIXELS, "LR pixels per SavedModel "
+                         "request (N*H*W; H*W per image for encoded images); more is refused.",
+                         **kw)
+    flags.DEFINE_enum("precision", "fp32", sorted(serving.PRECISIONS), "SavedModel weights "
+                      "and maths.", **kw)
+    flags.DEFINE_list("tflite", list(tflite.VARIANTS), "TFLite variants ('' for none): "
+                      + ", ".join(tflite.VARIANTS) + ".", **kw)
+    flags.DEFINE_list("tflite_shapes", list(tflite.SHAPES), "TFLite input shapes: 'dynamic' "
+                      "([1, -1, -1, 3]) and/or 'fixed' ([1, H, W, 3] of --input_size).", **kw)
+    flags.DEFINE_string("input_size", "64", "LR size 'N' or 'HxW' of the fixed TFLite models, "
+                        "the parity samples and the calibration patches.", **kw)
+    flags.DEFINE_string("samples", "skimage", "Parity samples: 'skimage' (its photos rocket, "
+                        "coffee, chelsea) or a folder of HR images (centre crops).", **kw)
+    flags.DEFINE_integer("num_samples", 3, "Parity samples.", **kw)
+    flags.DEFINE_string("calibration_data", "skimage", "int8 calibration patches: 'skimage', "
+                        "a folder of HR images, or training shards (prepare output / glob).",
+                        **kw)
+    flags.DEFINE_integer("num_calibration", 32, "Calibration patches.", **kw)
+    flags.DEFINE_integer("latency_runs", 5, "Timed runs per artifact (median reported).", **kw)
+    flags.DEFINE_boolean("enforce_tolerances", True, "Fail, publishing nothing, when an "
+                         "artifact is outside its tolerance.", **kw)
+    flags.DEFINE_boolean("use_ema", True, "From a training checkpoint, use its EMA generator.",
+                         **kw)
+    cli.define_progress_flag(fv)
+    cli.define_architecture_flags(GENERATORS, fv)
+    flags.adopt_module_key_flags(cli, flag_values=fv)  # --help lists the shared ones too
+    flags.mark_flags_as_required(["weights", "output_dir"], flag_values=fv)
 
 
-@dataclasses.dataclass(frozen=True)
-class Tolerance:
-    """Bounds on an artifact's output against the Keras model's, on the sample images.
-
-    Attributes:
-        max_abs: largest allowed |artifact - Keras| of any pixel (None: not checked).
-        min_psnr: lowest allowed PSNR in dB (RGB, [0, 1] peak) of any sample (None: not
-            checked).
-    """
-
-    max_abs: float = None
-    min_psnr: float = None
-
-    def violations(self, result):
-        if not result["finite"]:
-            return ["non-finite output (NaN/Inf)"]
-        found = []
-        if self.max_abs is not None and not result["max_abs_diff"] <= self.max_abs:
-            found.append(f"max |diff| {result['max_abs_diff']:.3g} > {self.max_abs:g}")
-        psnr = result["psnr_db"]
-        if self.min_psnr is not None and psnr is not None and not psnr >= self.min_psnr:
-            found.append(f"PSNR {psnr:.2f} dB < {self.min_psnr:g} dB")
-        return found
+def config_from_flags(fv=flags.FLAGS):
+    """The `ExportConfig` of parsed flags."""
+    return export.ExportConfig(
+        weights=fv.weights, output_dir=fv.output_dir,
+        model=resolve_model_config(fv.weights, cli.architecture_overrides(fv)),
+        version=fv.version, max_pixels=fv.max_pixels, precision=fv.precision,
+        tflite_variants=tuple(v for v in fv.tflite if v),
+        tflite_shapes=tuple(s for s in fv.tflite_shapes if s),
+        input_size=tflite.parse_size(fv.input_size), samples=fv.samples,
+        num_samples=fv.num_samples, calibration_data=fv.calibration_data,
+        num_calibration=fv.num_calibration, latency_runs=fv.latency_runs,
+        enforce_tolerances=fv.enforce_tolerances, use_ema=fv.use_ema, progress=fv.progress)
 
 
-# Float artifacts compute the same function: only round-off may differ. Reduced precision
-# and quantisation get PSNR floors (vs the Keras output) well under what they measured on
-# the skimage samples (LR 64x64), 2026-11-24, for the quickstart PSNR and GAN models and
-# the full-size RRDBNet x4 (random init):
-#   SavedModel fp32 max |diff| 0 | fp16 71-74 dB | bf16 58 dB
-#   TFLite fp32 max |diff| 1.3e-6 | fp16 83-87 dB | dynamic_int8 53-54 dB | int8 40-50 dB
-# Reproduce: python -m esrgan_tf.export --weights=... --enforce_tolerances=false. Re-measure
-# with your own trained model before relying on the int8 floor.
-TOLERANCES = {
-    ("saved_model", "fp32"): Tolerance(max_abs=1e-5),
-    ("saved_model", "fp16"): Tolerance(min_psnr=55.0),
-    ("saved_model", "bf16"): Tolerance(min_psnr=45.0),
-    ("tflite", "fp32"): Tolerance(max_abs=1e-4),
-    ("tflite", "fp16"): Tolerance(min_psnr=60.0),
-    ("tflite", "dynamic_int8"): Tolerance(min_psnr=40.0),
-    ("tflite", "int8"): Tolerance(min_psnr=32.0),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-    """One `python -m esrgan_tf.export` run.
-
-    Attributes:
-        weights: `.weights.h5`, training workdir or checkpoint prefix.
-        output_dir: the Serving base path (see the module docstring for the layout).
-        model: the architecture (None: the workdir's config.json, else ESRGAN x4).
-        version: SavedModel version; 0 = one more than the largest existing one.
-        max_pixels: LR pixels per SavedModel request (`esrgan_tf.serving`).
-        precision: SavedModel weights and maths: "fp32", "fp16" or "bf16".
-        tflite_variants: TFLite variants (`tflite.VARIANTS`), () for none.
-        tflite_shapes: "dynamic" and/or "fixed".
-        input_size: (H, W) LR size of the fixed TFLite models and of the samples.
-        samples: where the parity samples come from: "skimage" or an HR image folder.
-        num_samples: parity samples (one centre crop per photo).
-        calibration_data: int8 calibration: "skimage", an image folder or training shards.
-        num_calibration: calibration patches.
-        latency_runs: timed runs per artifact (median reported) after one warm-up.
-        enforce_tolerances: fail (and publish nothing) when an artifact is out of bounds.
-        use_ema: from a training checkpoint, prefer its EMA generator.
-        progress: progress bar over the artifacts.
-    """
-
-    weights: str
-    output_dir: str
-    model: ModelConfig = None
-    version: int = 0
-    max_pixels: int = serving.DEFAULT_MAX_PIXELS
-    precision: str = "fp32"
-    tflite_variants: tuple = tflite.VARIANTS
-    tflite_shapes: tuple = tflite.SHAPES
-    input_size: tuple = (64, 64)
-    samples: str = patches.SKIMAGE
-    num_samples: int = 3
-    calibration_data: str = patches.SKIMAGE
-    num_calibration: int = 32
-    latency_runs: int = 5
-    enforce_tolerances: bool = True
-    use_ema: bool = True
-    progress: bool = True
-
-    def __post_init__(self):
-        if not self.weights or not self.output_dir:
-            raise ValueError("weights and output_dir are required")
-        if self.precision not in serving.PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(serving.PRECISIONS)}, "
-                             f"got {self.precision!r}")
-        for variant in self.tflite_variants:
-            if variant not in tflite.VARIANTS:
-                raise ValueError(f"unknown TFLite variant {variant!r}; choose from "
-                                 f"{', '.join(tflite.VARIANTS)}")
-        for shape in self.tflite_shapes:
-            if shape not in tflite.SHAPES:
-                raise ValueError(f"unknown TFLite shape {shape!r}; choose from "
-                                 f"{', '.join(tflite.SHAPES)}")
-        if self.tflite_variants and not self.tflite_shapes:
-            raise ValueError("TFLite variants were asked for but no --tflite_shapes")
-        for name in ("version", "num_samples", "num_calibration", "latency_runs"):
-            if getattr(self, name) < (0 if name == "version" else 1):
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if serving.resolve_saved_model(self.weights):
-            raise ValueError(f"{self.weights} is an exported SavedModel; export from the "
-                             "Keras weights, a training workdir or a checkpoint")
-
-
-# ---------------------------------------------------------------------------------------
-# Measuring one artifact
-# ---------------------------------------------------------------------------------------
-
-def _latency_ms(fn, image, runs):
-    fn(image)  # warm-up: tracing, allocation, delegate set-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn(image)
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
-
-
-def _psnr(a, b):
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return None if mse == 0 else 10.0 * np.log10(1.0 / mse)
-
-
-def measure(fn, samples, references, scale, runs):
-    """Parity of `fn` against the Keras outputs `references`, quality against HR, latency."""
-    outputs = [np.asarray(fn(lr[None]))[0] for _, lr, _ in samples]
-    if not all(np.all(np.isfinite(o)) for o in outputs):  # None, not NaN: valid JSON
-        return {"finite": False, "max_abs_diff": None, "mean_abs_diff": None,
-                "psnr_db": None, "psnr_y_hr_db": None, "latency_ms": None}
-    diffs = [np.abs(o.astype(np.float64) - r) for o, r in zip(outputs, references)]
-    finite_psnrs = [p for p in (_psnr(o, r) for o, r in zip(outputs, references))
-                    if p is not None]
-    return {
-        "finite": True,
-        "max_abs_diff": float(max(d.max() for d in diffs)),
-        "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
-        # The worst sample; None when every output equals the Keras one exactly.
-        "psnr_db": float(min(finite_psnrs)) if finite_psnrs else None,
-        "psnr_y_hr_db": float(np.mean([metrics.psnr(np.clip(o, 0, 1), hr, crop_border=scale)
-                                       for o, (_, _, hr) in zip(outputs, samples)])),
-        "latency_ms": _latency_ms(fn, samples[0][1][None], runs),
-    }
-
-
-def _size_bytes(path):
-    if os.path.isfile(path):
-        return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(path)
-               for n in names)
-
-
-# ---------------------------------------------------------------------------------------
-# The export
-# ---------------------------------------------------------------------------------------
-
-def _samples(config, scale):
-    names = SKIMAGE_SAMPLES if config.samples == patches.SKIMAGE else None
-    return patches.centre_pairs(config.samples, scale, config.input_size,
-                                config.num_samples, names)
-
-
-def _calibration(config, scale):
-    if "int8" not in config.tflite_variants:
-        return None
-    exclude = SKIMAGE_SAMPLES if config.calibration_data == patches.SKIMAGE else ()
-    return patches.random_lr_patches(config.calibration_data, scale, config.input_size,
-                                     config.num_calibration, exclude=exclude)
-
-
-def _artifacts(config, generator, model_config, staging, version, metadata, calibration):
-    """Yields (name, kind, precision, path, callable) as each artifact is written."""
-    saved_model_dir = os.path.join(staging, str(version))
-    serving.write_saved_model(
-        serving.cast_generator(generator, model_config, config.precision), saved_model_dir,
-        config.max_pixels, metadata)
-    yield ("saved_model", "saved_model", config.precision, saved_model_dir,
-           serving.SavedModelGenerator(saved_model_dir))
-    tflite_dir = os.path.join(staging, "tflite", f"v{version}")
-    os.makedirs(tflite_dir, exist_ok=True)
-    for variant in config.tflite_variants:
-        for shape in config.tflite_shapes:
-            size = config.input_size if shape == "fixed" else None
-            label = "dynamic" if size is None else f"{size[0]}x{size[1]}"
-            path = os.path.join(tflite_dir, f"{variant}_{label}.tflite")
-            with open(path, "wb") as f:
-                f.write(tflite.convert(generator, variant, size, calibration))
-            yield f"tflite {variant} {label}", "tflite", variant, path, tflite.TFLiteModel(path)
-
-
-def _publish(staging, output_dir, version):
-    """Moves the staged artifacts into place; the SavedModel last (Serving picks it up)."""
-    staged_tflite = os.path.join(staging, "tflite", f"v{version}")
-    if os.path.isdir(staged_tflite):
-        os.makedirs(os.path.join(output_dir, "tflite"), exist_ok=True)
-        target = os.path.join(output_dir, "tflite", f"v{version}")
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.replace(staged_tflite, target)
-    os.makedirs(os.path.join(output_dir, "reports"), exist_ok=True)
-    for ext in ("json", "md"):
-        os.replace(os.path.join(staging, "reports", f"v{version}.{ext}"),
-                   os.path.join(output_dir, "reports", f"v{version}.{ext}"))
-    os.replace(os.path.join(staging, str(version)), os.path.join(output_dir, str(version)))
-    shutil.rmtree(staging)
-
-
-def export(config, generator=None, model_config=None):
-    """Writes, checks and publishes every artifact of `config`; returns the report.
-
-    Args:
-        config: an ExportConfig.
-        generator, model_config: a built Keras generator and its architecture, instead of
-            loading `config.weights` (tests, notebooks).
-    Raises:
-        ExportParityError: an artifact is out of tolerance (with enforce_tolerances).
-    """
-    if generator is None:
-        generator, model_config = checkpoints.load_generator(config.weights, config.model,
-                                                             use_ema=config.use_ema)
-    scale = model_config.scale
-    version = config.version or serving.next_version(config.output_dir)
-    if os.path.exists(os.path.join(config.output_dir, str(version))):
-        raise ValueError(f"{config.output_dir}/{version} already exists; give another "
-                         "--version or leave it at 0 for the next free one")
-    staging = os.path.join(config.output_dir, f".staging-v{version}")
-    if os.path.exists(staging):
-        shutil.rmtree(staging)
-    os.makedirs(os.path.join(staging, "reports"))
-
-    samples = _samples(config, scale)
-    calibration = _calibration(config, scale)
-    keras_fn = tf.function(generator)
-    references = [np.clip(keras_fn(lr[None]).numpy()[0], 0, 1).astype(np.float64)
-                  for _, lr, _ in samples]
-    reference_row = {"name": "keras", "kind": "keras", "precision": "fp32", "path": "",
-                     "size_bytes": None, "tolerance": None, "violations": [],
-                     **measure(lambda x: np.clip(keras_fn(x).numpy(), 0, 1), samples,
-                               references, scale, config.latency_runs)}
-    metadata = {"model": dataclasses.asdict(model_config), "scale": scale,
-                "precision": config.precision, "weights": config.weights}
-    rows, failures = [reference_row], []
-    count = 1 + len(config.tflite_variants) * len(config.tflite_shapes)
-    with tqdm.tqdm(total=count, desc="export", unit="artifact",
-                   disable=not config.progress) as bar:
-        for name, kind, precision, path, fn in _artifacts(
-                config, generator, model_config, staging, version, metadata, calibration):
-            bar.set_postfix_str(name)
-            row = {"name": name, "kind": kind, "precision": precision,
-                   "path": os.path.relpath(path, staging), "size_bytes": _size_bytes(path),
-                   **measure(fn, samples, references, scale, config.latency_runs)}
-            tolerance = TOLERANCES[(kind, precision)]
-            row["tolerance"] = dataclasses.asdict(tolerance)
-            row["violations"] = tolerance.violations(row)
-            failures.extend(f"{name}: {v}" for v in row["violations"])
-            rows.append(row)
-            bar.update(1)
-
-    report = _report(config, model_config, version, samples, calibration, rows)
-    _write_report(report, os.path.join(staging, "reports", f"v{version}"))
-    print(report["table"])
-    if failures and config.enforce_tolerances:
-        raise ExportParityError(
-            "artifacts outside their tolerance, nothing published (inspect " + staging
-            + "):\n  " + "\n  ".join(failures))
-    _publish(staging, config.output_dir, version)
-    report["published"] = os.path.join(config.output_dir, str(version))
-    return report
-
-
-def _report(config, model_config, version, samples, calibration, rows):
-    report = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "hardware": hardware.describe(),
-        "weights": config.weights, "model": dataclasses.asdict(model_config),
-        "version": version, "precision": config.precision, "max_pixels": config.max_pixels,
-        "samples": {"source": config.samples, "names": [n for n, _, _ in samples],
-                    "lr_size": list(config.input_size)},
-        "calibration": ({"source": config.calibration_data, "patches": len(calibration)}
-                        if calibration is not None else None),
-        "artifacts": rows,
-    }
-    report["table"] = format_table(rows)
-    return report
-
-
-def _cell(value, fmt):
-    return "n/a" if value is None else fmt.format(value)
-
-
-def format_table(rows):
-    """Markdown table of the report's artifacts."""
-    lines = ["| artifact | size (MB) | max abs diff | mean abs diff | PSNR vs Keras (dB) | "
-             "PSNR-Y vs HR (dB) | latency (ms) | within tolerance |",
-             "|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        size = None if row["size_bytes"] is None else row["size_bytes"] / 1e6
-        psnr = row["psnr_db"]
-        psnr_cell = "exact" if psnr is None and row["finite"] else _cell(psnr, "{:.2f}")
-        status = "reference" if row["kind"] == "keras" else (
-            "yes" if not row["violations"] else "NO: " + "; ".join(row["violations"]))
-        lines.append(
-            f"| {row['name']} | {_cell(size, '{:.2f}')} | {_cell(row['max_abs_diff'], '{:.2e}')}"
-            f" | {_cell(row['mean_abs_diff'], '{:.2e}')} | {psnr_cell} | "
-            f"{_cell(row['psnr_y_hr_db'], '{:.2f}')} | {_cell(row['latency_ms'], '{:.1f}')} | "
-            f"{status} |")
-    return "\n".join(lines)
-
-
-def _write_report(report, prefix):
-    with open(prefix + ".json", "w", encoding="utf-8") as f:
-        json.dump({k: v for k, v in report.items() if k != "table"}, f, indent=2)
-        f.write("\n")
-    with open(prefix + ".md", "w", encoding="utf-8") as f:
-        f.write(f"# Export v{report['version']} of {report['weights']}\n\n"
-                f"{report['date']}, {report['hardware']['cpu']} "
-                f"({report['hardware']['usable_cpus']} CPUs), TF "
-                f"{report['hardware']['tensorflow']}. Samples: "
-                f"{', '.join(report['samples']['names'])} (LR "
-                f"{report['samples']['lr_size'][0]}x{report['samples']['lr_size'][1]}).\n\n"
-                f"{report['table']}\n")
-
-
-def main(argv):
-    from esrgan_tf import flags as esrgan_flags  # pylint: disable=import-outside-toplevel
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        report = export(esrgan_flags.export_config_from_flags())
-    except (ValueError, FileNotFoundError, ExportParityError) as e:
-        logging.error("%s: %s", type(e).__name__, e)
-        sys.exit(1)
+def main():
+    report = export.export(config_from_flags())
     print(f"published {report['published']}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    from esrgan_tf import flags as esrgan_flags  # noqa: F811
-    esrgan_flags.define_export_flags()
-    app.run(main)
+    define_flags()
+    cli.run(main)

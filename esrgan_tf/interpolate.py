@@ -1,202 +1,58 @@
 """python -m esrgan_tf.interpolate --psnr=A --gan=B --alpha=0.8 --output=C.weights.h5
+    [--alphas=0,0.2,0.4,0.6,0.8,1 --image=photo.png --strip=strip.png]
 
-Network interpolation (ESRGAN §3.4): every parameter of the blended generator is
-    theta_INTERP = (1 - alpha) * theta_PSNR + alpha * theta_GAN,   alpha in [0, 1],
-which trades the PSNR model's fidelity against the GAN model's textures without
-retraining. With --image and --strip it also writes one PNG with the photo
-super-resolved at each of --alphas side by side (like ESRGAN Fig. 10).
-Both models must share one architecture: the GAN model is fine-tuned from the PSNR one.
+Network interpolation (ESRGAN §3.4): theta = (1 - alpha) theta_PSNR + alpha theta_GAN, and
+a strip of one photo at each alpha (like ESRGAN Fig. 10). Thin driver: flags ->
+`InterpolateConfig` -> `esrgan_tf.inference.interpolation.run`.
 """
 
-import dataclasses
-import os
+from absl import flags
 
-from absl import app
-from absl import logging
-import numpy as np
-from PIL import Image
-
-from esrgan_tf import flags as esrgan_flags
-from esrgan_tf import metrics
-from esrgan_tf.checkpoints import load_generator, save_weights_atomically
-from esrgan_tf.config import ModelConfig
-from esrgan_tf.models.builders import build_generator
-from esrgan_tf.validation import read_image
-
-# White gap between the images of a strip, in pixels (ESRGAN Fig. 10 separates its panels).
-STRIP_GAP = 4
+from esrgan_tf import cli
+from esrgan_tf.config import GENERATORS
+from esrgan_tf.inference import interpolation
+from esrgan_tf.inference.tiling import Tiling
+from esrgan_tf.inference.weights import resolve_model_config
 
 
-@dataclasses.dataclass(frozen=True)
-class InterpolateConfig:
-    """One `python -m esrgan_tf.interpolate` run.
-
-    Attributes:
-        psnr, gan: the two generators (.weights.h5, workdir or checkpoint prefix).
-        alpha: weight of the GAN model, in [0, 1].
-        output: the interpolated `.weights.h5` ('' = do not write one).
-        model: architecture of both generators.
-        alphas, image, strip: comparison strip of `image` at each alpha, written to
-            `strip` ('' = none).
-        tile, pad, batch_size: tiled inference of the strip.
-    """
-
-    psnr: str
-    gan: str
-    alpha: float = 0.8
-    output: str = ""
-    model: ModelConfig = ModelConfig()
-    alphas: tuple = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    image: str = ""
-    strip: str = ""
-    tile: int = 256
-    pad: int = 16
-    batch_size: int = 4
+def define_flags(fv=flags.FLAGS):
+    """Flags of `python -m esrgan_tf.interpolate` into the FlagValues `fv`."""
+    kw = dict(flag_values=fv)
+    flags.DEFINE_string("psnr", None, "PSNR-oriented generator: .weights.h5, workdir or "
+                        "checkpoint prefix.", **kw)
+    flags.DEFINE_string("gan", None, "GAN generator fine-tuned from it (same forms).", **kw)
+    flags.DEFINE_float("alpha", 0.8, "theta = (1 - alpha) theta_PSNR + alpha theta_GAN "
+                       "(ESRGAN §3.4), in [0, 1].", **kw)
+    flags.DEFINE_string("output", "", "Interpolated weights, ending .weights.h5 ('' = none).",
+                        **kw)
+    flags.DEFINE_list("alphas", ["0", "0.2", "0.4", "0.6", "0.8", "1"],
+                      "Alphas of the comparison strip (ESRGAN Fig. 10 uses steps of 0.2).",
+                      **kw)
+    flags.DEFINE_string("image", "", "LR photo of the comparison strip ('' = no strip).", **kw)
+    flags.DEFINE_string("strip", "", "Output PNG of the comparison strip.", **kw)
+    cli.define_tiling_flags(fv)
+    cli.define_architecture_flags(GENERATORS, fv)
+    flags.adopt_module_key_flags(cli, flag_values=fv)  # --help lists the shared ones too
+    flags.mark_flags_as_required(["psnr", "gan"], flag_values=fv)
 
 
-def _check_alpha(alpha):
-    if not 0.0 <= alpha <= 1.0:  # also rejects NaN
-        raise ValueError(f"alpha must be in [0, 1] (ESRGAN §3.4), got {alpha}")
+def config_from_flags(fv=flags.FLAGS):
+    """The `InterpolateConfig` of parsed flags."""
+    if bool(fv.image) != bool(fv.strip):
+        raise ValueError("--image and --strip go together (the photo and the PNG to write)")
+    if not fv.output and not fv.strip:
+        raise ValueError("nothing to do: give --output and/or --image with --strip")
+    return interpolation.InterpolateConfig(
+        psnr=fv.psnr, gan=fv.gan, alpha=fv.alpha, output=fv.output,
+        model=resolve_model_config(fv.psnr, cli.architecture_overrides(fv)),
+        alphas=cli.float_list(fv.alphas, "alphas"), image=fv.image, strip=fv.strip,
+        tiling=Tiling(**cli.tiling_values(fv)))
 
 
-def _relative_path(variable):
-    """A variable's path without the model's own name, so two models compare by layout."""
-    return variable.path.split("/", 1)[-1]
-
-
-def check_same_architecture(psnr_model, gan_model):
-    """Raise ValueError naming the first variable whose path or shape differs."""
-    a, b = psnr_model.weights, gan_model.weights
-    for i in range(max(len(a), len(b))):
-        va = a[i] if i < len(a) else None
-        vb = b[i] if i < len(b) else None
-        same = (va is not None and vb is not None and _relative_path(va) == _relative_path(vb)
-                and tuple(va.shape) == tuple(vb.shape))
-        if not same:
-            describe = lambda v: ("(none)" if v is None  # noqa: E731
-                                  else f"{_relative_path(v)} {tuple(v.shape)}")
-            raise ValueError(
-                f"the PSNR and GAN generators differ in architecture ({len(a)} vs {len(b)} "
-                f"variables); first difference at variable {i}: PSNR {describe(va)} vs GAN "
-                f"{describe(vb)}")
-
-
-def interpolate_weights(psnr_model, gan_model, alpha):
-    """(1 - alpha) * theta_PSNR + alpha * theta_GAN for every variable (ESRGAN §3.4).
-
-    Args:
-        psnr_model, gan_model: built generators of the same architecture.
-        alpha: in [0, 1]; 0 and 1 return the inputs' values bit for bit.
-    Returns:
-        A list of numpy arrays in `psnr_model.weights` order (for `set_weights`).
-    Raises:
-        ValueError: alpha outside [0, 1], or the architectures differ.
-    """
-    _check_alpha(alpha)
-    check_same_architecture(psnr_model, gan_model)
-    blended = []
-    for vp, vg in zip(psnr_model.weights, gan_model.weights):
-        p, g = np.asarray(vp.numpy()), np.asarray(vg.numpy())
-        # Endpoints are copies: in floating point (1 - 0) * p + 0 * g turns -0.0 into +0.0.
-        if alpha == 0.0:
-            blended.append(p.copy())
-        elif alpha == 1.0:
-            blended.append(g.copy())
-        elif not np.issubdtype(p.dtype, np.floating):
-            if not np.array_equal(p, g):
-                raise ValueError(f"non-float variable {_relative_path(vp)} differs between "
-                                 "the models and cannot be interpolated")
-            blended.append(p.copy())
-        else:
-            mix = (1.0 - alpha) * p.astype(np.float64) + alpha * g.astype(np.float64)
-            blended.append(mix.astype(p.dtype))
-    return blended
-
-
-def load_pair(psnr_path, gan_path, model_config=None):
-    """Both generators, loaded with `load_generator`, checked to share an architecture."""
-    psnr_model, psnr_config = load_generator(psnr_path, model_config)
-    gan_model, _ = load_generator(gan_path, model_config or psnr_config)
-    check_same_architecture(psnr_model, gan_model)
-    return psnr_model, gan_model, psnr_config
-
-
-def interpolate_files(psnr_path, gan_path, alpha, output_path, model_config=None):
-    """Write the interpolated generator of two saved ones to `output_path` (.weights.h5).
-
-    Nothing is written when anything fails (bad alpha, architectures, paths).
-    Returns the ModelConfig of the written weights.
-    """
-    _check_alpha(alpha)
-    if not output_path.endswith(".weights.h5"):
-        raise ValueError(f"output {output_path!r} must end with .weights.h5")
-    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, model_config)
-    psnr_model.set_weights(interpolate_weights(psnr_model, gan_model, alpha))
-    save_weights_atomically(psnr_model, output_path)
-    return config
-
-
-def _tile_upscale():
-    from esrgan_tf.upscale import tile_upscale  # pylint: disable=import-outside-toplevel
-    return tile_upscale
-
-
-def comparison_strip(psnr_path, gan_path, alphas, image_path, output_path, model_config=None,
-                     tile=256, pad=16, batch_size=4, gap=STRIP_GAP):
-    """Super-resolve the photo `image_path` (taken as LR) at each alpha; one PNG side by side.
-
-    The panels are separated by `gap` white columns and carry no labels; they are in
-    the order of `alphas`. Returns the strip as an HxWx3 uint8 array.
-    """
-    for alpha in alphas:
-        _check_alpha(alpha)
-    if not alphas:
-        raise ValueError("alphas is empty")
-    tile_upscale = _tile_upscale()
-    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, model_config)
-    blend_into = build_generator(config)
-    blend_into(np.zeros((1, 8, 8, 3), np.float32))
-    lr = read_image(image_path)
-    panels = []
-    for alpha in alphas:
-        blend_into.set_weights(interpolate_weights(psnr_model, gan_model, alpha))
-        sr = tile_upscale(blend_into, lr, config.scale, tile=tile, pad=pad,
-                          batch_size=batch_size)
-        panels.append(metrics.to_uint8(np.clip(sr, 0.0, 1.0)))
-    white = np.full((panels[0].shape[0], gap, 3), 255, np.uint8)
-    parts = []
-    for i, panel in enumerate(panels):
-        parts += [white, panel] if i else [panel]
-    strip = np.concatenate(parts, axis=1)
-    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    Image.fromarray(strip).save(output_path)
-    return strip
-
-
-def run(config):
-    """Everything one InterpolateConfig asks for."""
-    if config.output:
-        interpolate_files(config.psnr, config.gan, config.alpha, config.output, config.model)
-        logging.info("Wrote the alpha = %g generator to %s", config.alpha, config.output)
-    if config.strip:
-        comparison_strip(config.psnr, config.gan, config.alphas, config.image, config.strip,
-                         config.model, tile=config.tile, pad=config.pad,
-                         batch_size=config.batch_size)
-        logging.info("Wrote the comparison strip (alphas %s) to %s", config.alphas,
-                     config.strip)
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        run(esrgan_flags.interpolate_config_from_flags())
-    except (OSError, ValueError) as err:
-        logging.error("interpolation failed: %s", err)
-        return 1
-    return 0
+def main():
+    interpolation.run(config_from_flags())
 
 
 if __name__ == "__main__":
-    esrgan_flags.define_interpolate_flags()
-    app.run(main)
+    define_flags()
+    cli.run(main)

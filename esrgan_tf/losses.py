@@ -235,3 +235,96 @@ def ragan_g_loss(real_logits, fake_logits, real_mean=None, fake_mean=None):
     fake_mean = _batch_mean(fake, fake_mean, "fake_mean")
     return (_per_example_mean(tf.nn.softplus(real - fake_mean))
             + _per_example_mean(tf.nn.softplus(-(fake - real_mean))))
+
+
+# ---------------------------------------------------------------------------
+# Each recipe's composition (SRGAN, ESRGAN, ESRGAN-DP and the PSNR stages)
+# ---------------------------------------------------------------------------
+def _local_mean(per_example):
+    return _batch_mean(_f32(per_example), None, "global_mean")
+
+
+def logits_mean(logits, global_mean=None):
+    """E[C(x)] over every logit of a batch: the mean of the per-example logit means."""
+    return (global_mean or _local_mean)(_per_example_mean(_f32(logits)))
+
+
+def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None,
+                   global_mean=None):
+    """The generator loss of one recipe, per example; returns (total [B], {term: [B]}).
+
+    L_G = pixel_weight * L_pix + perceptual_weight * L_percep + adversarial_weight * L_adv
+    (ESRGAN Eq. 3 with eta, 1 and lambda; ESRGAN-DP Eq. 2 with lambda, gamma and eta;
+    SRGAN Eq. 3 with 1e-3 on l_Gen), where L_percep is the VGG loss, or with `resnet` the
+    dual perceptual loss. A term whose network is None (or whose weight is 0) is left out.
+
+    Args:
+        config: a `LossConfig` (pixel_loss, pixel_weight, perceptual_weight, vgg_layers,
+            vgg_layer_weights, perceptual_criterion, vgg_feature_scale, dp_mu, gan_type,
+            adversarial_weight).
+        sr, hr: the generator's output and the ground truth, [B, H, W, 3].
+        vgg: `VGGFeatures` of the perceptual loss, or None.
+        resnet: `ResNetFeatures` of the dual perceptual loss (with `vgg`), or None.
+        discriminator: the discriminator (called in training mode), or None for a PSNR stage.
+        global_mean: per-example [B] -> scalar mean over the GLOBAL batch (a cross-replica
+            all-reduce under a strategy); None: the local mean (one replica only). The
+            relativistic means E[C(.)] and the DP weight use it, so that every replica
+            computes the loss one device with the whole batch would.
+    Returns:
+        (total, terms): the per-example L_G and its terms ("l_pix", "l_vgg", "l_res",
+        "dp_weight", "l_percep", "l_g_adv"), each [B]; reduce them with the global batch.
+    """
+    c = config
+    global_mean = global_mean or _local_mean
+    terms = {}
+    total = tf.zeros([tf.shape(sr)[0]])
+    if c.pixel_weight:
+        pixel = l1_loss if c.pixel_loss == "l1" else mse_loss
+        terms["l_pix"] = pixel(sr, hr)
+        total += c.pixel_weight * terms["l_pix"]
+    if vgg is not None:
+        weights = dict(zip(c.vgg_layers, c.vgg_layer_weights))
+        l_vgg = perceptual_loss(vgg(sr), vgg(hr), weights, c.perceptual_criterion,
+                                c.vgg_feature_scale)
+        terms["l_vgg"] = percep = l_vgg
+        if resnet is not None:
+            l_res = perceptual_loss(resnet(sr), resnet(hr), criterion=c.perceptual_criterion)
+            percep, zeta = dual_perceptual_loss(l_vgg, l_res, global_mean(l_vgg),
+                                                global_mean(l_res), c.dp_mu)
+            terms["l_res"] = l_res
+            terms["dp_weight"] = tf.fill(tf.shape(l_res), zeta / c.dp_mu)
+        terms["l_percep"] = percep
+        total += c.perceptual_weight * percep
+    if discriminator is not None:
+        fake = discriminator(sr, training=True)
+        if c.gan_type == "ragan":
+            # D is not updated by this loss: its real logits are constants here.
+            real = tf.stop_gradient(discriminator(hr, training=True))
+            adv = ragan_g_loss(real, fake, logits_mean(real, global_mean),
+                               logits_mean(fake, global_mean))
+        else:
+            adv = gan_g_loss(fake)
+        terms["l_g_adv"] = adv
+        total += c.adversarial_weight * adv
+    terms["l_g_total"] = total
+    return total, terms
+
+
+def discriminator_loss(gan_type, hr, sr, discriminator, global_mean=None):
+    """The discriminator loss of a GAN stage, per example; returns (l_d [B], {stat: [B]}).
+
+    D scores the ground truth `hr` and the generator's `sr` of the same step, taken as a
+    constant (no gradient into G). Stats: the mean logits and probabilities of both sides.
+    """
+    real = discriminator(hr, training=True)
+    fake = discriminator(tf.stop_gradient(sr), training=True)
+    if gan_type == "ragan":
+        d = ragan_d_loss(real, fake, logits_mean(real, global_mean),
+                         logits_mean(fake, global_mean))
+    else:
+        d = gan_d_loss(real, fake)
+    stats = {"l_d": d, "d_real_logit": _per_example_mean(_f32(real)),
+             "d_fake_logit": _per_example_mean(_f32(fake)),
+             "d_real_prob": _per_example_mean(tf.sigmoid(_f32(real))),
+             "d_fake_prob": _per_example_mean(tf.sigmoid(_f32(fake)))}
+    return d, stats

@@ -110,6 +110,17 @@ def psnr(a, b, crop_border=0, test_y_channel=True):
     return float(10.0 * np.log10(255.0**2 / mse))
 
 
+def float_psnr(a, b, peak=1.0):
+    """PSNR in dB of two float arrays as they are (no rounding, crop or colour conversion).
+
+    For comparing two runtimes' outputs of the same model (export parity), where the
+    literature's `psnr` would hide every difference below half a uint8 level. inf when
+    the arrays are equal.
+    """
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(peak**2 / mse))
+
+
 def _gaussian_window():
     x = np.arange(_SSIM_WINDOW, dtype=np.float64) - (_SSIM_WINDOW - 1) / 2
     g = np.exp(-(x**2) / (2.0 * _SSIM_SIGMA**2))

@@ -1,97 +1,158 @@
 """python -m esrgan_tf.train --flagfile=configs/esrgan.flags
 
-Thin driver: flags -> TrainConfig -> `esrgan_tf.trainer`. With --pretrain_steps it
-runs the PSNR stage first (in <workdir>/psnr) and the configured stage from it;
-with --prepare_if_missing=skimage it first makes the quickstart data; with
---report it ends with a bicubic / PSNR / GAN comparison on the validation set.
+Trains one stage of SRGAN, ESRGAN or ESRGAN-DP (or, with --pretrain_steps, a PSNR stage and
+then the configured one). Thin driver: flags -> `RunConfig` -> `esrgan_tf.training.stages.run`.
+Defaults are ESRGAN's PSNR stage; the papers' stages are the flagfiles in `configs/`.
 """
 
-import dataclasses
-import os
-import sys
-
-from absl import app
 from absl import flags
-from absl import logging
 
-from esrgan_tf import flags as esrgan_flags
-from esrgan_tf import report
-from esrgan_tf import trainer
-from esrgan_tf.config import LossConfig
-from esrgan_tf.distribute import is_chief, make_strategy, multi_worker
-
-FLAGS = flags.FLAGS
-esrgan_flags.define_train_flags()
+from esrgan_tf import cli
+from esrgan_tf.config import (DISCRIMINATORS, GAN_TYPES, GENERATORS, MIXED_PRECISION,
+                              PERCEPTUAL, LossConfig, ModelConfig, RunConfig, TrainConfig)
+from esrgan_tf.data.pipeline import TrainDataConfig
+from esrgan_tf.training import stages
 
 
-def psnr_stage(config, steps, lr, milestones):
-    """The PSNR-oriented pretraining stage (pixel loss only) that a GAN stage starts from.
+def define_flags(fv=flags.FLAGS):
+    """Flags of `python -m esrgan_tf.train` into the FlagValues `fv`."""
+    def string(name, default, help_):
+        flags.DEFINE_string(name, default, help_, flag_values=fv)
 
-    Its pixel loss is the GAN stage's: L1 for ESRGAN (§4.1), MSE for SRGAN (§3.2).
-    """
-    return dataclasses.replace(
-        config, workdir=os.path.join(config.workdir, "psnr"), total_steps=steps, lr_g=lr,
-        loss=LossConfig(pixel_loss=config.loss.pixel_loss, pixel_weight=1.0),
-        init_checkpoint="", lr_milestones=tuple(milestones))
+    def integer(name, default, help_):
+        flags.DEFINE_integer(name, default, help_, flag_values=fv)
+
+    def number(name, default, help_):
+        flags.DEFINE_float(name, default, help_, flag_values=fv)
+
+    def boolean(name, default, help_):
+        flags.DEFINE_boolean(name, default, help_, flag_values=fv)
+
+    def enum(name, default, choices, help_):
+        flags.DEFINE_enum(name, default, list(choices), help_, flag_values=fv)
+
+    def strings(name, default, help_):
+        flags.DEFINE_list(name, default, help_, flag_values=fv)
+
+    # Run
+    string("workdir", None, "Checkpoints, summaries and resolved flags; a run resumes from "
+           "here.")
+    integer("total_steps", 1000, "Optimiser steps of the stage.")
+    integer("seed", 0, "Seeds data order, augmentation and initialisation.")
+    boolean("deterministic", False, "TF op determinism (slower).")
+    integer("num_cpu_devices", 1, "Without GPUs: split the CPU into this many logical "
+            "devices (tests the multi-replica path).")
+    string("init_checkpoint", "", "Generator weights to start from: a training "
+           "workdir/checkpoint or a .weights.h5 (e.g. converted official weights).")
+    number("ema_decay", 0.0, "EMA of the generator weights (0 = off; BasicSR 0.999).")
+    enum("mixed_precision", "none", MIXED_PRECISION, "Generator and discriminator maths in "
+         "bfloat16 or float16 (with loss scaling); variables, output layers, loss networks "
+         "and losses stay float32.")
+    # Data
+    string("data", None, "Shard directory from `python -m esrgan_tf.prepare` or a glob.")
+    integer("batch_size", 16, "Global batch size.")
+    integer("hr_size", 128, "HR patch size.")
+    integer("shuffle_buffer", 256, "Records in the shuffle buffer (it is saved in every "
+            "checkpoint).")
+    enum("prepare_if_missing", "", ("", "skimage"), "'skimage': when --data holds no "
+         "prepared data, first prepare the built-in sample photos there (quickstart).")
+    integer("holdout", 3, "With --prepare_if_missing: photos held out for validation "
+            "(written to <data>/val_hr).")
+    # Model
+    enum("generator", "rrdbnet", GENERATORS, "Generator architecture.")
+    integer("scale", 4, "Upscaling factor (of the model, the data and the metrics).")
+    integer("num_feat", 64, "Generator channels.")
+    integer("num_block", 23, "RRDBs (RRDBNet) or residual blocks (SRResNet).")
+    integer("num_grow_ch", 32, "RRDBNet growth channels.")
+    boolean("use_bn", True, "SRResNet batch normalisation.")
+    enum("discriminator", "vgg", DISCRIMINATORS, "Discriminator architecture.")
+    integer("d_num_feat", 64, "Discriminator base channels.")
+    integer("d_strided_kernel", 4, "VGG discriminator stride-2 kernel (ESRGAN 4, SRGAN 3).")
+    integer("d_dense_units", 100, "VGG discriminator hidden units (ESRGAN 100, SRGAN 1024).")
+    # Losses
+    enum("pixel_loss", "l1", ("l1", "mse"), "Pixel loss.")
+    number("pixel_weight", 1.0, "Pixel loss weight.")
+    enum("perceptual", "none", PERCEPTUAL, "Perceptual loss.")
+    number("perceptual_weight", 1.0, "Perceptual loss weight.")
+    strings("vgg_layers", ["block5_conv4"], "VGG19 conv layers of the perceptual loss.")
+    strings("vgg_layer_weights", ["1.0"], "Their weights.")
+    boolean("vgg_pre_activation", True, "VGG features before the ReLU (ESRGAN) or after "
+            "(SRGAN).")
+    enum("perceptual_criterion", "l1", ("l1", "mse"), "Feature distance.")
+    number("vgg_feature_scale", 1.0, "Feature rescaling (SRGAN: 1/12.75).")
+    string("resnet_layer", "conv4_block6_out", "ResNet50 layer of the dual loss.")
+    number("dp_mu", 0.5, "mu of the dual perceptual loss.")
+    enum("gan_type", "none", GAN_TYPES, "Adversarial loss ('none': PSNR stage).")
+    number("adversarial_weight", 0.0, "Generator adversarial loss weight.")
+    string("vgg_weights", "imagenet", "'imagenet' or a local VGG19 weights file.")
+    string("resnet_weights", "imagenet", "'imagenet' or a local ResNet50 weights file.")
+    # Optimisation
+    number("lr_g", 2e-4, "Generator learning rate.")
+    number("lr_d", 1e-4, "Discriminator learning rate.")
+    strings("lr_milestones", [], "Steps where the learning rates are multiplied by "
+            "--lr_gamma.")
+    number("lr_gamma", 0.5, "Learning-rate decay factor.")
+    number("adam_beta1", 0.9, "Adam beta_1.")
+    number("adam_beta2", 0.999, "Adam beta_2.")
+    # Logging
+    string("val_dir", "", "Folder of HR validation images ('' = none).")
+    string("val_lr_dir", "", "Folder of their LR images, matched by name ('' = MATLAB "
+           "bicubic of the mod-cropped HR).")
+    integer("max_val_images", 0, "Validation images used (0 = all).")
+    integer("val_every", 1000, "Validation interval (steps).")
+    integer("log_every", 100, "Scalar summary interval (steps).")
+    integer("checkpoint_every", 1000, "Checkpoint interval (steps).")
+    integer("keep_checkpoints", 3, "Checkpoints kept.")
+    # Two stages in one command (quickstart)
+    integer("pretrain_steps", 0, "First train a PSNR-oriented stage (its pixel loss only) "
+            "of this many steps in <workdir>/psnr, then this stage from it.")
+    number("pretrain_lr", 2e-4, "Learning rate of that PSNR stage.")
+    strings("pretrain_lr_milestones", [], "Its learning-rate milestones.")
+    boolean("report", False, "At the end print bicubic / PSNR / GAN validation metrics and "
+            "write comparison images to <workdir>/comparison.")
+    flags.mark_flags_as_required(["workdir", "data"], flag_values=fv)
 
 
-def write_flags(workdir):
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "flags.txt"), "w", encoding="utf-8") as f:
-        f.write(FLAGS.flags_into_string())
+def config_from_flags(fv=flags.FLAGS):
+    """The `RunConfig` of parsed flags."""
+    f = fv
+    data = TrainDataConfig(shards=f.data, hr_size=f.hr_size, batch_size=f.batch_size,
+                           seed=f.seed, shuffle_buffer=f.shuffle_buffer)
+    model = ModelConfig(generator=f.generator, scale=f.scale, num_feat=f.num_feat,
+                        num_block=f.num_block, num_grow_ch=f.num_grow_ch, use_bn=f.use_bn,
+                        discriminator=f.discriminator, d_num_feat=f.d_num_feat,
+                        d_strided_kernel=f.d_strided_kernel, d_dense_units=f.d_dense_units)
+    loss = LossConfig(pixel_loss=f.pixel_loss, pixel_weight=f.pixel_weight,
+                      perceptual=f.perceptual, perceptual_weight=f.perceptual_weight,
+                      vgg_layers=tuple(f.vgg_layers),
+                      vgg_layer_weights=cli.float_list(f.vgg_layer_weights,
+                                                       "vgg_layer_weights"),
+                      vgg_pre_activation=f.vgg_pre_activation,
+                      perceptual_criterion=f.perceptual_criterion,
+                      vgg_feature_scale=f.vgg_feature_scale, resnet_layer=f.resnet_layer,
+                      dp_mu=f.dp_mu, gan_type=f.gan_type,
+                      adversarial_weight=f.adversarial_weight, vgg_weights=f.vgg_weights,
+                      resnet_weights=f.resnet_weights)
+    stage = TrainConfig(
+        workdir=f.workdir, data=data, model=model, loss=loss, total_steps=f.total_steps,
+        lr_g=f.lr_g, lr_d=f.lr_d, lr_milestones=cli.int_list(f.lr_milestones, "lr_milestones"),
+        lr_gamma=f.lr_gamma, adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2,
+        init_checkpoint=f.init_checkpoint, ema_decay=f.ema_decay, val_dir=f.val_dir,
+        val_lr_dir=f.val_lr_dir, val_every=f.val_every, log_every=f.log_every,
+        checkpoint_every=f.checkpoint_every, keep_checkpoints=f.keep_checkpoints,
+        num_cpu_devices=f.num_cpu_devices, deterministic=f.deterministic,
+        max_val_images=f.max_val_images, mixed_precision=f.mixed_precision)
+    return RunConfig(
+        stage=stage, pretrain_steps=f.pretrain_steps, pretrain_lr=f.pretrain_lr,
+        pretrain_lr_milestones=cli.int_list(f.pretrain_lr_milestones,
+                                            "pretrain_lr_milestones"),
+        prepare_builtin=f.prepare_if_missing, holdout=f.holdout, report=f.report)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        config = esrgan_flags.train_config_from_flags()
-        if FLAGS.prepare_if_missing:
-            if multi_worker():
-                raise ValueError("--prepare_if_missing is for one machine: prepare the data "
-                                 "(python -m esrgan_tf.data.prepare) before a multi-worker run")
-            report.prepare_builtin_if_missing(FLAGS.prepare_if_missing, FLAGS.data,
-                                              FLAGS.holdout)
-        run(config)
-    except trainer.TrainingInterrupted as e:
-        # Checkpoint written; a non-zero status tells a scheduler to run the job again,
-        # which resumes it (and does not start the next stage on a half-trained model).
-        logging.warning("%s", e)
-        sys.exit(143)
-    except (ValueError, FileNotFoundError, trainer.TrainingDivergedError,
-            report.prepare_lib.PrepareError) as e:
-        # Bad flags, missing data or weights, a diverged run: one clear line, exit 1
-        # (the traceback too with --verbosity=1).
-        logging.error("%s: %s", type(e).__name__, e, exc_info=FLAGS.verbosity >= 1)
-        sys.exit(1)
-
-
-def run(config):
-    """The stages of this command, then the optional report."""
-    if FLAGS.pretrain_steps and config.init_checkpoint:
-        raise ValueError("--init_checkpoint and --pretrain_steps exclude each other: the "
-                         "pretraining stage is what the next stage starts from")
-    stages = []
-    if FLAGS.pretrain_steps:
-        pretrain = psnr_stage(config, FLAGS.pretrain_steps, FLAGS.pretrain_lr,
-                              [int(m) for m in FLAGS.pretrain_lr_milestones])
-        stages.append(("psnr", pretrain))
-        config = dataclasses.replace(config, init_checkpoint=pretrain.workdir)
-    stages.append(("gan" if config.is_gan else "psnr", config))
-
-    # One strategy for every stage: a second MultiWorkerMirroredStrategy in the same
-    # process is refused by TF.
-    strategy = make_strategy(config.num_cpu_devices)
-    chief = is_chief(strategy)
-    if chief:
-        write_flags(config.workdir)
-    trained = {}
-    for name, stage in stages:
-        logging.info("Stage %s: %d steps in %s", name, stage.total_steps, stage.workdir)
-        trained[name] = trainer.train(stage, strategy)
-    if FLAGS.report and chief:
-        report.compare_and_write(trained, config)
+def main():
+    stages.run(config_from_flags(), flags_text=flags.FLAGS.flags_into_string())
 
 
 if __name__ == "__main__":
-    app.run(main)
+    define_flags()
+    cli.run(main)

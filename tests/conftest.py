@@ -1,17 +1,30 @@
-"""Shared test set-up: quiet TensorFlow, two logical CPUs, deterministic seeds."""
+"""Shared test set-up: quiet TensorFlow, two logical CPUs, deterministic seeds, and the
+fixtures every test file uses (tiny models, tiny shards, running a command)."""
 
+import json
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import skimage.data  # noqa: E402
 
-from esrgan_tf.distribute import split_cpu  # noqa: E402
+from esrgan_tf.config import ModelConfig  # noqa: E402
+from esrgan_tf.data import image_io, records  # noqa: E402
+from esrgan_tf.models.builders import built_generator  # noqa: E402
+from esrgan_tf.training.distribute import split_cpu  # noqa: E402
 
 # Two logical CPU devices for the whole session, so the multi-replica training path
 # runs here. This must happen before TensorFlow initialises its runtime.
 split_cpu(2)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The smallest RRDBNet x4 worth testing: one RRDB of 8 features, growth 4.
+TINY = ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, scale=4)
 
 
 @pytest.fixture(autouse=True)
@@ -19,17 +32,113 @@ def _seed():
     keras.utils.set_random_seed(0)
 
 
-def _built_generator(model_config, seed=0):
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    from esrgan_tf.models.builders import build_generator  # pylint: disable=import-outside-toplevel
+@pytest.fixture(scope="session")
+def repo_root():
+    """The repository root (commands run from there, as the README says)."""
+    return ROOT
 
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """`TINY`: a tiny RRDBNet x4 ModelConfig."""
+    return TINY
+
+
+def _make_generator(model_config, seed=0):
     keras.utils.set_random_seed(seed)
-    model = build_generator(model_config)
-    model(np.zeros((1, 8, 8, 3), np.float32))
-    return model
+    return built_generator(model_config)
 
 
 @pytest.fixture(scope="session")
 def make_generator():
     """Builds a generator of a ModelConfig with seeded random weights: f(config, seed)."""
-    return _built_generator
+    return _make_generator
+
+
+# ---------------------------------------------------------------------------------------
+# Shards
+# ---------------------------------------------------------------------------------------
+
+def _photo_crops(name="astronaut", size=48, step=None, area=192, offset=(0, 0)):
+    """Square uint8 crops of a scikit-image photo, row by row over an `area` x `area` region
+    starting at `offset` (every `step` pixels, default `size`)."""
+    photo = getattr(skimage.data, name)()
+    step = step or size
+    y0, x0 = offset
+    return [np.ascontiguousarray(photo[y0 + y:y0 + y + size, x0 + x:x0 + x + size])
+            for y in range(0, area - size + 1, step) for x in range(0, area - size + 1, step)]
+
+
+def _write_shards(directory, crops, num_files=1, lr=None, lr_scale=0, source="photo"):
+    """Writes HR crops round-robin into `num_files` TFRecord shards, as `prepare` names them.
+
+    Args:
+        crops: uint8 or uint16 HxWx3 arrays.
+        lr: with `lr_scale`, a function HR crop -> its stored LR crop (same dtype); a
+            manifest.json then says the shards store LR at that scale.
+    Returns:
+        `directory` (a str).
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    directory = str(directory)
+    os.makedirs(directory, exist_ok=True)
+    names = [os.path.join(directory, f"train-{k:05d}-of-{num_files:05d}.tfrecord")
+             for k in range(num_files)]
+    writers = [tf.io.TFRecordWriter(name) for name in names]
+    for i, hr in enumerate(crops):
+        kwargs = {}
+        if lr_scale:
+            kwargs = dict(lr_png=image_io.encode_png(lr(hr)), lr_scale=lr_scale)
+        example = records.make_example(image_io.encode_png(hr), source=f"{source}/{i}", y=0,
+                                       x=0, **kwargs)
+        writers[i % num_files].write(example.SerializeToString())
+    for writer in writers:
+        writer.close()
+    if lr_scale:
+        with open(os.path.join(directory, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump({"settings": {"lr_scale": lr_scale}}, f)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def photo_crops():
+    """f(name="astronaut", size=48, step=size, area=192, offset=(0, 0)) -> uint8 crops."""
+    return _photo_crops
+
+
+@pytest.fixture(scope="session")
+def write_shards():
+    """f(directory, crops, num_files=1, lr=None, lr_scale=0) -> directory (see above)."""
+    return _write_shards
+
+
+@pytest.fixture(scope="session")
+def tiny_shards(tmp_path_factory):
+    """16 astronaut crops of 48 px in one shard, and a validation folder `<dir>/val`."""
+    root = tmp_path_factory.mktemp("tiny_shards")
+    _write_shards(root, _photo_crops())
+    (root / "val").mkdir()
+    photo = skimage.data.astronaut()
+    image_io.write_png(str(root / "val" / "v.png"), np.ascontiguousarray(photo[300:348, 300:340]))
+    return root
+
+
+# ---------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------
+
+def _run_command(module, *args, cwd=ROOT, timeout=600, env=None):
+    """`python -m <module> args...` from `cwd` (the repository root by default), quiet TF;
+    returns the CompletedProcess (text stdout/stderr)."""
+    environment = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3",
+                   "CUDA_VISIBLE_DEVICES": "", **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd,
+                          env=environment, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+@pytest.fixture(scope="session")
+def run_command():
+    """f(module, *args, cwd=ROOT, timeout=600, env=None) -> CompletedProcess."""
+    return _run_command

@@ -1,4 +1,8 @@
-"""Reading HR photos into RGB arrays, and writing deterministic PNGs.
+"""Image files: reading them into RGB arrays, and writing deterministic PNGs atomically.
+
+The one image I/O module of the library: the extensions it recognises (`IMAGE_EXTENSIONS`),
+the pixel limit that guards every decoder (`pixel_limit`), decoding (`decode`, `read_image`,
+`read_alpha`) and encoding (`encode_png`, `write_png`).
 
 `decode` turns the bytes of a PNG, JPEG, WebP, BMP or TIFF file into an HxWx3 uint8 or uint16
 array (the I/O edge of the library: everything downstream works in float32 [0, 1]):
@@ -19,11 +23,21 @@ importing TF costs each of them seconds and hundreds of MB.
 import contextlib
 import dataclasses
 import io
+import os
 import warnings
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from esrgan_tf import atomic
+
+# Every extension a folder listing picks up. GIF is listed so that a GIF in a folder is
+# reported (animated ones are refused with their reason) rather than silently ignored.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+# Whole images read for validation and evaluation: refuse absurd sizes instead of
+# exhausting memory.
+MAX_READ_PIXELS = 100_000_000
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_BITS_PER_SAMPLE = 258
 # Fixed zlib level: the same pixels must always give the same PNG bytes (deterministic shards).
@@ -48,7 +62,7 @@ class Header:
 
 
 @contextlib.contextmanager
-def _pixel_limit(max_pixels):
+def pixel_limit(max_pixels):
     """Makes Pillow's decompression-bomb guard use our limit and fail instead of warning."""
     saved = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = int(max_pixels)
@@ -102,7 +116,7 @@ def _bit_depth(data, image):
 
 def probe(data, max_pixels):
     """Checks image bytes from their header alone; raises `UnusableImage`."""
-    with _pixel_limit(max_pixels):
+    with pixel_limit(max_pixels):
         with _open(data, max_pixels) as image:
             width, height = image.size
             return Header(height=height, width=width, bit_depth=_bit_depth(data, image))
@@ -110,7 +124,7 @@ def probe(data, max_pixels):
 
 def decode(data, max_pixels):
     """Decodes image bytes to an HxWx3 uint8 or uint16 RGB array; raises `UnusableImage`."""
-    with _pixel_limit(max_pixels):
+    with pixel_limit(max_pixels):
         with _open(data, max_pixels) as image:
             try:
                 if _is_16bit_png(data):
@@ -184,18 +198,87 @@ def orient(pixels, orientation):
     return np.ascontiguousarray(_ORIENTATIONS.get(orientation, _ORIENTATIONS[1])(pixels))
 
 
-def encode_png(pixels):
-    """HxWx3 uint8 or uint16 array → PNG bytes (8- or 16-bit), identical for identical input."""
+def encode_png(pixels, alpha=None):
+    """HxWx3 uint8 or uint16 array (and an optional HxW alpha of the same dtype) → PNG bytes.
+
+    8- or 16-bit, RGB or RGBA; identical bytes for identical input (fixed zlib level).
+    """
     pixels = np.ascontiguousarray(pixels)
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 array, got shape {pixels.shape}")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"expected uint8 or uint16 pixels, got {pixels.dtype}")
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.shape != pixels.shape[:2] or alpha.dtype != pixels.dtype:
+            raise ValueError(f"alpha {alpha.shape} {alpha.dtype} does not fit the "
+                             f"{pixels.shape} {pixels.dtype} image")
+        pixels = np.ascontiguousarray(np.dstack([pixels, alpha]))
     if pixels.dtype == np.uint8:
         buffer = io.BytesIO()
-        Image.fromarray(pixels, "RGB").save(buffer, format="PNG",
-                                            compress_level=PNG_COMPRESS_LEVEL)
+        Image.fromarray(pixels, "RGB" if alpha is None else "RGBA").save(
+            buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return buffer.getvalue()
-    if pixels.dtype == np.uint16:
-        # Pillow cannot write 16-bit RGB PNGs.
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        return tf.io.encode_png(pixels, compression=PNG_COMPRESS_LEVEL).numpy()
-    raise ValueError(f"expected uint8 or uint16 pixels, got {pixels.dtype}")
+    # Pillow cannot write 16-bit RGB(A) PNGs.
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.io.encode_png(pixels, compression=PNG_COMPRESS_LEVEL).numpy()
+
+
+def write_png(path, pixels, alpha=None):
+    """`encode_png(pixels, alpha)` written to `path` atomically (never a truncated PNG)."""
+    atomic.write_bytes(path, encode_png(pixels, alpha))
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole image files (validation, evaluation, upscaling)
+# ----------------------------------------------------------------------------------------------
+
+def is_image_file(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
+
+
+def image_files(folder):
+    """Sorted image files of a folder (not recursive); a clear error if there are none."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"image folder {folder!r} does not exist")
+    files = sorted(os.path.join(folder, n) for n in os.listdir(folder)
+                   if is_image_file(n) and os.path.isfile(os.path.join(folder, n)))
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder!r}")
+    return files
+
+
+def to_float(pixels):
+    """uint8/uint16 pixels → float32 in [0, 1]."""
+    return (pixels.astype(np.float32) / np.iinfo(pixels.dtype).max).astype(np.float32)
+
+
+def read_image(path, max_pixels=MAX_READ_PIXELS):
+    """Any supported image file → HxWx3 float32 RGB in [0, 1] (8- or 16-bit sources)."""
+    with open(path, "rb") as f:
+        pixels = decode(f.read(), max_pixels)
+    return to_float(pixels)
+
+
+def read_alpha(data, sixteen_bit, max_pixels):
+    """The EXIF-oriented alpha channel (HxW uint8 or uint16) of image bytes, or None.
+
+    `decode` drops alpha. 16-bit transparency that is not an alpha channel (a tRNS colour
+    key) is ignored.
+    """
+    with pixel_limit(max_pixels), Image.open(io.BytesIO(data)) as image:
+        if image.mode not in _ALPHA_MODES and "transparency" not in image.info:
+            return None
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        if sixteen_bit and image.format == "PNG":
+            # Pillow reads 16-bit RGBA / LA PNGs as 8-bit.
+            import tensorflow as tf  # pylint: disable=import-outside-toplevel
+            pixels = tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
+            if pixels.shape[2] not in (2, 4):
+                return None
+            alpha = pixels[..., -1]
+        elif sixteen_bit:
+            raise UnusableImage("unsupported mode: 16-bit non-PNG with alpha")
+        else:
+            alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+    return orient(alpha, orientation)

@@ -3,7 +3,7 @@
 Sources, as a user names them on the command line:
   "skimage"      scikit-image's sample photos (offline; `sources.SKIMAGE_PHOTOS`);
   a folder       HR photos (any supported image file, not recursive);
-  training data  a `esrgan_tf.data.prepare` output directory or a TFRecord glob.
+  training data  a `python -m esrgan_tf.prepare` output directory or a TFRecord glob.
 
 Each pair is an HR crop of ``scale * lr_size`` and its MATLAB-bicubic LR (or, for training
 shards, the pipeline's own LR), float32 RGB in [0, 1]. Crops are deterministic for a seed.
@@ -15,8 +15,9 @@ import os
 import numpy as np
 
 from esrgan_tf.data import image_io
+from esrgan_tf.data import pipeline
 from esrgan_tf.data import sources
-from esrgan_tf.data.imresize import imresize
+from esrgan_tf.data.image_pairs import bicubic_downscale
 
 SKIMAGE = "skimage"
 
@@ -35,15 +36,12 @@ def _photos(source, names=None):
             if names is None or name.split("/", 1)[1] in names:
                 yield name, image_io.to_rgb(pixels).astype(np.float32) / 255.0
         return
-    from esrgan_tf.validation import image_files, read_image  # pylint: disable=import-outside-toplevel
-
-    for path in image_files(source):
-        yield path, read_image(path)
+    for path in image_io.image_files(source):
+        yield path, image_io.read_image(path)
 
 
 def _pair(hr, scale):
-    lr = np.clip(imresize(hr, 1.0 / scale), 0.0, 1.0).astype(np.float32)
-    return lr, np.ascontiguousarray(hr, dtype=np.float32)
+    return bicubic_downscale(hr, scale), np.ascontiguousarray(hr, dtype=np.float32)
 
 
 def _check_size(lr_size, scale):
@@ -99,10 +97,8 @@ def random_lr_patches(source, scale, lr_size, count, seed=0, exclude=()):
 
 def _shard_lr_patches(shards, scale, lr_size, count, seed):
     """LR patches of the training pipeline itself (square: `lr_size` must be)."""
-    from esrgan_tf.data import pipeline  # pylint: disable=import-outside-toplevel
-
     if lr_size[0] != lr_size[1]:
         raise ValueError(f"training shards give square patches; got LR size {lr_size}")
-    config = pipeline.TrainDataConfig(shards=shards, scale=scale, hr_size=lr_size[0] * scale,
-                                      batch_size=1, seed=seed, shuffle_buffer=64)
-    return [lr[0].numpy() for lr, _ in pipeline.train_dataset(config).take(count)]
+    config = pipeline.TrainDataConfig(shards=shards, hr_size=lr_size[0] * scale, batch_size=1,
+                                      seed=seed, shuffle_buffer=64)
+    return [lr[0].numpy() for lr, _ in pipeline.train_dataset(config, scale).take(count)]

@@ -21,11 +21,14 @@ from esrgan_tf.data.imresize import imresize_tf
 class TrainDataConfig:
     """Settings of the training pipeline.
 
+    The SR factor is not part of it: it belongs to the model (`ModelConfig.scale`), and
+    `train_dataset` takes it from there, so data and model can never disagree.
+
     Attributes:
-        shards: a directory written by `esrgan_tf.data.prepare`, or a glob of
+        shards: a directory written by `esrgan_tf.prepare`, or a glob of
             TFRecord shards.
-        scale: SR factor; LR patches are hr_size // scale.
-        hr_size: HR patch size (128 in ESRGAN §4.1, 96 in SRGAN §3.2).
+        hr_size: HR patch size (128 in ESRGAN §4.1, 96 in SRGAN §3.2); LR patches are
+            hr_size // scale.
         batch_size: GLOBAL batch size; each input pipeline makes its share.
         seed: makes file order, shuffling, crops and flips reproducible.
         shuffle_buffer: examples in the shuffle buffer.
@@ -36,7 +39,6 @@ class TrainDataConfig:
     """
 
     shards: str
-    scale: int = 4
     hr_size: int = 128
     batch_size: int = 16
     seed: int = 0
@@ -46,11 +48,8 @@ class TrainDataConfig:
     cycle_length: int = 4
 
     def __post_init__(self):
-        if self.scale not in (2, 3, 4, 8):
-            raise ValueError(f"scale must be 2, 3, 4 or 8, got {self.scale}")
-        if self.hr_size <= 0 or self.hr_size % self.scale:
-            raise ValueError(f"hr_size={self.hr_size} must be a positive multiple of "
-                             f"scale={self.scale}")
+        if self.hr_size <= 0:
+            raise ValueError(f"hr_size must be positive, got {self.hr_size}")
         if self.batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
 
@@ -64,7 +63,7 @@ def shard_files(shards):
     if not files:
         raise FileNotFoundError(
             f"no TFRecord shards found at {shards!r}; make them with "
-            "`python -m esrgan_tf.data.prepare`")
+            "`python -m esrgan_tf.prepare`")
     return files
 
 
@@ -130,14 +129,14 @@ def augment_pair(hr, lr, seed):
     return apply(hr), apply(lr)
 
 
-def make_training_pair(example, seed, config, with_stored_lr):
-    """Parsed example -> (lr, hr) patch pair, augmented."""
+def make_training_pair(example, seed, config, scale, with_stored_lr):
+    """Parsed example -> (lr, hr) patch pair at `scale`, augmented."""
     seeds = tf.random.experimental.stateless_split(seed, 2)
     hr = example["hr"]
     lr = example["lr"] if with_stored_lr else None
-    hr, lr = random_crop_pair(hr, lr, seeds[0], config.hr_size, config.scale)
+    hr, lr = random_crop_pair(hr, lr, seeds[0], config.hr_size, scale)
     if lr is None:
-        lr = tf.clip_by_value(imresize_tf(hr, 1.0 / config.scale), 0.0, 1.0)
+        lr = tf.clip_by_value(imresize_tf(hr, 1.0 / scale), 0.0, 1.0)
     if config.augment:
         hr, lr = augment_pair(hr, lr, seeds[1])
     return lr, hr
@@ -147,8 +146,8 @@ def make_training_pair(example, seed, config, with_stored_lr):
 # Datasets
 # ---------------------------------------------------------------------------------------
 
-def train_dataset(config, input_context=None):
-    """Infinite, batched (lr, hr) training dataset.
+def train_dataset(config, scale, input_context=None):
+    """Infinite, batched (lr, hr) training dataset at SR factor `scale`.
 
     With a `tf.distribute.InputContext` (one input pipeline per worker), each
     pipeline reads its own shards (file-level sharding) and makes its share of the
@@ -156,8 +155,10 @@ def train_dataset(config, input_context=None):
     of that worker. (With one pipeline per replica, as
     `distribute_datasets_from_function` makes, that is the per-replica batch.)
     """
+    if config.hr_size % scale:
+        raise ValueError(f"hr_size={config.hr_size} must be a multiple of scale={scale}")
     files = shard_files(config.shards)
-    with_stored_lr = config.use_stored_lr and stored_lr_scale(config.shards) == config.scale
+    with_stored_lr = config.use_stored_lr and stored_lr_scale(config.shards) == scale
     batch_size = config.batch_size
     seed = file_seed = config.seed
     shard_records = False
@@ -185,7 +186,7 @@ def train_dataset(config, input_context=None):
     # One stateless seed per example: (seed, position in the stream).
     counter = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
     ds = tf.data.Dataset.zip((ds, counter))
-    ds = ds.map(lambda s, sd: make_training_pair(records.parse_example(s), sd, config,
+    ds = ds.map(lambda s, sd: make_training_pair(records.parse_example(s), sd, config, scale,
                                                  with_stored_lr),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

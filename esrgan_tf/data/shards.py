@@ -4,7 +4,7 @@ Records are numbered 0 .. total-1 in input order and record r belongs to shard
 floor(r * num_shards / total): the assignment depends only on the inputs, never on which worker
 finished first, and every shard gets the same number of records give or take one.
 
-Each shard is written as ``.tmp-<name>``, fsynced and renamed (atomic on POSIX), then recorded in
+Each shard is written to a temporary file, fsynced and renamed (`esrgan_tf.atomic`), then recorded in
 ``.prepare-state.json`` together with its sha256 and the fingerprint of the run's inputs and
 settings. A later run with the same fingerprint keeps every recorded shard whose bytes still
 match and rewrites the rest; a different fingerprint starts over. A crash can therefore leave
@@ -21,8 +21,9 @@ import json
 import os
 import re
 
+from esrgan_tf import atomic
+
 STATE_FILE = ".prepare-state.json"
-TMP_PREFIX = ".tmp-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,47 +62,12 @@ def fingerprint(*parts):
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _sha256_and_sync(path):
+def _size_and_sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-        os.fsync(f.fileno())
     return os.path.getsize(path), digest.hexdigest()
-
-
-def _sync_dir(folder):
-    # Makes a rename durable; not every platform can open a directory for fsync.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path, data):
-    """Writes bytes to ``path`` through a temporary file and a rename."""
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, TMP_PREFIX + name)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _sync_dir(folder or ".")
-
-
-def remove_temporary_files(folder):
-    """Removes what an interrupted run left behind in ``folder`` (not recursive)."""
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            if name.startswith(TMP_PREFIX) and os.path.isfile(os.path.join(folder, name)):
-                os.remove(os.path.join(folder, name))
 
 
 class ShardWriter:
@@ -118,7 +84,7 @@ class ShardWriter:
         self.names = [f"{prefix}-{k:05d}-of-{plan.num_shards:05d}.tfrecord"
                       for k in range(plan.num_shards)]
         self._fingerprint = run_fingerprint
-        remove_temporary_files(output_dir)
+        atomic.remove_temporary_files(output_dir)
         self._remove_stale_shards(prefix)
         self.done = self._verified_shards()
         self._pending = {k: {"records": 0, "inputs": {}}
@@ -126,6 +92,7 @@ class ShardWriter:
         self._next = 0  # Shards below this are finished (or kept).
         self._open_shard = None
         self._writer = None
+        self._tmp = None
 
     def _path(self, name):
         return os.path.join(self.output_dir, name)
@@ -149,14 +116,14 @@ class ShardWriter:
         for key, entry in state.get("shards", {}).items():
             k, path = int(key), self._path(entry["file"])
             if (k < len(self.names) and entry["file"] == self.names[k] and os.path.isfile(path)
-                    and _sha256_and_sync(path) == (entry["bytes"], entry["sha256"])):
+                    and _size_and_sha256(path) == (entry["bytes"], entry["sha256"])):
                 done[k] = entry
         return done
 
     def _save_state(self):
         state = {"fingerprint": self._fingerprint,
                  "shards": {str(k): entry for k, entry in sorted(self.done.items())}}
-        write_atomically(self._path(STATE_FILE), json.dumps(state, indent=1).encode())
+        atomic.write_bytes(self._path(STATE_FILE), json.dumps(state, indent=1).encode())
 
     def _finish_below(self, record):
         """Finishes every unfinished shard that ends at or before ``record``."""
@@ -170,19 +137,19 @@ class ShardWriter:
             return
         self._finish_below(self.plan.bounds[k])
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
-        self._writer = tf.io.TFRecordWriter(self._path(TMP_PREFIX + self.names[k]))
+        self._tmp = atomic.temporary_path(self._path(self.names[k]))
+        self._writer = tf.io.TFRecordWriter(self._tmp)
         self._open_shard = k
 
     def _finish(self, k):
-        tmp = self._path(TMP_PREFIX + self.names[k])
         if self._open_shard == k:
             self._writer.close()
-            self._writer, self._open_shard = None, None
+            tmp = self._tmp
+            self._writer, self._open_shard, self._tmp = None, None, None
         else:  # Every input of this shard failed to decode: an empty shard, still complete.
-            open(tmp, "wb").close()
-        size, sha256 = _sha256_and_sync(tmp)
-        os.replace(tmp, self._path(self.names[k]))
-        _sync_dir(self.output_dir)
+            tmp = atomic.temporary_path(self._path(self.names[k]))
+        size, sha256 = _size_and_sha256(tmp)
+        atomic.commit(tmp, self._path(self.names[k]))
         pending = self._pending.pop(k)
         self.done[k] = {"file": self.names[k], "records": pending["records"], "bytes": size,
                         "sha256": sha256, "inputs": pending["inputs"]}
@@ -227,6 +194,6 @@ class ShardWriter:
     def __exit__(self, exc_type, exc, tb):
         if self._writer is not None:  # Interrupted: drop the half-written shard.
             self._writer.close()
-            os.remove(self._path(TMP_PREFIX + self.names[self._open_shard]))
-            self._writer, self._open_shard = None, None
+            os.remove(self._tmp)
+            self._writer, self._open_shard, self._tmp = None, None, None
         return False

@@ -14,9 +14,6 @@ import numpy as np
 
 from esrgan_tf.data import image_io
 
-# GIF is listed so that animated GIFs are reported as skipped rather than silently ignored.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-
 # Photos that scikit-image ships inside its package, so they load offline (the photos
 # fetched through pooch -- eagle, lily, skin, kidney, ... -- are left out, and so are the
 # synthetic pictures colorwheel, logo, checkerboard, horse). Gray photos are used as RGB with
@@ -80,7 +77,7 @@ def find_image_files(input_dirs, exclude=()):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")
                            and os.path.realpath(os.path.join(dirpath, d)) not in exclude]
             for filename in filenames:
-                if filename.startswith(".") or not filename.lower().endswith(IMAGE_EXTENSIONS):
+                if not image_io.is_image_file(filename):
                     continue
                 path = os.path.join(dirpath, filename)
                 relative = os.path.relpath(path, input_dir).replace(os.sep, "/")

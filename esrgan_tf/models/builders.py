@@ -3,6 +3,7 @@
 import contextlib
 
 import keras
+import numpy as np
 
 from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
 from esrgan_tf.models.rrdbnet import RRDBNet
@@ -57,3 +58,21 @@ def build_discriminator(model_config, hr_size, dtype_policy=None):
         if c.discriminator == "unet":
             return UNetDiscriminatorSN(num_feat=c.d_num_feat, name="discriminator")
     raise ValueError(f"unknown discriminator {c.discriminator!r}; use 'vgg' or 'unet'")
+
+
+def built_generator(model_config, dtype_policy=None):
+    """`build_generator`, with its variables created (ready for `load_weights`/`set_weights`).
+
+    A subclassed Keras model without `build()` creates its variables on the first call
+    (`model.build(shape)` creates none), so it is called once on a small dummy batch.
+    """
+    model = build_generator(model_config, dtype_policy)
+    model(np.zeros((1, 8, 8, 3), np.float32))
+    return model
+
+
+def built_discriminator(model_config, hr_size, dtype_policy=None):
+    """`build_discriminator` with its variables created (a call on one `hr_size` patch)."""
+    model = build_discriminator(model_config, hr_size, dtype_policy)
+    model(np.zeros((1, hr_size, hr_size, 3), np.float32))
+    return model

@@ -7,8 +7,6 @@ import pytest
 from PIL import Image
 
 from esrgan_tf.data import patches
-from esrgan_tf.data import records
-from esrgan_tf.data import image_io
 from esrgan_tf.data.imresize import imresize
 
 
@@ -50,15 +48,9 @@ def test_random_patches_are_seeded_and_exclude_names():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
-def test_random_patches_from_training_shards(tmp_path):
-    shards = tmp_path / "shards"
-    shards.mkdir()
+def test_random_patches_from_training_shards(tmp_path, write_shards):
     photo = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    with tf.io.TFRecordWriter(str(shards / "train-00000-of-00001.tfrecord")) as writer:
-        for i in range(3):
-            writer.write(records.make_example(image_io.encode_png(photo), source=f"s{i}",
-                                              y=0, x=0).SerializeToString())
+    shards = write_shards(tmp_path / "shards", [photo] * 3)
     out = patches.random_lr_patches(str(shards), 4, (8, 8), 4)
     assert len(out) == 4 and all(p.shape == (8, 8, 3) for p in out)
     with pytest.raises(ValueError, match="square patches"):

@@ -6,8 +6,6 @@ same symmetry of the matching LR window (stored LR) or equal NumPy ``imresize`` 
 (LR made on the fly).
 """
 
-import json
-import os
 
 import numpy as np
 import pytest
@@ -46,59 +44,44 @@ def _stored_lr(hr, scale):
     return np.round(np.clip(lr, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _write_shards(directory, sub_images, num_files, lr_scale=0):
-    """Writes sub-images round-robin into num_files shards (+ manifest.json when LR stored).
-
-    Returns (HR float32 [0, 1] arrays, LR float32 arrays or None, file index of each record).
-    """
-    os.makedirs(directory, exist_ok=True)
-    names = [os.path.join(directory, f"train-{k:05d}-of-{num_files:05d}.tfrecord")
-             for k in range(num_files)]
-    writers = [tf.io.TFRecordWriter(name) for name in names]
-    hrs, lrs, file_of = [], [], []
-    for i, hr in enumerate(sub_images):
-        kwargs = {}
-        if lr_scale:
-            lr = _stored_lr(hr, lr_scale)
-            kwargs = dict(lr_png=image_io.encode_png(lr), lr_scale=lr_scale)
-            lrs.append(lr.astype(np.float32) / np.float32(255))
-        example = records.make_example(image_io.encode_png(hr), source=f"photo/{i}", y=0, x=0,
-                                       **kwargs)
-        writers[i % num_files].write(example.SerializeToString())
-        peak = np.float32(np.iinfo(hr.dtype).max)
-        hrs.append(hr.astype(np.float32) / peak)
-        file_of.append(i % num_files)
-    for writer in writers:
-        writer.close()
-    if lr_scale:
-        with open(os.path.join(directory, "manifest.json"), "w", encoding="utf-8") as f:
-            json.dump({"settings": {"lr_scale": lr_scale}}, f)
-    return hrs, (lrs or None), file_of
+@pytest.fixture(scope="module")
+def shard_set(write_shards):
+    """f(directory, sub_images, num_files, lr_scale=0): writes sub-images round-robin into
+    num_files shards (stored LR + manifest.json with lr_scale) and returns
+    (HR float32 [0, 1] arrays, LR float32 arrays or None, file index of each record)."""
+    def make(directory, sub_images, num_files, lr_scale=0):
+        write_shards(directory, sub_images, num_files=num_files,
+                     lr=lambda hr: _stored_lr(hr, lr_scale), lr_scale=lr_scale)
+        hrs = [hr.astype(np.float32) / np.float32(np.iinfo(hr.dtype).max) for hr in sub_images]
+        lrs = [_stored_lr(hr, lr_scale).astype(np.float32) / np.float32(255)
+               for hr in sub_images] if lr_scale else None
+        return hrs, lrs, [i % num_files for i in range(len(sub_images))]
+    return make
 
 
 @pytest.fixture(scope="module")
-def hr_only(tmp_path_factory):
+def hr_only(tmp_path_factory, shard_set):
     directory = str(tmp_path_factory.mktemp("hr_only"))
-    hrs, _, file_of = _write_shards(directory, _photo_crops(8), num_files=2)
+    hrs, _, file_of = shard_set(directory, _photo_crops(8), num_files=2)
     return directory, hrs, file_of
 
 
 @pytest.fixture(scope="module")
-def with_lr(tmp_path_factory):
+def with_lr(tmp_path_factory, shard_set):
     directory = str(tmp_path_factory.mktemp("with_lr"))
-    hrs, lrs, _ = _write_shards(directory, _photo_crops(6), num_files=2, lr_scale=4)
+    hrs, lrs, _ = shard_set(directory, _photo_crops(6), num_files=2, lr_scale=4)
     return directory, hrs, lrs
 
 
-def _config(shards, **kwargs):
-    settings = dict(shards=shards, scale=4, hr_size=PATCH, batch_size=4, seed=3,
-                    shuffle_buffer=8)
+def _config(shards, scale=4, **kwargs):
+    """(TrainDataConfig, scale): the arguments of `pipeline.train_dataset`."""
+    settings = dict(shards=shards, hr_size=PATCH, batch_size=4, seed=3, shuffle_buffer=8)
     settings.update(kwargs)
-    return pipeline.TrainDataConfig(**settings)
+    return pipeline.TrainDataConfig(**settings), scale
 
 
 def _batches(config, n, input_context=None):
-    dataset = pipeline.train_dataset(config, input_context)
+    dataset = pipeline.train_dataset(*config, input_context)
     return [(lr.numpy(), hr.numpy()) for lr, hr in dataset.take(n)]
 
 
@@ -213,10 +196,10 @@ def test_augment_pair_eager_equals_tf_data():
 @pytest.mark.parametrize("augment", [True, False], ids=["augment", "no_augment"])
 def test_make_training_pair_eager_equals_tf_data(with_stored_lr, augment):
     serialized = _serialized_records(_photo_crops(2), scale=4)
-    config = _config("unused", augment=augment)
+    config, scale = _config("unused", augment=augment)
 
     def fn(example, seed):
-        return pipeline.make_training_pair(example, seed, config, with_stored_lr)
+        return pipeline.make_training_pair(example, seed, config, scale, with_stored_lr)
 
     eager, in_tf_data = _eager_and_tf_data(fn, serialized)
     for e, d in zip(eager, in_tf_data):
@@ -306,7 +289,7 @@ def test_batch_shapes_dtype_and_range(hr_only, scale, hr_size):
 
 def test_dataset_element_spec_is_static(hr_only):
     directory, _, _ = hr_only
-    lr_spec, hr_spec = pipeline.train_dataset(_config(directory)).element_spec
+    lr_spec, hr_spec = pipeline.train_dataset(*_config(directory)).element_spec
     assert lr_spec.shape == (4, PATCH // 4, PATCH // 4, 3) and lr_spec.dtype == tf.float32
     assert hr_spec.shape == (4, PATCH, PATCH, 3) and hr_spec.dtype == tf.float32
 
@@ -322,11 +305,11 @@ def test_same_seed_same_batches_other_seed_other_batches(hr_only):
     assert not all(np.array_equal(a[1], b[1]) for a, b in zip(first, other))
 
 
-def test_16_bit_records_decode_to_the_right_values(tmp_path):
+def test_16_bit_records_decode_to_the_right_values(tmp_path, shard_set):
     rng = np.random.default_rng(1)
     # Random 16-bit values use the low byte, which an 8-bit decode would lose.
     sixteen = [rng.integers(0, 65536, (PATCH, PATCH, 3)).astype(np.uint16) for _ in range(2)]
-    _write_shards(str(tmp_path), sixteen, num_files=1)
+    shard_set(str(tmp_path), sixteen, num_files=1)
     config = _config(str(tmp_path), augment=False, batch_size=2)
     for lr, hr in _patches(config, n_batches=2):
         # The patch is the whole sub-image: it must be one of them, exactly, in [0, 1].
@@ -356,8 +339,8 @@ def _records_read(directory, hrs, input_context, n_batches):
     return set(seen)
 
 
-def test_two_pipelines_read_disjoint_files(tmp_path):
-    hrs, _, file_of = _write_shards(str(tmp_path), _photo_crops(8), num_files=4)
+def test_two_pipelines_read_disjoint_files(tmp_path, shard_set):
+    hrs, _, file_of = shard_set(str(tmp_path), _photo_crops(8), num_files=4)
     # 4 records per pipeline; 4 batches of 2 = two passes over its share.
     seen = [_records_read(str(tmp_path), hrs, _context(i), n_batches=4) for i in range(2)]
     files = [{file_of[r] for r in s} for s in seen]
@@ -365,8 +348,8 @@ def test_two_pipelines_read_disjoint_files(tmp_path):
     assert seen[0] | seen[1] == set(range(8))
 
 
-def test_one_file_is_split_by_records(tmp_path):
-    hrs, _, _ = _write_shards(str(tmp_path), _photo_crops(6), num_files=1)
+def test_one_file_is_split_by_records(tmp_path, shard_set):
+    hrs, _, _ = shard_set(str(tmp_path), _photo_crops(6), num_files=1)
     seen = [_records_read(str(tmp_path), hrs, _context(i), n_batches=3) for i in range(2)]
     assert seen[0].isdisjoint(seen[1])
     assert seen[0] | seen[1] == set(range(6))
@@ -387,24 +370,29 @@ def test_few_files_are_not_read_twice_at_once(hr_only):
 def test_no_shards_is_a_helpful_file_not_found(tmp_path):
     for shards in (str(tmp_path), str(tmp_path / "missing-*.tfrecord")):
         with pytest.raises(FileNotFoundError,
-                           match=r"no TFRecord shards.*esrgan_tf\.data\.prepare"):
-            pipeline.train_dataset(_config(shards))
+                           match=r"no TFRecord shards.*esrgan_tf\.prepare"):
+            pipeline.train_dataset(*_config(shards))
 
 
-def test_sub_image_smaller_than_the_patch_is_a_clear_error(tmp_path):
-    _write_shards(str(tmp_path), _photo_crops(2, size=16), num_files=1)
+def test_sub_image_smaller_than_the_patch_is_a_clear_error(tmp_path, shard_set):
+    shard_set(str(tmp_path), _photo_crops(2, size=16), num_files=1)
     message = r"smaller than the 24x24 patch size"
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-        next(iter(pipeline.train_dataset(_config(str(tmp_path)))))
+        next(iter(pipeline.train_dataset(*_config(str(tmp_path)))))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         pipeline.random_crop_pair(tf.zeros([16, 40, 3]), None, tf.constant([0, 0]), PATCH, 4)
 
 
-@pytest.mark.parametrize("kwargs", [dict(hr_size=30, scale=4), dict(hr_size=0), dict(scale=5),
-                                    dict(scale=1), dict(batch_size=0)])
+@pytest.mark.parametrize("kwargs", [dict(hr_size=0), dict(batch_size=0)])
 def test_bad_config_is_a_value_error(kwargs):
     with pytest.raises(ValueError):
         _config("unused", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(hr_size=30, scale=4), dict(scale=5)])
+def test_patch_size_not_a_multiple_of_the_scale_is_a_value_error(kwargs, tmp_path):
+    with pytest.raises(ValueError, match="must be a multiple of scale"):
+        pipeline.train_dataset(*_config(str(tmp_path), **kwargs))
 
 
 # ---------------------------------------------------------------------------------------
@@ -414,15 +402,15 @@ def test_bad_config_is_a_value_error(kwargs):
 def test_restored_iterator_continues_with_the_same_batches(hr_only, tmp_path):
     directory, _, _ = hr_only
     config = _config(directory)
-    iterator = iter(pipeline.train_dataset(config))
+    iterator = iter(pipeline.train_dataset(*config))
     for _ in range(3):
         next(iterator)
     path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
     expected = [next(iterator) for _ in range(3)]
 
-    fresh = iter(pipeline.train_dataset(config))
+    fresh = iter(pipeline.train_dataset(*config))
     from_start = [next(fresh) for _ in range(3)]
-    restored = iter(pipeline.train_dataset(config))
+    restored = iter(pipeline.train_dataset(*config))
     tf.train.Checkpoint(iterator=restored).restore(path).assert_consumed()
     for (lr_e, hr_e), (lr_r, hr_r) in zip(expected, [next(restored) for _ in range(3)]):
         np.testing.assert_array_equal(hr_e.numpy(), hr_r.numpy())

@@ -5,7 +5,8 @@ import tensorflow as tf
 from esrgan_tf.models import RRDBNet
 from esrgan_tf.models.rrdbnet import NearestUpsample, ResidualDenseBlock
 
-TINY = dict(num_feat=8, num_block=2, num_grow_ch=4)
+# Two blocks, so that parameter counts check the repetition of the RRDBs too.
+SMALL = dict(num_feat=8, num_block=2, num_grow_ch=4)
 
 
 def conv_params(cin, cout, k=3):
@@ -33,14 +34,14 @@ def test_full_size_parameter_count_matches_official_x4():
 
 @pytest.mark.parametrize("scale,num_up", [(2, 1), (3, 1), (4, 2), (8, 3)])
 def test_shapes_and_param_counts_per_scale(scale, num_up):
-    model = RRDBNet(scale=scale, **TINY)
+    model = RRDBNet(scale=scale, **SMALL)
     y = model(np.random.rand(2, 5, 7, 3).astype(np.float32))
     assert y.shape == (2, 5 * scale, 7 * scale, 3)
-    assert model.count_params() == expected_rrdbnet_params(num_up=num_up, **TINY)
+    assert model.count_params() == expected_rrdbnet_params(num_up=num_up, **SMALL)
 
 
 def test_dynamic_shapes_under_tf_function():
-    model = RRDBNet(**TINY)
+    model = RRDBNet(**SMALL)
     fn = tf.function(model, input_signature=[tf.TensorSpec([None, None, None, 3])])
     for h, w in [(3, 4), (9, 6)]:
         x = np.random.rand(1, h, w, 3).astype(np.float32)

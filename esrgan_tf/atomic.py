@@ -1,0 +1,94 @@
+"""Writing files so that nobody ever reads a partial one.
+
+Every file the project writes (shards, manifests, PNGs, weights, reports, configs) is first
+written to a temporary file in the destination's folder, flushed to disk, and renamed onto
+its final name with `os.replace`, which is atomic on POSIX: an interrupted or failed write
+leaves the previous file (or none), never a truncated one. Temporary names start with
+`TMP_PREFIX` and end with the final file name, so a writer that picks its format from the
+name (Keras' `save_weights` wants `*.weights.h5`) still sees the right suffix, and
+`remove_temporary_files` can clean up after a crash.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+
+TMP_PREFIX = ".tmp-"
+
+
+def temporary_path(path):
+    """A new empty temporary file beside `path` (mode as `open` would create it)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX, suffix="-" + name)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600
+    return tmp
+
+
+def _fsync_file(path):
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(folder):
+    # Makes a rename durable; not every platform can open a directory for fsync.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def commit(tmp, path):
+    """Flushes the finished temporary file `tmp` to disk and renames it onto `path`."""
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path to write; on success it becomes `path`, on error it is removed.
+
+    The destination folder must exist.
+    """
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        commit(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_bytes(path, data):
+    """Writes `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, value):
+    """`value` as indented JSON with a final newline, atomically."""
+    write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def remove_temporary_files(folder):
+    """Removes what an interrupted writer left behind in `folder` (not recursive)."""
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if name.startswith(TMP_PREFIX) and os.path.isfile(path):
+                os.remove(path)

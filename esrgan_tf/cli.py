@@ -1,0 +1,129 @@
+"""What the commands share: flag groups that mean the same in several commands, and one
+error -> exit-status policy.
+
+A leaf module (it imports only absl and the standard library), after TF Model Garden's
+`official/common/flags.py`. Each command (`python -m esrgan_tf.<verb>`) defines its own
+flags beside its `main` with a `define_flags(flag_values)` function, turns them into a
+frozen config and calls one library function; library code never reads flags. Every
+`define_*` here takes the `flags.FlagValues` to define into, so a test can parse a command
+line into a fresh one.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+FLAGS = flags.FLAGS
+
+# Errors a user can cause (bad flags, missing or malformed files, a model that does not
+# fit its weights): one clear line and exit status 1, the traceback only with
+# --verbosity=1. Anything else is a bug and shows its traceback. An exception with an
+# `exit_status` attribute exits with that status (training's SIGTERM: 143).
+USER_ERRORS = (ValueError, OSError, ImportError, NotImplementedError)
+_MAX_MESSAGE = 2000  # Keras' weight-shape errors print whole tensors
+
+
+# ---------------------------------------------------------------------------------------
+# Flag groups
+# ---------------------------------------------------------------------------------------
+
+ARCHITECTURE_FLAGS = ("generator", "scale", "num_feat", "num_block", "num_grow_ch",
+                      "use_bn")
+
+
+def define_architecture_flags(generators, flag_values=FLAGS):
+    """The generator architecture of a `.weights.h5` input (a workdir has its config.json).
+
+    Unset flags (None) come from the workdir's config.json, else from ESRGAN's RRDBNet x4
+    with 23 blocks (the official weights' architecture): see `architecture_overrides`.
+    """
+    fv = flag_values
+    flags.DEFINE_enum("generator", None, generators, "Generator architecture.",
+                      flag_values=fv)
+    flags.DEFINE_integer("scale", None, "Upscaling factor.", flag_values=fv)
+    flags.DEFINE_integer("num_feat", None, "Generator channels.", flag_values=fv)
+    flags.DEFINE_integer("num_block", None, "RRDBs (RRDBNet) or residual blocks (SRResNet).",
+                         flag_values=fv)
+    flags.DEFINE_integer("num_grow_ch", None, "RRDBNet growth channels.", flag_values=fv)
+    flags.DEFINE_boolean("use_bn", None, "SRResNet batch normalisation.", flag_values=fv)
+
+
+def architecture_overrides(flag_values=FLAGS):
+    """{ModelConfig field: value} of the architecture flags that were given."""
+    return {name: flag_values[name].value for name in ARCHITECTURE_FLAGS
+            if flag_values[name].value is not None}
+
+
+def define_tiling_flags(flag_values=FLAGS):
+    """`--tile`, `--tile_pad` and `--tiles_per_call` (alias `--batch_size`): how images
+    are cut for inference (`esrgan_tf.inference.tiling.Tiling`)."""
+    fv = flag_values
+    flags.DEFINE_integer("tile", 256, "LR tile size (bounds memory; >= the image size: no "
+                         "tiling).", flag_values=fv)
+    flags.DEFINE_integer("tile_pad", 16, "LR context pixels around each tile (exact when >= "
+                         "the generator's receptive-field radius).", flag_values=fv)
+    flags.DEFINE_integer("tiles_per_call", 4, "Tiles stacked into one generator call.",
+                         flag_values=fv)
+    # The name of this flag before 0.2; it never meant a training batch here.
+    flags.DEFINE_alias("batch_size", "tiles_per_call", flag_values=fv)
+
+
+def tiling_values(flag_values=FLAGS):
+    """{Tiling field: value} of the tiling flags."""
+    return {name: flag_values[name].value for name in ("tile", "tile_pad", "tiles_per_call")}
+
+
+def define_progress_flag(flag_values=FLAGS):
+    flags.DEFINE_boolean("progress", True, "Show progress bars on stderr.",
+                         flag_values=flag_values)
+
+
+def int_list(values, name):
+    """A list flag's strings as ints, with a clear error naming the flag."""
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        raise ValueError(f"--{name} must be comma-separated integers, got "
+                         f"{','.join(values)!r}") from None
+
+
+def float_list(values, name):
+    """A list flag's strings as floats, with a clear error naming the flag."""
+    try:
+        return tuple(float(v) for v in values)
+    except ValueError:
+        raise ValueError(f"--{name} must be comma-separated numbers, got "
+                         f"{','.join(values)!r}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Running a command
+# ---------------------------------------------------------------------------------------
+
+def _describe(error):
+    message = f"{type(error).__name__}: {error}"
+    return message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE] + " [...]"
+
+
+def run(command):
+    """`app.run` of a command's `command()` (no arguments: it reads its flags) with the
+    exit-status policy of every command: 0 on success (or the int `command` returns),
+    1 for a user error (`USER_ERRORS`), the error's `exit_status` when it has one, and a
+    traceback for anything else."""
+
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        try:
+            status = command()
+        except Exception as error:  # pylint: disable=broad-except
+            status = getattr(error, "exit_status", None)
+            if status is None and not isinstance(error, USER_ERRORS):
+                raise
+            logging.error("%s", _describe(error), exc_info=FLAGS.verbosity >= 1)
+            sys.exit(status or 1)
+        sys.exit(status or 0)
+
+    app.run(main)

@@ -1,0 +1,146 @@
+"""TFLite (LiteRT) models of a generator: conversion of each variant, and running them.
+
+Variants (`VARIANTS`):
+  fp32          float32 weights and maths;
+  fp16          float16 weights, float32 maths (the CPU dequantises them; GPUs run fp16);
+  dynamic_int8  int8 weights, activations quantised on the fly per call;
+  int8          full-integer: weights and activations int8 with ranges calibrated on
+                representative LR patches. Input and output stay float32 [1, H, W, 3], so
+                every variant has the same interface.
+
+Shapes: "fixed" models take exactly [1, H, W, 3]; "dynamic" ones are saved with
+[1, -1, -1, 3] and take any size after `interpreter.resize_tensor_input` and
+`allocate_tensors` (`TFLiteModel` does that for you).
+
+Conversion always goes through a SavedModel with one float signature: the converter's
+`from_concrete_functions` silently makes broken (NaN) models of functions that capture
+variables. The model's output is clipped to [0, 1] inside the graph, as the SavedModel's.
+Models run on the `ai-edge-litert` interpreter (`tf.lite.Interpreter` is deprecated),
+with XNNPACK and one thread per core.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from esrgan_tf.deploy import serving
+
+VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8")
+SHAPES = ("dynamic", "fixed")
+
+
+def _float_saved_model(generator, path, input_shape):
+    """A SavedModel with one signature: float32 `input_shape` -> SR clipped to [0, 1]."""
+
+    def upscale(images):
+        sr = generator(tf.cast(images, generator.compute_dtype))
+        return {"sr": tf.clip_by_value(tf.cast(sr, tf.float32), 0.0, 1.0)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint("serving_default", tf.function(upscale),
+                         input_signature=[tf.TensorSpec(input_shape, tf.float32,
+                                                        name="images")])
+    with serving.quiet_tf_logs():
+        archive.write_out(path, verbose=False)
+
+
+def convert(generator, variant, input_size=None, representative=None):
+    """TFLite flatbuffer bytes of `generator`.
+
+    Args:
+        generator: a built Keras generator (float32).
+        variant: one of `VARIANTS`.
+        input_size: (H, W) of a fixed-shape model; None for a dynamic one.
+        representative: for "int8", an iterable of float32 LR patches [h, w, 3] in
+            [0, 1] (of size `input_size` for a fixed model) to calibrate activations on.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"TFLite variant must be one of {VARIANTS}, got {variant!r}")
+    if variant == "int8" and representative is None:
+        raise ValueError("the int8 variant needs representative LR patches for calibration")
+    shape = [1, None, None, 3] if input_size is None else [1, *input_size, 3]
+    with tempfile.TemporaryDirectory(prefix="esrgan_tf_tflite_") as tmp:
+        _float_saved_model(generator, tmp, shape)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        if variant != "fp32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if variant == "fp16":
+            converter.target_spec.supported_types = [tf.float16]
+        if variant == "int8":
+            patches = [np.asarray(p, np.float32) for p in representative]
+            if not patches:
+                raise ValueError("no representative patches for int8 calibration")
+            if input_size is not None and any(p.shape[:2] != tuple(input_size)
+                                              for p in patches):
+                raise ValueError(f"calibration patches must be {input_size} for a fixed "
+                                 "int8 model")
+            converter.representative_dataset = lambda: ([p[None]] for p in patches)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        with serving.quiet_tf_logs():
+            return converter.convert()
+
+
+def parse_size(text):
+    """'64' -> (64, 64); '48x64' -> (48, 64) (H x W)."""
+    parts = str(text).lower().split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"a size is 'N' or 'HxW' with positive integers, got {text!r}")
+    return size
+
+
+class TFLiteModel:
+    """A TFLite SR model on the ai-edge-litert interpreter: [N, H, W, 3] float -> SR.
+
+    Images go through one at a time (the models have batch 1). A dynamic model is
+    resized to each new input size; a fixed one refuses other sizes with a clear error.
+    """
+
+    def __init__(self, path_or_bytes, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
+
+        kwargs = ({"model_content": bytes(path_or_bytes)}
+                  if isinstance(path_or_bytes, (bytes, bytearray))
+                  else {"model_path": os.fspath(path_or_bytes)})
+        self.interpreter = Interpreter(num_threads=num_threads or os.cpu_count(), **kwargs)
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self.dynamic = bool(np.any(self._input["shape_signature"][1:3] < 0))
+        self._size = None if self.dynamic else tuple(int(d) for d in self._input["shape"][1:3])
+        self.interpreter.allocate_tensors()
+
+    @property
+    def input_size(self):
+        """(H, W) of a fixed model; None for a dynamic one."""
+        return self._size
+
+    def _prepare(self, size):
+        if not self.dynamic:
+            if size != self._size:
+                raise ValueError(f"this TFLite model takes {self._size[0]}x{self._size[1]} "
+                                 f"inputs, got {size[0]}x{size[1]}")
+            return
+        if tuple(self.interpreter.get_input_details()[0]["shape"][1:3]) != size:
+            self.interpreter.resize_tensor_input(self._input["index"], [1, *size, 3])
+            self.interpreter.allocate_tensors()
+
+    def __call__(self, images):
+        images = np.asarray(images, np.float32)
+        if images.ndim != 4 or images.shape[3] != 3:
+            raise ValueError(f"expected [N, H, W, 3] images, got shape {images.shape}")
+        self._prepare(tuple(images.shape[1:3]))
+        outputs = []
+        for image in images:
+            self.interpreter.set_tensor(self._input["index"], image[None])
+            self.interpreter.invoke()
+            outputs.append(self.interpreter.get_tensor(self._output["index"])[0].copy())
+        return np.stack(outputs)

@@ -1,0 +1,196 @@
+"""Generator weights from every form users hold them in, behind one interface.
+
+`load_generator(path)` accepts a Keras `.weights.h5` (e.g. from `python -m esrgan_tf.convert`
+or `python -m esrgan_tf.interpolate`), a training workdir (its latest checkpoint), a
+checkpoint prefix (`<workdir>/checkpoints/ckpt-12`), or an exported SavedModel
+(`esrgan_tf.inference.saved_models`). Loading is all-or-nothing: a file that holds a
+different architecture is a clear error, never a partly loaded model (Keras alone silently
+loads a 23-block file into a 2-block model).
+"""
+
+import dataclasses
+import os
+
+import h5py
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+from esrgan_tf import atomic
+from esrgan_tf import workdir
+from esrgan_tf.config import ModelConfig
+from esrgan_tf.inference import saved_models
+from esrgan_tf.models.builders import built_generator
+
+
+def resolve_checkpoint(path):
+    """A checkpoint prefix from a workdir, a checkpoints dir or a prefix; None if none."""
+    for directory in (os.path.join(path, workdir.CHECKPOINT_SUBDIR), path):
+        if os.path.isdir(directory):
+            latest = tf.train.latest_checkpoint(directory)
+            if latest:
+                return latest
+    if tf.io.gfile.exists(path + ".index"):
+        return path
+    return None
+
+
+def h5_arrays(path):
+    """All arrays of a Keras `.weights.h5` file in file order, as {path: array}."""
+    arrays = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            arrays[name] = obj[()]
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return arrays
+
+
+def _count_variables(prefix, child):
+    """Variables reachable from the root's `child` in a checkpoint's object graph.
+
+    Variable *names* cannot tell: a checkpoint stores each variable once, under
+    the first path that reaches it (often through the optimiser), so we walk the
+    saved object graph instead.
+    """
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(tf.train.load_checkpoint(prefix).get_tensor(
+        "_CHECKPOINTABLE_OBJECT_GRAPH"))
+    start = [c.node_id for c in graph.nodes[0].children if c.local_name == child]
+    seen, stack = set(), list(start)
+    while stack:
+        node_id = stack.pop()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        stack.extend(c.node_id for c in graph.nodes[node_id].children)
+    return sum(1 for i in seen
+               if any(a.name == "VARIABLE_VALUE" for a in graph.nodes[i].attributes))
+
+
+def _check_h5_matches(model, path):
+    try:
+        arrays = h5_arrays(path)
+    except OSError as e:
+        raise ValueError(f"{path} is not a readable Keras .weights.h5 file: {e}") from e
+    if len(arrays) != len(model.weights):
+        raise ValueError(
+            f"{path} holds {len(arrays)} arrays but {model.name} ({type(model).__name__}) "
+            f"has {len(model.weights)} variables: a different architecture (check "
+            f"num_block, num_feat, scale, generator)")
+    # Same count, other widths (e.g. num_feat 16 vs 8): compare the shapes too, so the
+    # error is this sentence rather than Keras printing whole tensors.
+    file_shapes = sorted(tuple(a.shape) for a in arrays.values())
+    model_shapes = sorted(tuple(w.shape) for w in model.weights)
+    if file_shapes != model_shapes:
+        first = next(i for i, (a, b) in enumerate(zip(file_shapes, model_shapes)) if a != b)
+        raise ValueError(
+            f"{path} holds arrays of other shapes than {type(model).__name__} (e.g. "
+            f"{file_shapes[first]} vs {model_shapes[first]}): a different architecture "
+            f"(check num_feat, num_grow_ch, scale, generator)")
+
+
+def load_generator_weights(model, path, use_ema=False):
+    """Load generator weights into a built `model` from `path`.
+
+    Args:
+        model: a built generator (call it on a dummy input first).
+        path: `.weights.h5`, a training workdir, or a checkpoint prefix.
+        use_ema: from a training checkpoint, take the EMA generator when it has one.
+    Returns:
+        A short description of what was loaded.
+    Raises:
+        FileNotFoundError / ValueError with the reason, before touching `model`'s
+        weights where possible.
+    """
+    if not model.built or not model.weights:
+        raise ValueError("build the model (call it on a dummy input) before loading weights")
+    if path.endswith(".h5"):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"weights file {path!r} does not exist")
+        _check_h5_matches(model, path)
+        model.load_weights(path)
+        return f"weights file {path}"
+    prefix = resolve_checkpoint(path)
+    if prefix is None:
+        raise FileNotFoundError(
+            f"{path!r} is neither a .weights.h5 file, a training workdir with checkpoints, "
+            "nor a checkpoint prefix")
+    key = "generator"
+    if use_ema and _count_variables(prefix, "ema_generator"):
+        key = "ema_generator"
+    in_ckpt = _count_variables(prefix, key)
+    if not in_ckpt:
+        raise ValueError(f"checkpoint {prefix} holds no '{key}'")
+    if in_ckpt != len(model.weights):
+        raise ValueError(
+            f"checkpoint {prefix} holds {in_ckpt} {key} variables but "
+            f"{type(model).__name__} has {len(model.weights)}: a different architecture")
+    before = [np.array(v.numpy()) for v in model.weights]
+    try:
+        status = tf.train.Checkpoint(**{key: model}).restore(prefix)
+        status.expect_partial().assert_existing_objects_matched()
+    except (ValueError, AssertionError, tf.errors.OpError) as e:
+        for v, value in zip(model.weights, before):  # never leave a half-loaded model
+            v.assign(value)
+        raise ValueError(f"checkpoint {prefix} does not match {type(model).__name__}: "
+                         f"{e}") from e
+    return f"{key} of checkpoint {prefix}"
+
+
+def resolve_model_config(path, overrides=None):
+    """The architecture of the weights at `path`, with `overrides` ({field: value}) applied.
+
+    A training workdir or checkpoint has its config.json; a `.weights.h5` carries no
+    architecture, so the base is `ModelConfig()`: ESRGAN's RRDBNet x4 with 23 blocks, the
+    official weights' architecture. A SavedModel records its own (`load_generator` ignores
+    this for it).
+    """
+    base = None if path.endswith(".h5") else workdir.model_config(path)
+    return dataclasses.replace(base or ModelConfig(), **(overrides or {}))
+
+
+def load_generator(path, model_config=None, use_ema=True, allow_saved_model=False):
+    """Build a generator and load its weights from `path`, ready for inference.
+
+    Args:
+        path: `.weights.h5`, a training workdir, or a checkpoint prefix; with
+            `allow_saved_model` also an exported SavedModel (`esrgan_tf.export`) or a
+            Serving base path (its newest version).
+        model_config: the architecture; None takes it from the workdir's
+            config.json (required for a `.weights.h5`, where the default is ESRGAN's
+            RRDBNet x4 with 23 blocks, the official weights' architecture). Ignored for
+            a SavedModel, which records its own.
+        use_ema: from a training checkpoint, prefer its EMA generator.
+        allow_saved_model: accept SavedModels; they give a `saved_models.SavedModelGenerator`
+            (inference only: no Keras weights to train or interpolate).
+    Returns:
+        (model, model_config).
+    """
+    if saved_models.resolve_saved_model(path):
+        if not allow_saved_model:
+            raise ValueError(f"{path} is an exported SavedModel: this command needs Keras "
+                             "weights (.weights.h5, a training workdir or a checkpoint)")
+        return saved_models.load_saved_model(path)
+    if model_config is None:
+        model_config = resolve_model_config(path)
+    model = built_generator(model_config)
+    load_generator_weights(model, path, use_ema=use_ema)
+    return model, model_config
+
+
+def save_weights_atomically(model, output_path):
+    """`model.save_weights(output_path)` through `esrgan_tf.atomic`.
+
+    A failure (disk full, interrupted run) never leaves a partial or corrupt weights
+    file at `output_path`; an existing file there stays until the new one is complete.
+    """
+    if not output_path.endswith(".weights.h5"):
+        raise ValueError(f"output {output_path!r} must end with .weights.h5 (Keras 3 picks "
+                         "the weights format by file name)")
+    directory = os.path.dirname(os.path.abspath(output_path))
+    os.makedirs(directory, exist_ok=True)
+    with atomic.atomic_path(output_path) as tmp:
+        model.save_weights(tmp)

@@ -1,0 +1,193 @@
+"""The training step of one stage (PSNR-oriented or GAN) of SRGAN, ESRGAN or ESRGAN-DP.
+
+The shape of Orbit's single-task trainer: a `Trainer` owns a stage's networks, optimisers
+and step counter, and `step_on_batch` runs `strategy.run(replica_step)` on one batch (call it
+inside a `tf.function`). The loop around it -- input, checkpoints, summaries, validation,
+signals -- is `esrgan_tf.training.loop`; each recipe's loss composition is
+`esrgan_tf.losses.generator_loss` / `discriminator_loss`.
+
+Losses are per example and reduced with the GLOBAL batch size (`tf.nn.compute_average_loss`):
+gradients are summed across replicas, so each replica's loss must already be divided by the
+global batch for the sum to be the mean.
+"""
+
+import functools
+
+import tensorflow as tf
+
+from esrgan_tf import losses
+from esrgan_tf.config import MIXED_PRECISION
+from esrgan_tf.inference.weights import load_generator_weights
+from esrgan_tf.models.builders import built_discriminator, built_generator
+from esrgan_tf.models.features import ResNetFeatures, VGGFeatures
+from esrgan_tf.training import optimization
+
+
+class Trainer:
+    """The networks, optimisers and step of one stage described by a `TrainConfig`.
+
+    Everything that owns variables is created in `strategy.scope()`.
+
+    Args:
+        config: the stage.
+        strategy: its `tf.distribute` strategy.
+        num_workers: hosts of a multi-worker strategy; each feeds its local replicas.
+    """
+
+    def __init__(self, config, strategy, num_workers=1):
+        self.config = config
+        self.strategy = strategy
+        self.num_replicas = strategy.num_replicas_in_sync
+        if config.data.batch_size % self.num_replicas:
+            raise ValueError(f"batch_size {config.data.batch_size} is not divisible by the "
+                             f"{self.num_replicas} replicas")
+        self.global_batch = config.data.batch_size
+        self.local_replicas = self.num_replicas // num_workers
+        hr = config.data.hr_size
+        # Mixed precision: G and D compute in bf16/fp16 (float32 variables and output
+        # layers); the loss networks are built under the float32 default.
+        policy = MIXED_PRECISION[config.mixed_precision]
+        self.loss_scaling = config.mixed_precision == "fp16"
+        loss = config.loss
+        with strategy.scope():
+            self.generator = built_generator(config.model, policy)
+            self.ema_generator = (built_generator(config.model, policy)
+                                  if config.ema_decay else None)
+            self.discriminator = (built_discriminator(config.model, hr, policy)
+                                  if config.is_gan else None)
+            self.vgg = self.resnet = None
+            if loss.perceptual != "none":
+                self.vgg = VGGFeatures(loss.vgg_layers, loss.vgg_pre_activation,
+                                       weights=loss.vgg_weights)
+            if loss.perceptual == "dual":
+                self.resnet = ResNetFeatures(loss.resnet_layer, weights=loss.resnet_weights)
+            adam = functools.partial(optimization.adam, beta_1=config.adam_beta1,
+                                     beta_2=config.adam_beta2, loss_scaling=self.loss_scaling)
+            self.schedules = {name: optimization.learning_rate(
+                rate, config.lr_milestones, config.lr_gamma)
+                for name, rate in (("lr_g", config.lr_g), ("lr_d", config.lr_d))}
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.g_optimizer = adam(self._rate("lr_g"))
+            self.g_optimizer.build(self.generator.trainable_variables)
+            self.d_optimizer = None
+            if self.discriminator is not None:
+                self.d_optimizer = adam(self._rate("lr_d"))
+                self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    # -------------------------------------------------------------------- state
+    def trackables(self):
+        """{name: trackable} of everything a checkpoint of this stage holds."""
+        tracked = dict(generator=self.generator, g_optimizer=self.g_optimizer,
+                       step=self.step)
+        if self.ema_generator is not None:
+            tracked["ema_generator"] = self.ema_generator
+        if self.discriminator is not None:
+            tracked.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
+        return tracked
+
+    def initialise(self, init_checkpoint):
+        """Start a new run: the generator from `init_checkpoint` ('' = random init), and the
+        EMA generator equal to it (BasicSR). Returns what was loaded, or None."""
+        loaded = None
+        if init_checkpoint:
+            # From a training run, start from its EMA generator when it kept one: that is
+            # the model its validation reported.
+            loaded = load_generator_weights(self.generator, init_checkpoint, use_ema=True)
+        if self.ema_generator is not None:
+            for e, w in zip(self.ema_generator.weights, self.generator.weights):
+                e.assign(w)
+        return loaded
+
+    def _rate(self, name):
+        """An optimiser's learning rate: a float, or the schedule of the update being made
+        (number `step + 1`), read when the optimiser applies it."""
+        schedule = self.schedules[name]
+        return (lambda: schedule(self.step + 1)) if callable(schedule) else schedule
+
+    def reset_constant_learning_rates(self):
+        """After a restore: a constant rate is an optimiser variable and was restored with
+        it, but this run's flags decide it (schedules are recomputed from the step)."""
+        for name, optimizer in (("lr_g", self.g_optimizer), ("lr_d", self.d_optimizer)):
+            if optimizer is not None and not callable(self.schedules[name]):
+                optimizer.learning_rate = self.schedules[name]
+
+    def learning_rates(self):
+        """The rates of the last update (number `step`), for the summaries."""
+        step = self.step.numpy()
+        names = ("lr_g", "lr_d") if self.d_optimizer is not None else ("lr_g",)
+        return {k: float(self.schedules[k](step) if callable(self.schedules[k])
+                         else self.schedules[k]) for k in names}
+
+    def eval_generator(self):
+        """The generator used for validation and export (EMA when enabled)."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    # -------------------------------------------------------------------- the step
+    def _global_mean(self, per_example):
+        """Mean of a per-example value over the global batch (differentiable)."""
+        ctx = tf.distribute.get_replica_context()
+        return ctx.all_reduce("sum", tf.reduce_sum(per_example)) / self.global_batch
+
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
+
+    def _replica_step(self, lr_batch, hr_batch):
+        # Each replica takes its slice of the worker's batch.
+        ctx = tf.distribute.get_replica_context()
+        local = ctx.replica_id_in_sync_group % self.local_replicas
+        per_replica = self.global_batch // self.num_replicas
+        tf.debugging.assert_equal(
+            tf.shape(lr_batch)[0], per_replica * self.local_replicas,
+            message="the input pipeline's batch does not match this worker's replicas")
+        lr = lr_batch[local * per_replica:(local + 1) * per_replica]
+        hr = hr_batch[local * per_replica:(local + 1) * per_replica]
+        loss = self.config.loss
+
+        # G first, then D on the same SR (BasicSR's order; k = 1 as SRGAN §3.2). D's loss
+        # therefore scores the SR of the generator *before* this step's update.
+        with tf.GradientTape() as tape:
+            sr = self.generator(lr, training=True)
+            g_total, terms = losses.generator_loss(
+                loss, sr, hr, vgg=self.vgg, resnet=self.resnet,
+                discriminator=self.discriminator, global_mean=self._global_mean)
+            g_loss = self._average(g_total)
+            if self.loss_scaling:
+                g_loss = self.g_optimizer.scale_loss(g_loss)
+        logs = {k: self._average(v) for k, v in terms.items()}
+        logs.update(optimization.apply_gradients(
+            self.g_optimizer, tape, g_loss, self.generator.trainable_variables,
+            self.num_replicas, "g"))
+        if self.discriminator is not None:
+            with tf.GradientTape() as tape:
+                d_total, stats = losses.discriminator_loss(
+                    loss.gan_type, hr, sr, self.discriminator, self._global_mean)
+                d_loss = self._average(d_total)
+                if self.loss_scaling:
+                    d_loss = self.d_optimizer.scale_loss(d_loss)
+            logs.update({k: self._average(v) for k, v in stats.items()})
+            logs.update(optimization.apply_gradients(
+                self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables,
+                self.num_replicas, "d"))
+        return logs
+
+    def step_on_batch(self, lr_batch, hr_batch, stop_requested):
+        """One step on this worker's batch; returns the logs summed over replicas.
+
+        `stop_requested` (0/1, this worker's SIGTERM) comes back summed over all replicas
+        as "stop_requests", so that every worker stops at the same step. Call it in a
+        `tf.function` (benchmarks time it apart from the input this way).
+        """
+        def replica_step(lr, hr):
+            logs = self._replica_step(lr, hr)
+            logs["stop_requests"] = tf.identity(stop_requested)  # per replica, to sum
+            return logs
+
+        per_replica = self.strategy.run(replica_step, args=(lr_batch, hr_batch))
+        logs = {k: self.strategy.reduce("sum", v, axis=None)
+                for k, v in per_replica.items()}
+        if self.ema_generator is not None:
+            d = self.config.ema_decay
+            for e, w in zip(self.ema_generator.weights, self.generator.weights):
+                e.assign(d * e + (1.0 - d) * w if w.trainable else w)
+        self.step.assign_add(1)
+        return logs

@@ -1,0 +1,146 @@
+"""Tests for esrgan_tf.inference.interpolation (network interpolation, ESRGAN §3.4).
+
+Golden values: the paper's formula (1 - a) p + a g written out here in float64 on
+the raw arrays of the .weights.h5 files, read with h5py, not through the module.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+from PIL import Image
+import pytest
+import skimage.data
+
+from esrgan_tf.inference import interpolation as interp
+from esrgan_tf.inference.tiling import Tiling, tile_upscale
+from esrgan_tf.inference.weights import h5_arrays, load_generator
+from esrgan_tf.models.builders import built_generator
+
+
+def make_model(config, seed=0, negative_zero=False):
+    model = built_generator(config)
+    rng = np.random.default_rng(seed)
+    values = [(0.1 * rng.standard_normal(v.shape)).astype(np.float32) for v in model.weights]
+    if negative_zero:  # (1 - 0) * -0.0 + 0 * g == +0.0: endpoints must be copies
+        values[0].flat[0] = -0.0
+    model.set_weights(values)
+    return model
+
+
+def save(model, path):
+    model.save_weights(str(path))
+    return str(path)
+
+
+@pytest.fixture(name="pair")
+def _pair(tmp_path, tiny_model):
+    psnr = save(make_model(tiny_model, seed=1, negative_zero=True), tmp_path / "psnr.weights.h5")
+    gan = save(make_model(tiny_model, seed=2), tmp_path / "gan.weights.h5")
+    return psnr, gan
+
+
+def assert_bitwise_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape, key
+        assert a[key].tobytes() == b[key].tobytes(), key
+
+
+@pytest.mark.parametrize("alpha,source", [(0.0, 0), (1.0, 1)])
+def test_endpoints_reproduce_inputs_bitwise(pair, tmp_path, alpha, source, tiny_model):
+    out = str(tmp_path / "out.weights.h5")
+    interp.interpolate_files(*pair, alpha, out, tiny_model)
+    assert_bitwise_equal(h5_arrays(out), h5_arrays(pair[source]))
+
+
+def test_negative_zero_survives_alpha_zero(pair, tmp_path, tiny_model):
+    out = str(tmp_path / "out.weights.h5")
+    interp.interpolate_files(*pair, 0.0, out, tiny_model)
+    model, _ = load_generator(out, tiny_model)
+    assert np.signbit(model.weights[0].numpy().flat[0])
+
+
+def test_alpha_0_3_is_the_formula(pair, tmp_path, tiny_model):
+    out = str(tmp_path / "out.weights.h5")
+    interp.interpolate_files(*pair, 0.3, out, tiny_model)
+    p, g, got = h5_arrays(pair[0]), h5_arrays(pair[1]), h5_arrays(out)
+    assert got.keys() == p.keys() and len(got) == 42
+    for key, value in got.items():
+        expected = 0.7 * p[key].astype(np.float64) + 0.3 * g[key].astype(np.float64)
+        np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-8, err_msg=key)
+        assert not np.allclose(value, p[key]) and not np.allclose(value, g[key])
+
+
+def test_interpolate_weights_in_memory_order(tiny_model):
+    psnr, gan = make_model(tiny_model, seed=3), make_model(tiny_model, seed=4)
+    blended = interp.interpolate_weights(psnr, gan, 0.25)
+    for value, vp, vg in zip(blended, psnr.weights, gan.weights):
+        np.testing.assert_allclose(
+            value, 0.75 * vp.numpy().astype(np.float64) + 0.25 * vg.numpy(), rtol=1e-6,
+            atol=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
+def test_alpha_outside_unit_interval(pair, tmp_path, alpha, tiny_model):
+    out = tmp_path / "out.weights.h5"
+    with pytest.raises(ValueError, match="alpha must be in"):
+        interp.interpolate_files(*pair, alpha, str(out), tiny_model)
+    with pytest.raises(ValueError, match="alpha must be in"):
+        interp.interpolate_weights(make_model(tiny_model), make_model(tiny_model, seed=1),
+                                   alpha)
+    assert set(os.listdir(tmp_path)) == {"psnr.weights.h5", "gan.weights.h5"}
+
+
+def test_different_depth_names_the_variable(tiny_model):
+    deeper = dataclasses.replace(tiny_model, num_block=2)
+    with pytest.raises(ValueError, match=r"conv_body/kernel.*rrdb_1") as err:
+        interp.interpolate_weights(make_model(tiny_model), make_model(deeper), 0.5)
+    # By hand: 2 variables per conv; 15 convs per RRDB; 6 convs outside (first, body,
+    # 2 upsampling, hr, last): 12 + 30 * num_block.
+    assert "42 vs 72 variables" in str(err.value)
+
+
+def test_different_width_names_the_variable_and_shapes(tiny_model):
+    wider = dataclasses.replace(tiny_model, num_feat=16)
+    with pytest.raises(ValueError) as err:
+        interp.interpolate_weights(make_model(tiny_model), make_model(wider), 0.5)
+    message = str(err.value)
+    assert "conv_first/kernel (3, 3, 3, 8)" in message
+    assert "conv_first/kernel (3, 3, 3, 16)" in message
+
+
+@pytest.mark.parametrize("other", [dict(num_block=2), dict(num_feat=16)])
+def test_mismatched_files_leave_no_output(tmp_path, other, tiny_model):
+    psnr = save(make_model(tiny_model), tmp_path / "psnr.weights.h5")
+    gan = save(make_model(dataclasses.replace(tiny_model, **other)), tmp_path / "gan.weights.h5")
+    out = tmp_path / "out.weights.h5"
+    with pytest.raises(ValueError):
+        interp.interpolate_files(psnr, gan, 0.5, str(out), tiny_model)
+    assert set(os.listdir(tmp_path)) == {"psnr.weights.h5", "gan.weights.h5"}
+
+
+def write_photo(path, size=(20, 24)):
+    """A crop of a real photo (skimage's astronaut), h x w = size."""
+    Image.fromarray(skimage.data.astronaut()[100:100 + size[0], 180:180 + size[1]]).save(path)
+    return str(path)
+
+
+def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model):
+    image = write_photo(tmp_path / "lr.png")
+    alphas = (0.0, 0.5, 1.0)
+    out = str(tmp_path / "strip.png")
+    strip = interp.comparison_strip(*pair, alphas, image, out, tiny_model,
+                                    Tiling(tile=16, tile_pad=4))
+    gap = interp.STRIP_GAP
+    assert strip.shape == (20 * 4, 3 * 24 * 4 + 2 * gap, 3)
+    assert np.array_equal(np.asarray(Image.open(out)), strip)
+    assert np.all(strip[:, 96:96 + gap] == 255)
+    lr = np.asarray(Image.open(image), np.float32) / 255.0
+    for i, path in ((0, pair[0]), (2, pair[1])):
+        model, _ = load_generator(path, tiny_model)
+        expected = np.floor(np.clip(tile_upscale(model, lr, 4, Tiling(tile=16, tile_pad=4)), 0, 1)
+                            .astype(np.float64) * 255 + 0.5).astype(np.uint8)
+        start = i * (96 + gap)
+        assert np.array_equal(strip[:, start:start + 96], expected)
+    assert not np.array_equal(strip[:, :96], strip[:, 2 * (96 + gap):])

@@ -1,0 +1,75 @@
+"""Loading generator weights: all-or-nothing, with clear errors for other architectures."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from esrgan_tf.config import ModelConfig
+from esrgan_tf.inference import weights as checkpoints
+
+
+def test_weights_file_round_trip_through_load_generator(tmp_path, tiny_model, make_generator):
+    source = make_generator(tiny_model)
+    source.save_weights(str(tmp_path / "g.weights.h5"))
+    model, config = checkpoints.load_generator(str(tmp_path / "g.weights.h5"), tiny_model)
+    assert config.num_feat == 8
+    for a, b in zip(source.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("other, message", [
+    (dict(num_block=2), "holds 42 arrays"),  # more blocks
+    (dict(num_feat=16), "arrays of other shapes"),  # same count
+])
+def test_other_architecture_is_a_clear_error_and_loads_nothing(tmp_path, other, message,
+                                                               tiny_model, make_generator):
+    make_generator(tiny_model).save_weights(str(tmp_path / "g.weights.h5"))
+    target = make_generator(dataclasses.replace(tiny_model, **other))
+    before = [w.numpy().copy() for w in target.weights]
+    with pytest.raises(ValueError, match=message):
+        checkpoints.load_generator_weights(target, str(tmp_path / "g.weights.h5"))
+    for a, b in zip(before, target.weights):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_missing_path_is_a_clear_error(tmp_path, tiny_model, make_generator):
+    with pytest.raises(FileNotFoundError, match="neither a .weights.h5"):
+        checkpoints.load_generator_weights(make_generator(tiny_model), str(tmp_path / "nothing"))
+
+
+def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch, tiny_model, make_generator):
+    def broken_save(self, path):
+        with open(path, "wb") as f:
+            f.write(b"half")
+        raise OSError("disk full")
+
+    model = make_generator(tiny_model)
+    monkeypatch.setattr(type(model), "save_weights", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoints.save_weights_atomically(model, str(tmp_path / "out.weights.h5"))
+    assert not os.listdir(tmp_path)
+
+
+def test_saved_weights_get_the_usual_file_mode(tmp_path, tiny_model, make_generator):
+    path = tmp_path / "g.weights.h5"
+    checkpoints.save_weights_atomically(make_generator(tiny_model), str(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_architecture_of_a_workdir_and_its_overrides(tmp_path, tiny_model):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    with open(run / "config.json", "w", encoding="utf-8") as f:
+        json.dump({"model": dataclasses.asdict(tiny_model)}, f)
+    assert checkpoints.resolve_model_config(str(run)) == tiny_model
+    # A checkpoint prefix inside the workdir finds the same config.json.
+    assert checkpoints.resolve_model_config(str(run / "checkpoints" / "ckpt-2")) == tiny_model
+    assert checkpoints.resolve_model_config(str(run), {"scale": 2}).scale == 2
+    # A .weights.h5 carries no architecture: ESRGAN's x4 / 23 blocks unless overridden.
+    assert checkpoints.resolve_model_config(str(run / "g.weights.h5")) == ModelConfig()
+    assert checkpoints.resolve_model_config("g.weights.h5", {"num_block": 6}).num_block == 6

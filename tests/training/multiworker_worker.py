@@ -1,0 +1,67 @@
+"""One worker of the 2-process MultiWorkerMirroredStrategy test (tests/training/test_multiworker.py).
+
+  TF_CONFIG='{"cluster": ...}' python tests/training/multiworker_worker.py WORKDIR SHARDS STEPS OUT
+
+Trains the tiny ESRGAN stage of the test one step at a time through `esrgan_tf.training.loop`
+and writes OUT (JSON): the step it resumed from, a hash of every model variable after each
+step, its logs and how it ended. Each step's progress is also appended to OUT + ".steps" so
+the test can signal a worker mid-run. Not collected by pytest (no test_ prefix).
+"""
+
+import hashlib
+import json
+import os
+import signal
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from esrgan_tf.training import loop  # noqa: E402
+from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig  # noqa: E402
+from esrgan_tf.data.pipeline import TrainDataConfig  # noqa: E402
+
+
+def weights_hash(controller):
+    digest = hashlib.sha256()
+    for model in (controller.trainer.generator, controller.trainer.discriminator):
+        for variable in model.weights:
+            digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def main(workdir, shards, total_steps, out):
+    config = TrainConfig(
+        workdir=workdir,
+        data=TrainDataConfig(shards=shards, hr_size=32, batch_size=4, shuffle_buffer=8,
+                             seed=5),
+        model=ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet",
+                          d_num_feat=4),
+        loss=LossConfig(pixel_weight=1.0, gan_type="ragan", adversarial_weight=5e-3),
+        total_steps=int(total_steps), log_every=1, checkpoint_every=2, lr_g=1e-3,
+        deterministic=True)
+    controller = loop.Controller(config)
+    # train() handles SIGTERM while it runs; between its calls here, too.
+    signal.signal(signal.SIGTERM, controller._request_stop)  # pylint: disable=protected-access
+    report = {"chief": controller.chief, "replicas": controller.trainer.num_replicas,
+              "start_step": controller.step, "restored_hash": weights_hash(controller),
+              "hashes": [], "ended": "done"}
+    try:
+        while controller.step < config.total_steps:
+            logs = controller.train(num_steps=1)
+            report["hashes"].append(weights_hash(controller))
+            report["logs"] = logs
+            with open(out + ".steps", "a", encoding="utf-8") as f:
+                f.write(f"{controller.step}\n")
+    except loop.TrainingInterrupted as e:
+        report["ended"] = str(e)
+        report["hashes"].append(weights_hash(controller))
+    report["final_step"] = controller.step
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(report, f)
+    return 143 if report["ended"] != "done" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

@@ -1,0 +1,255 @@
+"""The training loop end to end: both kinds of stage on 2 logical CPUs with tiny models,
+resumption, faults (NaN, SIGTERM, corrupt or mismatching checkpoints), mixed precision."""
+
+import dataclasses
+import glob
+import os
+import signal
+
+import numpy as np
+import pytest
+import skimage.data
+import tensorflow as tf
+import keras
+
+from esrgan_tf import losses
+from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig
+from esrgan_tf.data.pipeline import TrainDataConfig
+from esrgan_tf.training import loop
+
+HR = 32
+MODEL = ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet", d_num_feat=4)
+
+
+@pytest.fixture(scope="module")
+def shards(tiny_shards):
+    return tiny_shards
+
+
+def make_config(shards, workdir, **overrides):
+    data = TrainDataConfig(shards=str(shards), hr_size=HR, batch_size=4, shuffle_buffer=8,
+                           seed=3)
+    base = dict(workdir=str(workdir), data=data, model=MODEL, total_steps=4, log_every=1,
+                checkpoint_every=2, val_every=2, val_dir=str(shards / "val"),
+                num_cpu_devices=2, deterministic=True, lr_g=1e-3)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def weights(model):
+    return [np.array(w.numpy()) for w in model.weights]
+
+
+def test_psnr_stage_on_two_replicas_resumes_exactly(shards, tmp_path):
+    full = loop.Controller(make_config(shards, tmp_path / "full"))
+    assert full.trainer.strategy.num_replicas_in_sync == 2
+    full.train()
+    assert full.step == 4
+
+    first = loop.Controller(make_config(shards, tmp_path / "split"))
+    first.train(num_steps=3)  # "interrupted" after 3 steps (checkpoint at step 3)
+    resumed = loop.Controller(make_config(shards, tmp_path / "split"))
+    assert resumed.restored_from.endswith("ckpt-3")
+    assert resumed.step == 3
+    resumed.train()
+    for a, b in zip(weights(full.trainer.generator), weights(resumed.trainer.generator)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(full.trainer.g_optimizer.variables, resumed.trainer.g_optimizer.variables):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-6)
+
+    # Summaries: every loss term, the learning rate and validation metrics and grids.
+    events = glob.glob(str(tmp_path / "full" / "summaries" / "train" / "events.*"))
+    tags = set()
+    for path in events:
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"l_pix", "l_g_total", "lr_g", "val/psnr_y", "val/ssim_y", "val/v"} <= tags
+    assert os.path.exists(tmp_path / "full" / "config.json")
+
+
+def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_path):
+    psnr = loop.train(make_config(shards, tmp_path / "psnr", total_steps=2))
+    vgg = keras.applications.VGG19(include_top=False, weights=None)
+    vgg.save_weights(str(tmp_path / "vgg.weights.h5"))
+    resnet = keras.applications.ResNet50(include_top=False, weights=None)
+    resnet.save_weights(str(tmp_path / "resnet.weights.h5"))
+    loss = LossConfig(pixel_weight=1e-2, perceptual="dual", gan_type="ragan",
+                      adversarial_weight=5e-3, vgg_weights=str(tmp_path / "vgg.weights.h5"),
+                      resnet_weights=str(tmp_path / "resnet.weights.h5"))
+    config = make_config(shards, tmp_path / "gan", loss=loss, total_steps=2, ema_decay=0.5,
+                         init_checkpoint=str(tmp_path / "psnr"), val_dir="")
+    gan = loop.Controller(config)
+    for a, b in zip(weights(psnr.trainer.generator), weights(gan.trainer.generator)):
+        np.testing.assert_array_equal(a, b)
+    g0, d0, e0 = weights(gan.trainer.generator), weights(gan.trainer.discriminator), weights(gan.trainer.ema_generator)
+    logs = gan.train(num_steps=1)
+    expected_terms = {"l_pix", "l_vgg", "l_res", "dp_weight", "l_percep", "l_g_adv",
+                      "l_g_total", "l_d", "d_real_logit", "d_fake_logit"}
+    assert expected_terms <= set(logs)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert logs["dp_weight"] > 0
+    g1 = weights(gan.trainer.generator)
+    assert any(not np.array_equal(a, b) for a, b in zip(g0, g1))
+    assert any(not np.array_equal(a, b) for a, b in zip(d0, weights(gan.trainer.discriminator)))
+    # EMA with decay 0.5 after one step: 0.5 * initial + 0.5 * current.
+    for e, a, b in zip(weights(gan.trainer.ema_generator), e0, g1):
+        np.testing.assert_allclose(e, 0.5 * a + 0.5 * b, rtol=1e-5, atol=1e-7)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path, monkeypatch):
+    loop.train(make_config(shards, tmp_path / "run", total_steps=2))
+    monkeypatch.setattr(losses, "l1_loss",
+                        lambda sr, hr: tf.reduce_mean(sr - hr, axis=[1, 2, 3]) * np.nan)
+    broken = loop.Controller(make_config(shards, tmp_path / "run", total_steps=4))
+    with pytest.raises(loop.TrainingDivergedError, match="non-finite loss at step 3"):
+        broken.train()
+    assert broken.latest_checkpoint().endswith("ckpt-2")
+
+
+def test_sigterm_writes_a_checkpoint_and_stops(shards, tmp_path):
+    run = loop.Controller(make_config(shards, tmp_path / "run", total_steps=10,
+                                              checkpoint_every=100))
+    step_fn = run._train_step
+
+    def step_then_signal(stop_requested):
+        logs = step_fn(stop_requested)
+        if run.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return logs
+
+    run._train_step = step_then_signal
+    with pytest.raises(loop.TrainingInterrupted, match="stopped by SIGTERM at step 2"):
+        run.train()
+    assert run.step == 2
+    assert run.latest_checkpoint().endswith("ckpt-2")
+    resumed = loop.Controller(make_config(shards, tmp_path / "run", total_steps=10,
+                                              checkpoint_every=100))
+    assert resumed.step == 2
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(shards, tmp_path):
+    loop.train(make_config(shards, tmp_path / "run", total_steps=4))
+    for path in glob.glob(str(tmp_path / "run" / "checkpoints" / "ckpt-4.data-*")):
+        with open(path, "wb") as f:
+            f.write(b"garbage")
+    resumed = loop.Controller(make_config(shards, tmp_path / "run", total_steps=4))
+    assert resumed.restored_from.endswith("ckpt-2")
+    assert resumed.step == 2
+
+
+def test_changed_architecture_in_a_workdir_is_an_error_not_a_fallback(shards, tmp_path):
+    loop.train(make_config(shards, tmp_path / "run", total_steps=2))
+    bigger = dataclasses.replace(MODEL, num_block=2)
+    with pytest.raises(ValueError, match="does not match this run's configuration"):
+        loop.Controller(make_config(shards, tmp_path / "run", model=bigger))
+
+
+def test_ema_starts_from_the_generator(shards, tmp_path):
+    run = loop.Controller(make_config(shards, tmp_path / "run", ema_decay=0.999))
+    for a, b in zip(weights(run.trainer.generator), weights(run.trainer.ema_generator)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_init_checkpoint_is_a_clear_error_before_training(shards, tmp_path):
+    with pytest.raises(FileNotFoundError, match="neither a .weights.h5"):
+        loop.Controller(make_config(shards, tmp_path / "a",
+                                        init_checkpoint=str(tmp_path / "missing")))
+    loop.train(make_config(shards, tmp_path / "small", total_steps=1))
+    bigger = dataclasses.replace(MODEL, num_block=2)
+    with pytest.raises(ValueError, match="different architecture"):
+        loop.Controller(make_config(shards, tmp_path / "b", model=bigger,
+                                        init_checkpoint=str(tmp_path / "small")))
+
+
+# ---------------------------------------------------------------------------------------
+# Mixed precision
+# ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def vgg_weights(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("vgg") / "vgg.weights.h5")
+    keras.applications.VGG19(include_top=False, weights=None).save_weights(path)
+    return path
+
+
+def esrgan_config(shards, workdir, vgg_weights, precision):
+    loss = LossConfig(pixel_weight=1e-2, perceptual="vgg", gan_type="ragan",
+                      adversarial_weight=5e-3, vgg_weights=vgg_weights)
+    return make_config(shards, workdir, loss=loss, total_steps=3, mixed_precision=precision,
+                       ema_decay=0.5)
+
+
+@pytest.fixture(scope="module")
+def fp32_esrgan(shards, vgg_weights, tmp_path_factory):
+    run = loop.Controller(esrgan_config(shards, tmp_path_factory.mktemp("fp32"),
+                                                vgg_weights, "none"))
+    run.train()
+    return run
+
+
+@pytest.mark.parametrize("precision,dtype", [("bf16", "bfloat16"), ("fp16", "float16")])
+def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan, precision,
+                                      dtype):
+    config = esrgan_config(shards, tmp_path / precision, vgg_weights, precision)
+    run = loop.Controller(config)
+    for model in (run.trainer.generator, run.trainer.discriminator, run.trainer.ema_generator):
+        assert model.compute_dtype == dtype
+        assert {v.dtype for v in model.weights} == {"float32"}  # float32 master weights
+    assert run.trainer.generator.conv_last.compute_dtype == "float32"
+    assert run.trainer.discriminator.conv9.compute_dtype == "float32"
+    assert run.trainer.vgg.compute_dtype == "float32"
+    assert isinstance(run.trainer.g_optimizer, keras.optimizers.LossScaleOptimizer) == (
+        precision == "fp16")
+    g0 = weights(run.trainer.generator)
+    logs = run.train()
+    assert all(np.isfinite(v) for v in logs.values())
+    assert any(not np.array_equal(a, b) for a, b in zip(g0, weights(run.trainer.generator)))
+    if precision == "fp16":
+        assert logs["g_loss_scale"] > 1 and logs["d_loss_scale"] > 1
+    # The half-precision failure mode: NaN or black images. Output float32, finite, and
+    # close to the same three steps in float32.
+    photo = skimage.data.astronaut()[200:232, 200:232].astype(np.float32) / 255.0
+    sr = run.trainer.generator(photo[None]).numpy()
+    assert sr.dtype == np.float32 and np.all(np.isfinite(sr))
+    assert np.abs(sr - fp32_esrgan.trainer.generator(photo[None]).numpy()).mean() < 0.02
+    assert abs(run.validate()["psnr_y"] - fp32_esrgan.validate()["psnr_y"]) < 0.5
+    # The checkpoint resumes, loss scale included.
+    resumed = loop.Controller(dataclasses.replace(config, total_steps=4))
+    assert resumed.step == 3
+    if precision == "fp16":
+        assert float(resumed.trainer.g_optimizer.dynamic_scale.numpy()) == float(
+            run.trainer.g_optimizer.dynamic_scale.numpy())
+
+
+def test_fp16_overflow_on_one_replica_skips_the_update_on_all(shards, tmp_path, monkeypatch):
+    run = loop.Controller(make_config(shards, tmp_path / "run", total_steps=1,
+                                              mixed_precision="fp16", val_dir=""))
+    l1 = losses.l1_loss
+
+    def overflowing_on_replica_1(sr, hr):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        # 1e30 * the loss scale overflows the fp16 gradients of replica 1 only.
+        return l1(sr, hr) * tf.where(tf.equal(replica, 1), 1e30, 1.0)
+
+    monkeypatch.setattr(losses, "l1_loss", overflowing_on_replica_1)
+    g0 = weights(run.trainer.generator)
+    scale = float(run.trainer.g_optimizer.dynamic_scale.numpy())
+    logs = run.train()
+    assert logs["g_overflow"] == 1.0 and logs["g_grad_norm"] == 0.0
+    for a, b in zip(g0, weights(run.trainer.generator)):  # skipped everywhere, not NaN
+        np.testing.assert_array_equal(a, b)
+    assert float(run.trainer.g_optimizer.dynamic_scale.numpy()) == scale / 2
+
+
+def test_rates_follow_the_trainer_step_even_when_fp16_skips(shards, tmp_path, monkeypatch):
+    run = loop.Controller(make_config(shards, tmp_path / "run", total_steps=2,
+                                              lr_milestones=(2,), lr_gamma=0.1,
+                                              mixed_precision="fp16", val_dir=""))
+    assert float(run.trainer.g_optimizer.learning_rate) == pytest.approx(1e-3)  # update 1
+    l1 = losses.l1_loss
+    monkeypatch.setattr(losses, "l1_loss", lambda sr, hr: l1(sr, hr) * 1e30)  # overflows
+    logs = run.train(num_steps=1)
+    assert logs["g_overflow"] == 1.0  # skipped: the optimiser did not count it
+    assert int(run.trainer.g_optimizer.iterations.numpy()) == 0
+    assert float(run.trainer.g_optimizer.learning_rate) == pytest.approx(1e-4)  # update 2
+    assert run.trainer.learning_rates()["lr_g"] == pytest.approx(1e-3)  # the last update's
