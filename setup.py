@@ -6,7 +6,7 @@ setup(
     name="esrgan_tf",
     version="0.1.0",
     description="SRGAN, ESRGAN and ESRGAN-DP super-resolution: training, evaluation, "
-                "weight import and deployment with TensorFlow / Keras 3",
+    "weight import and deployment with TensorFlow / Keras 3",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["esrgan_tf", "esrgan_tf.*"]),
@@ -34,6 +34,7 @@ setup(
         "tfds": ["tensorflow-datasets>=4.9"],
         # gRPC client of TF Serving (export/client.py); REST needs nothing.
         "serving": ["tensorflow-serving-api~=2.21.0"],
-        "test": ["pytest>=8", "safetensors>=0.4", "tensorflow-serving-api~=2.21.0"],
+        # ruff pinned: the formatter's output must not change under CI (.ci/run checks it).
+        "test": ["pytest>=8", "safetensors>=0.4", "tensorflow-serving-api~=2.21.0", "ruff==0.17.6"],
     },
 )

@@ -39,8 +39,16 @@ from esrgan_tf.deploy import serving, tflite  # noqa: E402
 from esrgan_tf.inference.weights import load_generator  # noqa: E402
 from esrgan_tf.models.builders import built_generator  # noqa: E402
 
-MODES = ("keras_eager", "tf_function", "xla", "saved_model", "tflite_fp32", "tflite_fp16",
-         "tflite_dynamic_int8", "tflite_int8")
+MODES = (
+    "keras_eager",
+    "tf_function",
+    "xla",
+    "saved_model",
+    "tflite_fp32",
+    "tflite_fp16",
+    "tflite_dynamic_int8",
+    "tflite_int8",
+)
 TINY = ModelConfig(num_feat=8, num_block=1, num_grow_ch=4)
 QUALITY_PHOTOS = ("rocket", "coffee", "chelsea")
 
@@ -66,12 +74,12 @@ def runtimes(model, modes, workdir, calibration):
         fns["xla"] = lambda x: compiled(x).numpy()
     if "saved_model" in modes:
         path = os.path.join(workdir, "saved_model")
-        serving.write_saved_model(model, path, max_pixels=2 ** 40, metadata={"scale": 4})
+        serving.write_saved_model(model, path, max_pixels=2**40, metadata={"scale": 4})
         signature = tf.saved_model.load(path).signatures["serving_default"]
         fns["saved_model"] = lambda x: signature(images=tf.constant(x))["sr"].numpy()
     for mode in modes:
         if mode.startswith("tflite_"):
-            variant = mode[len("tflite_"):]
+            variant = mode[len("tflite_") :]
             fns[mode] = tflite.TFLiteModel(tflite.convert(model, variant, None, calibration))
     return fns
 
@@ -79,8 +87,14 @@ def runtimes(model, modes, workdir, calibration):
 def quality(fn, scale, lr_size):
     """Mean PSNR-Y (crop = scale) of `fn` on centre crops of the skimage sample photos."""
     pairs = patches.centre_pairs(patches.SKIMAGE, scale, (lr_size, lr_size), 3, QUALITY_PHOTOS)
-    return float(np.mean([metrics.psnr(np.clip(fn(lr[None])[0], 0, 1), hr, crop_border=scale)
-                          for _, lr, hr in pairs]))
+    return float(
+        np.mean(
+            [
+                metrics.psnr(np.clip(fn(lr[None])[0], 0, 1), hr, crop_border=scale)
+                for _, lr, hr in pairs
+            ]
+        )
+    )
 
 
 def profile(fn, image, runs, logdir):
@@ -102,12 +116,17 @@ def profile(fn, image, runs, logdir):
     by_type = {}
     for row in table["rows"]:
         cells = dict(zip(columns, (c.get("v") for c in row["c"])))
-        if (cells["host_or_device"] == "Host" and cells["eager"] != "Eager"
-                and cells["type"] != "IDLE"):
+        if (
+            cells["host_or_device"] == "Host"
+            and cells["eager"] != "Eager"
+            and cells["type"] != "IDLE"
+        ):
             by_type[cells["type"]] = by_type.get(cells["type"], 0.0) + cells["total_self_time"]
     total = sum(by_type.values()) or 1.0
-    return [{"op_type": k, "self_time_share": v / total}
-            for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])[:10]]
+    return [
+        {"op_type": k, "self_time_share": v / total}
+        for k, v in sorted(by_type.items(), key=lambda kv: -kv[1])[:10]
+    ]
 
 
 def run(sizes, runs, modes=MODES, weights="", tiny=False, profile_dir="", matmul_n=4096):
@@ -117,21 +136,34 @@ def run(sizes, runs, modes=MODES, weights="", tiny=False, profile_dir="", matmul
     with tempfile.TemporaryDirectory(prefix="esrgan_tf_bench_") as workdir:
         calibration = None
         if "tflite_int8" in modes:
-            calibration = patches.random_lr_patches(patches.SKIMAGE, config.scale, (64, 64), 8,
-                                                    exclude=QUALITY_PHOTOS)
+            calibration = patches.random_lr_patches(
+                patches.SKIMAGE, config.scale, (64, 64), 8, exclude=QUALITY_PHOTOS
+            )
         fns = runtimes(model, modes, workdir, calibration)
         results = []
         for size in sizes:
             image = np.random.default_rng(size).random((1, size, size, 3), dtype=np.float32)
             flops = timing.forward_flops(model, tf.TensorSpec(image.shape, tf.float32))
             for mode, fn in fns.items():
-                stats = timing.summary(timing.time_calls(lambda f=fn: f(image), runs))
+                stats = timing.summary(timing.time_calls(lambda f=fn, x=image: f(x), runs))
                 gflops = flops / stats["median_s"] / 1e9
-                results.append({"size": size, "mode": mode, "gflop": flops / 1e9, **stats,
-                                "images_per_s": 1.0 / stats["median_s"], "gflops": gflops,
-                                "peak_fraction": gflops / peak["gflops"]})
-                print(f"inference {size}x{size} {mode}: {1000 * stats['median_s']:.1f} ms, "
-                      f"{gflops:.0f} GFLOP/s", file=sys.stderr, flush=True)
+                results.append(
+                    {
+                        "size": size,
+                        "mode": mode,
+                        "gflop": flops / 1e9,
+                        **stats,
+                        "images_per_s": 1.0 / stats["median_s"],
+                        "gflops": gflops,
+                        "peak_fraction": gflops / peak["gflops"],
+                    }
+                )
+                print(
+                    f"inference {size}x{size} {mode}: {1000 * stats['median_s']:.1f} ms, "
+                    f"{gflops:.0f} GFLOP/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         psnr = None
         if weights:
             psnr = {mode: quality(fn, config.scale, min(sizes)) for mode, fn in fns.items()}
@@ -141,13 +173,28 @@ def run(sizes, runs, modes=MODES, weights="", tiny=False, profile_dir="", matmul
             image = np.zeros((1, middle, middle, 3), np.float32)
             top_ops = profile(fns["tf_function"], image, runs, profile_dir)
     peak_after = timing.matmul_peak(matmul_n)
-    settings = {"model": dataclasses.asdict(config), "weights": weights or "random init",
-                "parameters": int(sum(np.prod(w.shape) for w in model.weights)),
-                "sizes": list(sizes), "runs": runs, "batch": 1, "threads": os.cpu_count()}
-    return timing.report("inference", settings, {
-        "matmul_peak": peak, "matmul_peak_after": peak_after, "rows": results,
-        "psnr_y": psnr, "profile_top_ops": top_ops, "profile_dir": profile_dir or None},
-        load)
+    settings = {
+        "model": dataclasses.asdict(config),
+        "weights": weights or "random init",
+        "parameters": int(sum(np.prod(w.shape) for w in model.weights)),
+        "sizes": list(sizes),
+        "runs": runs,
+        "batch": 1,
+        "threads": os.cpu_count(),
+    }
+    return timing.report(
+        "inference",
+        settings,
+        {
+            "matmul_peak": peak,
+            "matmul_peak_after": peak_after,
+            "rows": results,
+            "psnr_y": psnr,
+            "profile_top_ops": top_ops,
+            "profile_dir": profile_dir or None,
+        },
+        load,
+    )
 
 
 def markdown(report):
@@ -161,19 +208,36 @@ def markdown(report):
             if base is not None and r["mode"] != "saved_model":
                 quality_cell += f" ({psnr[r['mode']] - base:+.2f})"
         latency = 1000 * r["median_s"]
-        rows.append([f"{r['size']}x{r['size']}", r["mode"],
-                     f"{latency:.1f}" if latency < 10 else f"{latency:.0f}",
-                     f"{r['images_per_s']:.2f}", f"{r['gflops']:.0f}",
-                     f"{100 * r['peak_fraction']:.0f} %", quality_cell])
-    header = ["LR size", "runtime", "latency (ms)", "images/s", "GFLOP/s", "of matmul peak",
-              "PSNR-Y (dB)"]
+        rows.append(
+            [
+                f"{r['size']}x{r['size']}",
+                r["mode"],
+                f"{latency:.1f}" if latency < 10 else f"{latency:.0f}",
+                f"{r['images_per_s']:.2f}",
+                f"{r['gflops']:.0f}",
+                f"{100 * r['peak_fraction']:.0f} %",
+                quality_cell,
+            ]
+        )
+    header = [
+        "LR size",
+        "runtime",
+        "latency (ms)",
+        "images/s",
+        "GFLOP/s",
+        "of matmul peak",
+        "PSNR-Y (dB)",
+    ]
     peak = report["results"]["matmul_peak"]["gflops"]
-    text = (f"Matmul peak (float32, {report['results']['matmul_peak']['n']}^3): {peak:.0f} "
-            f"GFLOP/s.\n\n" + timing.table(header, rows))
+    text = (
+        f"Matmul peak (float32, {report['results']['matmul_peak']['n']}^3): {peak:.0f} "
+        f"GFLOP/s.\n\n" + timing.table(header, rows)
+    )
     if report["results"]["profile_top_ops"]:
         text += "\n\nTime by op type (`tf_function`, profiler self time): " + ", ".join(
             f"{o['op_type']} {100 * o['self_time_share']:.0f} %"
-            for o in report["results"]["profile_top_ops"][:6])
+            for o in report["results"]["profile_top_ops"][:6]
+        )
     return text
 
 
@@ -182,8 +246,12 @@ def main(argv=None):
     parser.add_argument("--sizes", default="64,128,256", help="LR sizes (square)")
     parser.add_argument("--runs", type=int, default=3, help="timed calls per row")
     parser.add_argument("--modes", default=",".join(MODES))
-    parser.add_argument("--weights", default="", help="generator weights (default: random "
-                        "full-size RRDBNet x4; given: also PSNR-Y per runtime)")
+    parser.add_argument(
+        "--weights",
+        default="",
+        help="generator weights (default: random "
+        "full-size RRDBNet x4; given: also PSNR-Y per runtime)",
+    )
     parser.add_argument("--tiny", action="store_true", help="a tiny RRDBNet (tests)")
     parser.add_argument("--matmul_n", type=int, default=4096)
     parser.add_argument("--profile_dir", default="")
@@ -193,8 +261,15 @@ def main(argv=None):
     unknown = set(modes) - set(MODES)
     if unknown:
         parser.error(f"unknown modes {sorted(unknown)}; choose from {', '.join(MODES)}")
-    report = run([int(s) for s in args.sizes.split(",")], args.runs, modes, args.weights,
-                 args.tiny, args.profile_dir, args.matmul_n)
+    report = run(
+        [int(s) for s in args.sizes.split(",")],
+        args.runs,
+        modes,
+        args.weights,
+        args.tiny,
+        args.profile_dir,
+        args.matmul_n,
+    )
     timing.write_json(report, args.output)
     print(markdown(report))
     return report

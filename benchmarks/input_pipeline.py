@@ -32,15 +32,18 @@ from esrgan_tf.data import image_io, pipeline, records, sources, subimages  # no
 MODES = ("lr_on_the_fly", "stored_lr")
 
 
-def build_sample_shards(output_dir, scale, crop_size=480, step=240, num_shards=4,
-                        max_sub_images=0):
+def build_sample_shards(output_dir, scale, crop_size=480, step=240, num_shards=4, max_sub_images=0):
     """Writes the scikit-image sample photos' sub-images (with LR at ``scale``) as shards.
 
     Returns the number of records written; ``max_sub_images=0`` means all of them.
     """
     os.makedirs(output_dir, exist_ok=True)
-    writers = [tf.io.TFRecordWriter(os.path.join(
-        output_dir, f"train-{k:05d}-of-{num_shards:05d}.tfrecord")) for k in range(num_shards)]
+    writers = [
+        tf.io.TFRecordWriter(
+            os.path.join(output_dir, f"train-{k:05d}-of-{num_shards:05d}.tfrecord")
+        )
+        for k in range(num_shards)
+    ]
     count = 0
     try:
         for source, pixels in sources.skimage_photos():
@@ -49,19 +52,28 @@ def build_sample_shards(output_dir, scale, crop_size=480, step=240, num_shards=4
                 for x in subimages.window_positions(rgb.shape[1], crop_size, step):
                     if max_sub_images and count >= max_sub_images:
                         return count
-                    hr = rgb[y:y + crop_size, x:x + crop_size]
+                    hr = rgb[y : y + crop_size, x : x + crop_size]
                     example = records.make_example(
-                        image_io.encode_png(hr), source=source, y=y, x=x,
+                        image_io.encode_png(hr),
+                        source=source,
+                        y=y,
+                        x=x,
                         lr_png=image_io.encode_png(subimages.downscale(hr, scale)),
-                        lr_scale=scale)
+                        lr_scale=scale,
+                    )
                     writers[count % num_shards].write(example.SerializeToString())
                     count += 1
     finally:
         for writer in writers:
             writer.close()
         with open(os.path.join(output_dir, "manifest.json"), "w", encoding="utf-8") as f:
-            json.dump({"settings": {"lr_scale": scale, "crop_size": crop_size, "step": step},
-                       "totals": {"records": count}}, f)
+            json.dump(
+                {
+                    "settings": {"lr_scale": scale, "crop_size": crop_size, "step": step},
+                    "totals": {"records": count},
+                },
+                f,
+            )
     return count
 
 
@@ -96,46 +108,64 @@ def markdown_row(report):
     s, h = report["settings"], report["hardware"]
     rates = [report["results"][m].get("patches_per_second") for m in MODES]
     cells = [f"{r:.0f}" if r is not None else "n/a" for r in rates]
-    return (f"| {report['date'][:10]} | {h['cpu']} ({h['usable_cpus']} CPUs) | TF {h['tensorflow']}"
-            f" | {s['hr_size']} / x{s['scale']} / {s['batch_size']} | {cells[0]} | {cells[1]} |")
+    return (
+        f"| {report['date'][:10]} | {h['cpu']} ({h['usable_cpus']} CPUs) | TF {h['tensorflow']}"
+        f" | {s['hr_size']} / x{s['scale']} / {s['batch_size']} | {cells[0]} | {cells[1]} |"
+    )
 
 
-MARKDOWN_HEADER = ("| date | hardware | TF | HR patch / scale / batch | LR on the fly (patches/s)"
-                   " | stored LR (patches/s) |\n|---|---|---|---|---|---|")
+MARKDOWN_HEADER = (
+    "| date | hardware | TF | HR patch / scale / batch | LR on the fly (patches/s)"
+    " | stored LR (patches/s) |\n|---|---|---|---|---|---|"
+)
 
 
-def run(shards, hr_size, scale, batch_size, seconds, warmup_seconds, seed=0,
-        load_average=None):
+def run(shards, hr_size, scale, batch_size, seconds, warmup_seconds, seed=0, load_average=None):
     """Measures both modes on ``shards``; returns the report (a JSON-able dict)."""
     stored = pipeline.stored_lr_scale(shards)
     results = {}
     for mode in MODES:
         if mode == "stored_lr" and stored != scale:
-            results[mode] = {"skipped": f"the shards' manifest stores LR at scale {stored}, "
-                                        f"not {scale}"}
+            results[mode] = {
+                "skipped": f"the shards' manifest stores LR at scale {stored}, not {scale}"
+            }
             continue
-        config = pipeline.TrainDataConfig(shards=shards, hr_size=hr_size,
-                                          batch_size=batch_size, seed=seed,
-                                          use_stored_lr=mode == "stored_lr")
+        config = pipeline.TrainDataConfig(
+            shards=shards,
+            hr_size=hr_size,
+            batch_size=batch_size,
+            seed=seed,
+            use_stored_lr=mode == "stored_lr",
+        )
         results[mode] = measure(config, scale, seconds, warmup_seconds)
     defaults = pipeline.TrainDataConfig(shards=shards)
     return {
         "benchmark": "input_pipeline",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "hardware": hardware.describe(load_average),
-        "settings": {"shards": shards, "num_files": len(pipeline.shard_files(shards)),
-                     "hr_size": hr_size, "scale": scale, "batch_size": batch_size,
-                     "seconds": seconds, "warmup_seconds": warmup_seconds,
-                     "shuffle_buffer": defaults.shuffle_buffer,
-                     "cycle_length": defaults.cycle_length, "augment": defaults.augment},
+        "settings": {
+            "shards": shards,
+            "num_files": len(pipeline.shard_files(shards)),
+            "hr_size": hr_size,
+            "scale": scale,
+            "batch_size": batch_size,
+            "seconds": seconds,
+            "warmup_seconds": warmup_seconds,
+            "shuffle_buffer": defaults.shuffle_buffer,
+            "cycle_length": defaults.cycle_length,
+            "augment": defaults.augment,
+        },
         "results": results,
     }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--shards", default="",
-                        help="prepare output dir or shard glob; empty: build from skimage photos")
+    parser.add_argument(
+        "--shards",
+        default="",
+        help="prepare output dir or shard glob; empty: build from skimage photos",
+    )
     parser.add_argument("--hr_size", type=int, default=128)
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--batch_size", type=int, default=16)
@@ -150,10 +180,18 @@ def main(argv=None):
         if not shards:
             shards = os.path.join(tmp, "skimage_sub")
             built = build_sample_shards(shards, args.scale)
-            print(f"built {built} sub-images of the scikit-image photos in {shards}",
-                  file=sys.stderr)
-        report = run(shards, args.hr_size, args.scale, args.batch_size, args.seconds,
-                     args.warmup_seconds, load_average=load_average)
+            print(
+                f"built {built} sub-images of the scikit-image photos in {shards}", file=sys.stderr
+            )
+        report = run(
+            shards,
+            args.hr_size,
+            args.scale,
+            args.batch_size,
+            args.seconds,
+            args.warmup_seconds,
+            load_average=load_average,
+        )
     if built is not None:
         report["settings"]["shards"] = "skimage sample photos, 480/240 sub-images (built)"
         report["settings"]["num_records"] = built

@@ -20,9 +20,9 @@ from benchmarks import inference, input_pipeline, timing, training
 BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
 # Issue targets on these 2-core CPUs.
 FORWARD_PEAK_FRACTION = 0.75  # full-size RRDBNet 128^2 forward in tf.function
-MAX_INPUT_WAIT = 0.02         # share of a training step spent waiting for input
-TFLITE_SPEEDUP = 2.0          # best TFLite variant vs the float32 SavedModel
-TFLITE_MAX_PSNR_LOSS = 0.3    # dB of PSNR-Y against the float32 SavedModel
+MAX_INPUT_WAIT = 0.02  # share of a training step spent waiting for input
+TFLITE_SPEEDUP = 2.0  # best TFLite variant vs the float32 SavedModel
+TFLITE_MAX_PSNR_LOSS = 0.3  # dB of PSNR-Y against the float32 SavedModel
 
 
 def targets(inf, train, quality=None):
@@ -33,29 +33,48 @@ def targets(inf, train, quality=None):
     out = []
     forward = rows.get((size, "tf_function"))
     if forward:
-        out.append((f"RRDBNet {size}^2 forward, tf.function >= "
-                    f"{100 * FORWARD_PEAK_FRACTION:.0f} % of matmul peak",
-                    f"{100 * forward['peak_fraction']:.0f} %",
-                    forward["peak_fraction"] >= FORWARD_PEAK_FRACTION))
+        out.append(
+            (
+                f"RRDBNet {size}^2 forward, tf.function >= "
+                f"{100 * FORWARD_PEAK_FRACTION:.0f} % of matmul peak",
+                f"{100 * forward['peak_fraction']:.0f} %",
+                forward["peak_fraction"] >= FORWARD_PEAK_FRACTION,
+            )
+        )
     waits = [r["input_wait_share"] for r in train["results"]["rows"]]
     if waits:
-        out.append((f"training waits for input < {100 * MAX_INPUT_WAIT:.0f} % of a step",
-                    f"max {100 * max(waits):.1f} %", max(waits) < MAX_INPUT_WAIT))
+        out.append(
+            (
+                f"training waits for input < {100 * MAX_INPUT_WAIT:.0f} % of a step",
+                f"max {100 * max(waits):.1f} %",
+                max(waits) < MAX_INPUT_WAIT,
+            )
+        )
     tflite_modes = [m for _, m in rows if m.startswith("tflite_")]
     for s in sizes:
         if (s, "saved_model") not in rows or not tflite_modes:
             continue
         best = min(tflite_modes, key=lambda m: rows[(s, m)]["median_s"])
         speedup = rows[(s, "saved_model")]["median_s"] / rows[(s, best)]["median_s"]
-        out.append((f"best TFLite >= {TFLITE_SPEEDUP:.0f}x the fp32 SavedModel at {s}^2",
-                    f"{best}: {speedup:.1f}x", speedup >= TFLITE_SPEEDUP))
+        out.append(
+            (
+                f"best TFLite >= {TFLITE_SPEEDUP:.0f}x the fp32 SavedModel at {s}^2",
+                f"{best}: {speedup:.1f}x",
+                speedup >= TFLITE_SPEEDUP,
+            )
+        )
     psnr = (quality or inf)["results"]["psnr_y"] or {}
     timed = [m for m in tflite_modes if (size, m) in rows and m in psnr]
     if "saved_model" in psnr and timed:
         fastest = min(timed, key=lambda m: rows[(size, m)]["median_s"])
         loss = psnr["saved_model"] - psnr[fastest]
-        out.append((f"{fastest} PSNR-Y within {TFLITE_MAX_PSNR_LOSS} dB of the SavedModel",
-                    f"{loss:+.2f} dB lower", loss <= TFLITE_MAX_PSNR_LOSS))
+        out.append(
+            (
+                f"{fastest} PSNR-Y within {TFLITE_MAX_PSNR_LOSS} dB of the SavedModel",
+                f"{loss:+.2f} dB lower",
+                loss <= TFLITE_MAX_PSNR_LOSS,
+            )
+        )
     return out
 
 
@@ -68,14 +87,22 @@ def summary(pipe, inf, train, quality=None):
         "**Inference** (full-size RRDBNet x4, batch 1, random weights)\n\n"
         + inference.markdown(inf),
         "**Training**\n\n" + training.markdown(train),
-        "**Input pipeline**\n\n" + input_pipeline.MARKDOWN_HEADER + "\n"
+        "**Input pipeline**\n\n"
+        + input_pipeline.MARKDOWN_HEADER
+        + "\n"
         + input_pipeline.markdown_row(pipe),
     ]
     if quality:
-        parts.append(f"**Quality per runtime** ({quality['settings']['weights']})\n\n"
-                     + inference.markdown(quality))
-    parts.append("**Targets**\n\n" + timing.table(
-        ["target", "measured", "met"], [[t, m, "yes" if ok else "**no**"] for t, m, ok in met]))
+        parts.append(
+            f"**Quality per runtime** ({quality['settings']['weights']})\n\n"
+            + inference.markdown(quality)
+        )
+    parts.append(
+        "**Targets**\n\n"
+        + timing.table(
+            ["target", "measured", "met"], [[t, m, "yes" if ok else "**no**"] for t, m, ok in met]
+        )
+    )
     return "\n\n".join(parts) + "\n"
 
 
@@ -94,21 +121,30 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--results_dir", default="benchmarks/results")
     parser.add_argument("--readme", default="", help="file whose benchmarks block to replace")
-    parser.add_argument("--quality_weights", default="", help="trained generator for the "
-                        "PSNR-Y per runtime (e.g. runs/quickstart)")
-    parser.add_argument("--profile_dir", default="", help="record a TensorBoard profile of "
-                        "the tf.function forward (see benchmarks.inference)")
+    parser.add_argument(
+        "--quality_weights",
+        default="",
+        help="trained generator for the PSNR-Y per runtime (e.g. runs/quickstart)",
+    )
+    parser.add_argument(
+        "--profile_dir",
+        default="",
+        help="record a TensorBoard profile of the tf.function forward (see benchmarks.inference)",
+    )
     parser.add_argument("--tiny", action="store_true", help="tiny settings (tests)")
-    parser.add_argument("--render_only", action="store_true", help="measure nothing: rebuild "
-                        "the summary (and README block) from the JSON in --results_dir")
+    parser.add_argument(
+        "--render_only",
+        action="store_true",
+        help="measure nothing: rebuild "
+        "the summary (and README block) from the JSON in --results_dir",
+    )
     args = parser.parse_args(argv)
     out = lambda name: os.path.join(args.results_dir, name)  # noqa: E731
     if args.render_only:
         return render(args.results_dir, args.readme)
     if args.tiny:
         pipe_args = ["--hr_size=32", "--batch_size=2", "--seconds=0.5", "--warmup_seconds=0.2"]
-        inf = inference.run([16, 24], 1, tiny=True, matmul_n=256,
-                            profile_dir=args.profile_dir)
+        inf = inference.run([16, 24], 1, tiny=True, matmul_n=256, profile_dir=args.profile_dir)
         train = training.run(["psnr", "esrgan"], ["none"], 2, 32, 1, tiny=True, matmul_n=256)
     else:
         pipe_args = []
@@ -117,8 +153,9 @@ def main(argv=None):
     input_pipeline.main(pipe_args + [f"--output={out('input_pipeline.json')}"])
     quality = None
     if args.quality_weights:
-        quality = inference.run([64], 3, weights=args.quality_weights, matmul_n=256 if
-                                args.tiny else 4096)
+        quality = inference.run(
+            [64], 3, weights=args.quality_weights, matmul_n=256 if args.tiny else 4096
+        )
         timing.write_json(quality, out("inference_quality.json"))
     timing.write_json(inf, out("inference.json"))
     timing.write_json(train, out("training.json"))
@@ -135,10 +172,15 @@ def render(results_dir, readme=""):
                 reports[name] = json.load(f)
     missing = {"input_pipeline", "inference", "training"} - set(reports)
     if missing:
-        raise FileNotFoundError(f"no {', '.join(sorted(missing))}.json in {results_dir}: run "
-                                "the benchmarks first")
-    text = summary(reports["input_pipeline"], reports["inference"], reports["training"],
-                   reports.get("inference_quality"))
+        raise FileNotFoundError(
+            f"no {', '.join(sorted(missing))}.json in {results_dir}: run the benchmarks first"
+        )
+    text = summary(
+        reports["input_pipeline"],
+        reports["inference"],
+        reports["training"],
+        reports.get("inference_quality"),
+    )
     with open(os.path.join(results_dir, "summary.md"), "w", encoding="utf-8") as f:
         f.write(text)
     if readme:

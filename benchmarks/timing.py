@@ -48,16 +48,16 @@ def matmul_peak(n=4096, runs=5):
     b = tf.random.stateless_normal((n, n), seed=(3, 4))
     matmul = tf.function(tf.linalg.matmul)
     times = time_calls(lambda: matmul(a, b).numpy(), runs)
-    return {"n": n, "gflops": 2.0 * n ** 3 / statistics.median(times) / 1e9, **summary(times)}
+    return {"n": n, "gflops": 2.0 * n**3 / statistics.median(times) / 1e9, **summary(times)}
 
 
 def forward_flops(fn, *input_specs):
     """FLOPs of one call of `fn` on inputs of `input_specs`, counted from its graph.
 
     Conv2D: 2 * kh * kw * c_in * c_out * N * H_out * W_out (a multiply-add is 2 FLOPs);
-    MatMul / BatchMatMul: 2 * batch * M * K * N. Other ops (activations, concatenations, additions) are left out:
-    the count is the work the convolution and matmul kernels must do, the standard measure
-    of a model's cost. Shapes must be static (give full input shapes).
+    MatMul / BatchMatMul: 2 * batch * M * K * N. Other ops (activations, concatenations,
+    additions) are left out: the count is the work the convolution and matmul kernels must
+    do, the standard measure of a model's cost. Shapes must be static (give full input shapes).
     """
     graph = tf.function(fn).get_concrete_function(*input_specs).graph
     total = 0
@@ -72,8 +72,9 @@ def forward_flops(fn, *input_specs):
             k = op.inputs[0].shape.as_list()[-2 if transposed else -1]
             total += 2 * k * int(np.prod(op.outputs[0].shape.as_list()))
         elif op.type in ("StatefulPartitionedCall", "PartitionedCall"):
-            raise ValueError("forward_flops needs an inlined graph; pass the model's call, "
-                             "not a tf.function")
+            raise ValueError(
+                "forward_flops needs an inlined graph; pass the model's call, not a tf.function"
+            )
     return total
 
 

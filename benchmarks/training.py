@@ -37,9 +37,9 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks import timing  # noqa: E402
 from benchmarks.input_pipeline import build_sample_shards  # noqa: E402
-from esrgan_tf.training import loop  # noqa: E402
 from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig  # noqa: E402
 from esrgan_tf.data.pipeline import TrainDataConfig  # noqa: E402
+from esrgan_tf.training import loop  # noqa: E402
 
 STAGES = ("psnr", "esrgan")
 PRECISIONS = ("none", "bf16", "fp16")
@@ -49,21 +49,33 @@ TINY = ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet",
 def stage_config(stage, workdir, shards, batch_size, hr_size, precision, tiny):
     loss = LossConfig(pixel_loss="l1", pixel_weight=1.0)
     if stage == "esrgan":  # ESRGAN §4.1: L1 1e-2, VGG19-54 before activation, RaGAN 5e-3
-        loss = LossConfig(pixel_weight=1e-2, perceptual="vgg", vgg_weights=None,
-                          gan_type="ragan", adversarial_weight=5e-3)
+        loss = LossConfig(
+            pixel_weight=1e-2,
+            perceptual="vgg",
+            vgg_weights=None,
+            gan_type="ragan",
+            adversarial_weight=5e-3,
+        )
     return TrainConfig(
-        workdir=workdir, model=TINY if tiny else ModelConfig(), loss=loss,
-        data=TrainDataConfig(shards=shards, hr_size=hr_size, batch_size=batch_size,
-                             shuffle_buffer=64),
-        total_steps=10 ** 6, mixed_precision=precision)
+        workdir=workdir,
+        model=TINY if tiny else ModelConfig(),
+        loss=loss,
+        data=TrainDataConfig(
+            shards=shards, hr_size=hr_size, batch_size=batch_size, shuffle_buffer=64
+        ),
+        total_steps=10**6,
+        mixed_precision=precision,
+    )
 
 
 def step_flops(trainer, stage, batch_size, hr_size):
     """Conv + matmul FLOPs of one training step (see the module docstring)."""
     lr = hr_size // trainer.config.model.scale
     hr_spec = tf.TensorSpec([batch_size, hr_size, hr_size, 3], tf.float32)
-    g = timing.forward_flops(lambda x: trainer.generator(x, training=True),
-                             tf.TensorSpec([batch_size, lr, lr, 3], tf.float32))
+    g = timing.forward_flops(
+        lambda x: trainer.generator(x, training=True),
+        tf.TensorSpec([batch_size, lr, lr, 3], tf.float32),
+    )
     if stage == "psnr":
         return 3 * g
     vgg = timing.forward_flops(trainer.vgg, hr_spec)
@@ -89,16 +101,23 @@ def time_steps(controller, steps):
 
 def measure(stage, precision, shards, batch_size, hr_size, steps, tiny):
     with tempfile.TemporaryDirectory(prefix="esrgan_tf_bench_train_") as workdir:
-        controller = loop.Controller(stage_config(stage, workdir, shards, batch_size, hr_size,
-                                                  precision, tiny))
+        controller = loop.Controller(
+            stage_config(stage, workdir, shards, batch_size, hr_size, precision, tiny)
+        )
         totals, waits = time_steps(controller, steps)
         flops = step_flops(controller.trainer, stage, batch_size, hr_size)
     stats = timing.summary(totals)
     seconds = stats["median_s"]
-    return {"stage": stage, "mixed_precision": precision, "step": stats,
-            "input_wait_s": waits, "images_per_s": batch_size / seconds,
-            "gflop_per_step": flops / 1e9, "gflops": flops / seconds / 1e9,
-            "input_wait_share": sum(waits) / sum(totals)}
+    return {
+        "stage": stage,
+        "mixed_precision": precision,
+        "step": stats,
+        "input_wait_s": waits,
+        "images_per_s": batch_size / seconds,
+        "gflop_per_step": flops / 1e9,
+        "gflops": flops / seconds / 1e9,
+        "input_wait_share": sum(waits) / sum(totals),
+    }
 
 
 def run(stages, precisions, batch_size, hr_size, steps, tiny=False, matmul_n=4096):
@@ -107,39 +126,74 @@ def run(stages, precisions, batch_size, hr_size, steps, tiny=False, matmul_n=409
     rows = []
     with tempfile.TemporaryDirectory(prefix="esrgan_tf_bench_shards_") as tmp:
         shards = os.path.join(tmp, "shards")
-        build_sample_shards(shards, 4, crop_size=max(hr_size, 128 if tiny else 480),
-                            step=240, num_shards=2, max_sub_images=8 if tiny else 0)
+        build_sample_shards(
+            shards,
+            4,
+            crop_size=max(hr_size, 128 if tiny else 480),
+            step=240,
+            num_shards=2,
+            max_sub_images=8 if tiny else 0,
+        )
         for stage in stages:
             for precision in precisions:
                 row = measure(stage, precision, shards, batch_size, hr_size, steps, tiny)
                 row["peak_fraction"] = row["gflops"] / peak["gflops"]
-                print(f"training {stage} {precision}: {row['step']['median_s']:.2f} s/step, "
-                      f"input wait {100 * row['input_wait_share']:.1f} %", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"training {stage} {precision}: {row['step']['median_s']:.2f} s/step, "
+                    f"input wait {100 * row['input_wait_share']:.1f} %",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 rows.append(row)
-    settings = {"model": "tiny RRDBNet" if tiny else "RRDBNet x4, 23 blocks + VGG-128 D",
-                "batch_size": batch_size, "hr_size": hr_size, "steps": steps,
-                "replicas": 1, "vgg_weights": "random (same cost as ImageNet)"}
+    settings = {
+        "model": "tiny RRDBNet" if tiny else "RRDBNet x4, 23 blocks + VGG-128 D",
+        "batch_size": batch_size,
+        "hr_size": hr_size,
+        "steps": steps,
+        "replicas": 1,
+        "vgg_weights": "random (same cost as ImageNet)",
+    }
     return timing.report("training", settings, {"matmul_peak": peak, "rows": rows}, load)
 
 
 def markdown(report):
-    rows = [[r["stage"], r["mixed_precision"], f"{r['step']['median_s']:.2f}",
-             f"{r['images_per_s']:.2f}", f"{r['gflops']:.0f}",
-             f"{100 * r['peak_fraction']:.0f} %", f"{100 * r['input_wait_share']:.1f} %"]
-            for r in report["results"]["rows"]]
+    rows = [
+        [
+            r["stage"],
+            r["mixed_precision"],
+            f"{r['step']['median_s']:.2f}",
+            f"{r['images_per_s']:.2f}",
+            f"{r['gflops']:.0f}",
+            f"{100 * r['peak_fraction']:.0f} %",
+            f"{100 * r['input_wait_share']:.1f} %",
+        ]
+        for r in report["results"]["rows"]
+    ]
     s = report["settings"]
-    return (f"Batch {s['batch_size']}, HR {s['hr_size']}, {s['model']}; matmul peak "
-            f"{report['results']['matmul_peak']['gflops']:.0f} GFLOP/s.\n\n"
-            + timing.table(["step", "precision", "step (s)", "images/s", "GFLOP/s",
-                            "of matmul peak", "waiting for input"], rows))
+    return (
+        f"Batch {s['batch_size']}, HR {s['hr_size']}, {s['model']}; matmul peak "
+        f"{report['results']['matmul_peak']['gflops']:.0f} GFLOP/s.\n\n"
+        + timing.table(
+            [
+                "step",
+                "precision",
+                "step (s)",
+                "images/s",
+                "GFLOP/s",
+                "of matmul peak",
+                "waiting for input",
+            ],
+            rows,
+        )
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--stages", default=",".join(STAGES))
-    parser.add_argument("--mixed_precision", default="none,bf16",
-                        help=f"comma-separated: {', '.join(PRECISIONS)}")
+    parser.add_argument(
+        "--mixed_precision", default="none,bf16", help=f"comma-separated: {', '.join(PRECISIONS)}"
+    )
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--hr_size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
@@ -151,8 +205,9 @@ def main(argv=None):
     precisions = [p for p in args.mixed_precision.split(",") if p]
     if set(stages) - set(STAGES) or set(precisions) - set(PRECISIONS):
         parser.error(f"--stages from {STAGES}, --mixed_precision from {PRECISIONS}")
-    report = run(stages, precisions, args.batch_size, args.hr_size, args.steps, args.tiny,
-                 args.matmul_n)
+    report = run(
+        stages, precisions, args.batch_size, args.hr_size, args.steps, args.tiny, args.matmul_n
+    )
     timing.write_json(report, args.output)
     print(markdown(report))
     return report

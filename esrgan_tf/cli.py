@@ -11,9 +11,7 @@ line into a fresh one.
 
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 
@@ -29,8 +27,7 @@ _MAX_MESSAGE = 2000  # Keras' weight-shape errors print whole tensors
 # Flag groups
 # ---------------------------------------------------------------------------------------
 
-ARCHITECTURE_FLAGS = ("generator", "scale", "num_feat", "num_block", "num_grow_ch",
-                      "use_bn")
+ARCHITECTURE_FLAGS = ("generator", "scale", "num_feat", "num_block", "num_grow_ch", "use_bn")
 
 
 def define_architecture_flags(generators, flag_values=FLAGS):
@@ -40,32 +37,42 @@ def define_architecture_flags(generators, flag_values=FLAGS):
     with 23 blocks (the official weights' architecture): see `architecture_overrides`.
     """
     fv = flag_values
-    flags.DEFINE_enum("generator", None, generators, "Generator architecture.",
-                      flag_values=fv)
+    flags.DEFINE_enum("generator", None, generators, "Generator architecture.", flag_values=fv)
     flags.DEFINE_integer("scale", None, "Upscaling factor.", flag_values=fv)
     flags.DEFINE_integer("num_feat", None, "Generator channels.", flag_values=fv)
-    flags.DEFINE_integer("num_block", None, "RRDBs (RRDBNet) or residual blocks (SRResNet).",
-                         flag_values=fv)
+    flags.DEFINE_integer(
+        "num_block", None, "RRDBs (RRDBNet) or residual blocks (SRResNet).", flag_values=fv
+    )
     flags.DEFINE_integer("num_grow_ch", None, "RRDBNet growth channels.", flag_values=fv)
     flags.DEFINE_boolean("use_bn", None, "SRResNet batch normalisation.", flag_values=fv)
 
 
 def architecture_overrides(flag_values=FLAGS):
     """{ModelConfig field: value} of the architecture flags that were given."""
-    return {name: flag_values[name].value for name in ARCHITECTURE_FLAGS
-            if flag_values[name].value is not None}
+    return {
+        name: flag_values[name].value
+        for name in ARCHITECTURE_FLAGS
+        if flag_values[name].value is not None
+    }
 
 
 def define_tiling_flags(flag_values=FLAGS):
     """`--tile`, `--tile_pad` and `--tiles_per_call` (alias `--batch_size`): how images
     are cut for inference (`esrgan_tf.inference.tiling.Tiling`)."""
     fv = flag_values
-    flags.DEFINE_integer("tile", 256, "LR tile size (bounds memory; >= the image size: no "
-                         "tiling).", flag_values=fv)
-    flags.DEFINE_integer("tile_pad", 16, "LR context pixels around each tile (exact when >= "
-                         "the generator's receptive-field radius).", flag_values=fv)
-    flags.DEFINE_integer("tiles_per_call", 4, "Tiles stacked into one generator call.",
-                         flag_values=fv)
+    flags.DEFINE_integer(
+        "tile", 256, "LR tile size (bounds memory; >= the image size: no tiling).", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "tile_pad",
+        16,
+        "LR context pixels around each tile (exact when >= "
+        "the generator's receptive-field radius).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "tiles_per_call", 4, "Tiles stacked into one generator call.", flag_values=fv
+    )
     # The name of this flag before 0.2; it never meant a training batch here.
     flags.DEFINE_alias("batch_size", "tiles_per_call", flag_values=fv)
 
@@ -76,8 +83,7 @@ def tiling_values(flag_values=FLAGS):
 
 
 def define_progress_flag(flag_values=FLAGS):
-    flags.DEFINE_boolean("progress", True, "Show progress bars on stderr.",
-                         flag_values=flag_values)
+    flags.DEFINE_boolean("progress", True, "Show progress bars on stderr.", flag_values=flag_values)
 
 
 def int_list(values, name):
@@ -85,8 +91,9 @@ def int_list(values, name):
     try:
         return tuple(int(v) for v in values)
     except ValueError:
-        raise ValueError(f"--{name} must be comma-separated integers, got "
-                         f"{','.join(values)!r}") from None
+        raise ValueError(
+            f"--{name} must be comma-separated integers, got {','.join(values)!r}"
+        ) from None
 
 
 def float_list(values, name):
@@ -94,13 +101,15 @@ def float_list(values, name):
     try:
         return tuple(float(v) for v in values)
     except ValueError:
-        raise ValueError(f"--{name} must be comma-separated numbers, got "
-                         f"{','.join(values)!r}") from None
+        raise ValueError(
+            f"--{name} must be comma-separated numbers, got {','.join(values)!r}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------
 # Running a command
 # ---------------------------------------------------------------------------------------
+
 
 def _describe(error):
     message = f"{type(error).__name__}: {error}"

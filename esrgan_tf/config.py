@@ -98,8 +98,10 @@ class LossConfig:
         _check_choice("perceptual_criterion", self.perceptual_criterion, ("l1", "mse"))
         _check_choice("gan_type", self.gan_type, GAN_TYPES)
         if len(self.vgg_layers) != len(self.vgg_layer_weights):
-            raise ValueError(f"vgg_layers {self.vgg_layers} and vgg_layer_weights "
-                             f"{self.vgg_layer_weights} differ in length")
+            raise ValueError(
+                f"vgg_layers {self.vgg_layers} and vgg_layer_weights "
+                f"{self.vgg_layer_weights} differ in length"
+            )
         if self.dp_mu <= 0:
             raise ValueError(f"dp_mu must be positive, got {self.dp_mu}")
 
@@ -171,12 +173,18 @@ class TrainConfig:
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.data.hr_size % self.model.scale:
-            raise ValueError(f"hr_size={self.data.hr_size} must be a multiple of "
-                             f"scale={self.model.scale}")
-        if self.model.discriminator == "vgg" and self.loss.gan_type != "none" \
-                and self.data.hr_size not in (96, 128, 192, 256):
-            raise ValueError(f"the VGG-style discriminator needs hr_size 96, 128, 192 or "
-                             f"256, got {self.data.hr_size}")
+            raise ValueError(
+                f"hr_size={self.data.hr_size} must be a multiple of scale={self.model.scale}"
+            )
+        if (
+            self.model.discriminator == "vgg"
+            and self.loss.gan_type != "none"
+            and self.data.hr_size not in (96, 128, 192, 256)
+        ):
+            raise ValueError(
+                f"the VGG-style discriminator needs hr_size 96, 128, 192 or "
+                f"256, got {self.data.hr_size}"
+            )
 
     @property
     def is_gan(self):
@@ -210,6 +218,8 @@ class RunConfig:
         if self.pretrain_steps < 0:
             raise ValueError(f"pretrain_steps must be >= 0, got {self.pretrain_steps}")
         if self.pretrain_steps and self.stage.init_checkpoint:
-            raise ValueError("--init_checkpoint and --pretrain_steps exclude each other: the "
-                             "pretraining stage is what the next stage starts from")
+            raise ValueError(
+                "--init_checkpoint and --pretrain_steps exclude each other: the "
+                "pretraining stage is what the next stage starts from"
+            )
         _check_choice("prepare_builtin", self.prepare_builtin, ("", "skimage"))

@@ -19,19 +19,35 @@ from esrgan_tf.inference.weights import resolve_model_config
 def define_flags(fv=flags.FLAGS):
     """Flags of `python -m esrgan_tf.evaluate` into the FlagValues `fv`."""
     kw = dict(flag_values=fv)
-    flags.DEFINE_string("weights", None, "Generator: a .weights.h5, a training workdir, a "
-                        "checkpoint prefix or an exported SavedModel (or its Serving base "
-                        "path).", **kw)
-    flags.DEFINE_list("datasets", [], "HR folders, e.g. data/Set5/HR,data/Set14/HR; a folder "
-                      "named HR is reported under its parent's name.", **kw)
-    flags.DEFINE_list("lr_dirs", [], "Their paired LR folders, in the same order ('' or "
-                      "empty = MATLAB bicubic of the mod-cropped HR).", **kw)
-    flags.DEFINE_string("output_dir", None, "Per-image CSVs, summary.md/.json, SR images.",
-                        **kw)
-    flags.DEFINE_boolean("save_images", False, "Write the SR images as PNG to "
-                         "<output_dir>/<dataset>/.", **kw)
-    flags.DEFINE_boolean("use_ema", True, "From a training checkpoint, use its EMA generator.",
-                         **kw)
+    flags.DEFINE_string(
+        "weights",
+        None,
+        "Generator: a .weights.h5, a training workdir, a "
+        "checkpoint prefix or an exported SavedModel (or its Serving base "
+        "path).",
+        **kw,
+    )
+    flags.DEFINE_list(
+        "datasets",
+        [],
+        "HR folders, e.g. data/Set5/HR,data/Set14/HR; a folder "
+        "named HR is reported under its parent's name.",
+        **kw,
+    )
+    flags.DEFINE_list(
+        "lr_dirs",
+        [],
+        "Their paired LR folders, in the same order ('' or "
+        "empty = MATLAB bicubic of the mod-cropped HR).",
+        **kw,
+    )
+    flags.DEFINE_string("output_dir", None, "Per-image CSVs, summary.md/.json, SR images.", **kw)
+    flags.DEFINE_boolean(
+        "save_images", False, "Write the SR images as PNG to <output_dir>/<dataset>/.", **kw
+    )
+    flags.DEFINE_boolean(
+        "use_ema", True, "From a training checkpoint, use its EMA generator.", **kw
+    )
     cli.define_tiling_flags(fv)
     cli.define_progress_flag(fv)
     cli.define_architecture_flags(GENERATORS, fv)
@@ -45,13 +61,21 @@ def config_from_flags(fv=flags.FLAGS):
         raise ValueError("--datasets is empty: give at least one HR folder")
     lr_dirs = list(fv.lr_dirs) or [""] * len(fv.datasets)
     if len(lr_dirs) != len(fv.datasets):
-        raise ValueError(f"--lr_dirs has {len(lr_dirs)} entries for {len(fv.datasets)} "
-                         "--datasets; give one per dataset ('' for bicubic LR)")
+        raise ValueError(
+            f"--lr_dirs has {len(lr_dirs)} entries for {len(fv.datasets)} "
+            "--datasets; give one per dataset ('' for bicubic LR)"
+        )
     return evaluation.EvaluateConfig(
-        weights=fv.weights, model=resolve_model_config(fv.weights, cli.architecture_overrides(fv)),
-        hr_dirs=tuple(fv.datasets), lr_dirs=tuple(lr_dirs), output_dir=fv.output_dir,
-        save_images=fv.save_images, tiling=Tiling(**cli.tiling_values(fv)),
-        use_ema=fv.use_ema, progress=fv.progress)
+        weights=fv.weights,
+        model=resolve_model_config(fv.weights, cli.architecture_overrides(fv)),
+        hr_dirs=tuple(fv.datasets),
+        lr_dirs=tuple(lr_dirs),
+        output_dir=fv.output_dir,
+        save_images=fv.save_images,
+        tiling=Tiling(**cli.tiling_values(fv)),
+        use_ema=fv.use_ema,
+        progress=fv.progress,
+    )
 
 
 def main():

@@ -18,16 +18,23 @@ from esrgan_tf.inference.weights import resolve_model_config
 def define_flags(fv=flags.FLAGS):
     """Flags of `python -m esrgan_tf.interpolate` into the FlagValues `fv`."""
     kw = dict(flag_values=fv)
-    flags.DEFINE_string("psnr", None, "PSNR-oriented generator: .weights.h5, workdir or "
-                        "checkpoint prefix.", **kw)
+    flags.DEFINE_string(
+        "psnr", None, "PSNR-oriented generator: .weights.h5, workdir or checkpoint prefix.", **kw
+    )
     flags.DEFINE_string("gan", None, "GAN generator fine-tuned from it (same forms).", **kw)
-    flags.DEFINE_float("alpha", 0.8, "theta = (1 - alpha) theta_PSNR + alpha theta_GAN "
-                       "(ESRGAN §3.4), in [0, 1].", **kw)
-    flags.DEFINE_string("output", "", "Interpolated weights, ending .weights.h5 ('' = none).",
-                        **kw)
-    flags.DEFINE_list("alphas", ["0", "0.2", "0.4", "0.6", "0.8", "1"],
-                      "Alphas of the comparison strip (ESRGAN Fig. 10 uses steps of 0.2).",
-                      **kw)
+    flags.DEFINE_float(
+        "alpha",
+        0.8,
+        "theta = (1 - alpha) theta_PSNR + alpha theta_GAN (ESRGAN §3.4), in [0, 1].",
+        **kw,
+    )
+    flags.DEFINE_string("output", "", "Interpolated weights, ending .weights.h5 ('' = none).", **kw)
+    flags.DEFINE_list(
+        "alphas",
+        ["0", "0.2", "0.4", "0.6", "0.8", "1"],
+        "Alphas of the comparison strip (ESRGAN Fig. 10 uses steps of 0.2).",
+        **kw,
+    )
     flags.DEFINE_string("image", "", "LR photo of the comparison strip ('' = no strip).", **kw)
     flags.DEFINE_string("strip", "", "Output PNG of the comparison strip.", **kw)
     cli.define_tiling_flags(fv)
@@ -43,10 +50,16 @@ def config_from_flags(fv=flags.FLAGS):
     if not fv.output and not fv.strip:
         raise ValueError("nothing to do: give --output and/or --image with --strip")
     return interpolation.InterpolateConfig(
-        psnr=fv.psnr, gan=fv.gan, alpha=fv.alpha, output=fv.output,
+        psnr=fv.psnr,
+        gan=fv.gan,
+        alpha=fv.alpha,
+        output=fv.output,
         model=resolve_model_config(fv.psnr, cli.architecture_overrides(fv)),
-        alphas=cli.float_list(fv.alphas, "alphas"), image=fv.image, strip=fv.strip,
-        tiling=Tiling(**cli.tiling_values(fv)))
+        alphas=cli.float_list(fv.alphas, "alphas"),
+        image=fv.image,
+        strip=fv.strip,
+        tiling=Tiling(**cli.tiling_values(fv)),
+    )
 
 
 def main():

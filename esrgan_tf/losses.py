@@ -72,7 +72,8 @@ def _batch_mean(x, given, name):
         raise ValueError(
             f"{name} is None inside a {ctx.num_replicas_in_sync}-replica strategy: pass "
             f"the mean over the global batch (ReplicaContext.all_reduce) so that all "
-            f"replicas use the same value")
+            f"replicas use the same value"
+        )
     return tf.reduce_mean(x)
 
 
@@ -98,8 +99,9 @@ def mse_loss(sr, hr):
 # ---------------------------------------------------------------------------
 # Perceptual losses
 # ---------------------------------------------------------------------------
-def perceptual_loss(sr_features, hr_features, layer_weights=None, criterion="l1",
-                    feature_scale=1.0):
+def perceptual_loss(
+    sr_features, hr_features, layer_weights=None, criterion="l1", feature_scale=1.0
+):
     """Weighted sum over layers of the per-example feature distance: [B].
 
     Args:
@@ -121,8 +123,10 @@ def perceptual_loss(sr_features, hr_features, layer_weights=None, criterion="l1"
     if not isinstance(sr_features, dict):
         sr_features, hr_features = {"features": sr_features}, {"features": hr_features}
     if set(sr_features) != set(hr_features):
-        raise ValueError(f"sr and hr features have different layers: "
-                         f"{sorted(sr_features)} vs {sorted(hr_features)}")
+        raise ValueError(
+            f"sr and hr features have different layers: "
+            f"{sorted(sr_features)} vs {sorted(hr_features)}"
+        )
     if layer_weights is None:
         layer_weights = {name: 1.0 for name in sr_features}
     missing = set(sr_features) - set(layer_weights)
@@ -136,8 +140,7 @@ def perceptual_loss(sr_features, hr_features, layer_weights=None, criterion="l1"
     return total
 
 
-def dual_perceptual_loss(vgg_loss, resnet_loss, vgg_mean=None, resnet_mean=None,
-                         mu=DP_MU, c=DP_C):
+def dual_perceptual_loss(vgg_loss, resnet_loss, vgg_mean=None, resnet_mean=None, mu=DP_MU, c=DP_C):
     """ESRGAN-DP's dual perceptual loss, per example; returns (loss [B], zeta).
 
     l_DP = l_VGG + (1 / mu) * zeta * l_RES,  zeta = value((l_VGG + c) / (l_RES + c))
@@ -183,8 +186,9 @@ def gan_d_loss(real_logits, fake_logits):
     Logits of shape [B, 1] or per pixel [B, H, W, 1] (averaged per example).
     Reference: SRGAN §2.1, Eq. 2 (Goodfellow et al., 2014).
     """
-    return (_per_example_mean(tf.nn.softplus(-_f32(real_logits)))
-            + _per_example_mean(tf.nn.softplus(_f32(fake_logits))))
+    return _per_example_mean(tf.nn.softplus(-_f32(real_logits))) + _per_example_mean(
+        tf.nn.softplus(_f32(fake_logits))
+    )
 
 
 def gan_g_loss(fake_logits):
@@ -215,8 +219,9 @@ def ragan_d_loss(real_logits, fake_logits, real_mean=None, fake_mean=None):
     real, fake = _f32(real_logits), _f32(fake_logits)
     real_mean = _batch_mean(real, real_mean, "real_mean")
     fake_mean = _batch_mean(fake, fake_mean, "fake_mean")
-    return (_per_example_mean(tf.nn.softplus(-(real - fake_mean)))
-            + _per_example_mean(tf.nn.softplus(fake - real_mean)))
+    return _per_example_mean(tf.nn.softplus(-(real - fake_mean))) + _per_example_mean(
+        tf.nn.softplus(fake - real_mean)
+    )
 
 
 def ragan_g_loss(real_logits, fake_logits, real_mean=None, fake_mean=None):
@@ -233,8 +238,9 @@ def ragan_g_loss(real_logits, fake_logits, real_mean=None, fake_mean=None):
     real, fake = _f32(real_logits), _f32(fake_logits)
     real_mean = _batch_mean(real, real_mean, "real_mean")
     fake_mean = _batch_mean(fake, fake_mean, "fake_mean")
-    return (_per_example_mean(tf.nn.softplus(real - fake_mean))
-            + _per_example_mean(tf.nn.softplus(-(fake - real_mean))))
+    return _per_example_mean(tf.nn.softplus(real - fake_mean)) + _per_example_mean(
+        tf.nn.softplus(-(fake - real_mean))
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -249,8 +255,7 @@ def logits_mean(logits, global_mean=None):
     return (global_mean or _local_mean)(_per_example_mean(_f32(logits)))
 
 
-def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None,
-                   global_mean=None):
+def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None, global_mean=None):
     """The generator loss of one recipe, per example; returns (total [B], {term: [B]}).
 
     L_G = pixel_weight * L_pix + perceptual_weight * L_percep + adversarial_weight * L_adv
@@ -284,13 +289,15 @@ def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None,
         total += c.pixel_weight * terms["l_pix"]
     if vgg is not None:
         weights = dict(zip(c.vgg_layers, c.vgg_layer_weights))
-        l_vgg = perceptual_loss(vgg(sr), vgg(hr), weights, c.perceptual_criterion,
-                                c.vgg_feature_scale)
+        l_vgg = perceptual_loss(
+            vgg(sr), vgg(hr), weights, c.perceptual_criterion, c.vgg_feature_scale
+        )
         terms["l_vgg"] = percep = l_vgg
         if resnet is not None:
             l_res = perceptual_loss(resnet(sr), resnet(hr), criterion=c.perceptual_criterion)
-            percep, zeta = dual_perceptual_loss(l_vgg, l_res, global_mean(l_vgg),
-                                                global_mean(l_res), c.dp_mu)
+            percep, zeta = dual_perceptual_loss(
+                l_vgg, l_res, global_mean(l_vgg), global_mean(l_res), c.dp_mu
+            )
             terms["l_res"] = l_res
             terms["dp_weight"] = tf.fill(tf.shape(l_res), zeta / c.dp_mu)
         terms["l_percep"] = percep
@@ -300,8 +307,9 @@ def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None,
         if c.gan_type == "ragan":
             # D is not updated by this loss: its real logits are constants here.
             real = tf.stop_gradient(discriminator(hr, training=True))
-            adv = ragan_g_loss(real, fake, logits_mean(real, global_mean),
-                               logits_mean(fake, global_mean))
+            adv = ragan_g_loss(
+                real, fake, logits_mean(real, global_mean), logits_mean(fake, global_mean)
+            )
         else:
             adv = gan_g_loss(fake)
         terms["l_g_adv"] = adv
@@ -319,12 +327,14 @@ def discriminator_loss(gan_type, hr, sr, discriminator, global_mean=None):
     real = discriminator(hr, training=True)
     fake = discriminator(tf.stop_gradient(sr), training=True)
     if gan_type == "ragan":
-        d = ragan_d_loss(real, fake, logits_mean(real, global_mean),
-                         logits_mean(fake, global_mean))
+        d = ragan_d_loss(real, fake, logits_mean(real, global_mean), logits_mean(fake, global_mean))
     else:
         d = gan_d_loss(real, fake)
-    stats = {"l_d": d, "d_real_logit": _per_example_mean(_f32(real)),
-             "d_fake_logit": _per_example_mean(_f32(fake)),
-             "d_real_prob": _per_example_mean(tf.sigmoid(_f32(real))),
-             "d_fake_prob": _per_example_mean(tf.sigmoid(_f32(fake)))}
+    stats = {
+        "l_d": d,
+        "d_real_logit": _per_example_mean(_f32(real)),
+        "d_fake_logit": _per_example_mean(_f32(fake)),
+        "d_real_prob": _per_example_mean(tf.sigmoid(_f32(real))),
+        "d_fake_prob": _per_example_mean(tf.sigmoid(_f32(fake))),
+    }
     return d, stats

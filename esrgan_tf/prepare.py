@@ -24,28 +24,45 @@ def define_flags(fv=flags.FLAGS):
     """Flags of `python -m esrgan_tf.prepare` into the FlagValues `fv`."""
     kw = dict(flag_values=fv)
     flags.DEFINE_list("input_dirs", [], "Folders of HR images, searched recursively.", **kw)
-    flags.DEFINE_string("tfds", "", "TFDS dataset instead of folders, e.g. div2k/bicubic_x4.",
-                        **kw)
+    flags.DEFINE_string("tfds", "", "TFDS dataset instead of folders, e.g. div2k/bicubic_x4.", **kw)
     flags.DEFINE_string("tfds_split", "train", "TFDS split.", **kw)
     flags.DEFINE_string("tfds_key", "hr", "TFDS feature holding the HR image.", **kw)
     flags.DEFINE_string("tfds_data_dir", "", "TFDS data folder (default: TFDS's own).", **kw)
-    flags.DEFINE_enum("builtin", "", ["", "skimage"],
-                      "Built-in photos instead of folders: skimage.", **kw)
-    flags.DEFINE_integer("holdout", 0, "Keep the last N usable photos out of the records and "
-                         "write them as PNGs to <output_dir>/val_hr/ for validation.", **kw)
-    flags.DEFINE_string("output_dir", None, "Where shards and manifest.json are written.",
-                        **kw)
+    flags.DEFINE_enum(
+        "builtin", "", ["", "skimage"], "Built-in photos instead of folders: skimage.", **kw
+    )
+    flags.DEFINE_integer(
+        "holdout",
+        0,
+        "Keep the last N usable photos out of the records and "
+        "write them as PNGs to <output_dir>/val_hr/ for validation.",
+        **kw,
+    )
+    flags.DEFINE_string("output_dir", None, "Where shards and manifest.json are written.", **kw)
     flags.DEFINE_integer("crop_size", 480, "Sub-image size; 0 keeps whole images.", **kw)
     flags.DEFINE_integer("step", 240, "Distance between sub-images.", **kw)
-    flags.DEFINE_integer("thresh_size", 0, "Add an edge-aligned last crop when more than this "
-                         "many pixels would be left over (BasicSR's thresh_size).", **kw)
-    flags.DEFINE_integer("lr_scale", 0, "Also store the MATLAB-bicubic LR sub-image at this "
-                         "scale: 2, 3 or 4 (0: none).", **kw)
+    flags.DEFINE_integer(
+        "thresh_size",
+        0,
+        "Add an edge-aligned last crop when more than this "
+        "many pixels would be left over (BasicSR's thresh_size).",
+        **kw,
+    )
+    flags.DEFINE_integer(
+        "lr_scale",
+        0,
+        "Also store the MATLAB-bicubic LR sub-image at this scale: 2, 3 or 4 (0: none).",
+        **kw,
+    )
     flags.DEFINE_integer("num_shards", 0, "Number of shards; 0: about one per 500 MB.", **kw)
     flags.DEFINE_string("prefix", "train", "Shard file name prefix.", **kw)
     flags.DEFINE_integer("num_workers", os.cpu_count(), "Worker processes.", **kw)
-    flags.DEFINE_integer("max_pixels", 200_000_000, "Skip images declaring more pixels than "
-                         "this (decompression bombs).", **kw)
+    flags.DEFINE_integer(
+        "max_pixels",
+        200_000_000,
+        "Skip images declaring more pixels than this (decompression bombs).",
+        **kw,
+    )
     cli.define_progress_flag(fv)
     flags.adopt_module_key_flags(cli, flag_values=fv)  # --help lists the shared ones too
     flags.mark_flag_as_required("output_dir", flag_values=fv)
@@ -54,19 +71,34 @@ def define_flags(fv=flags.FLAGS):
 def config_from_flags(fv=flags.FLAGS):
     """The `PrepareConfig` of parsed flags."""
     return preparation.PrepareConfig(
-        output_dir=fv.output_dir, input_dirs=tuple(fv.input_dirs), tfds=fv.tfds,
-        tfds_split=fv.tfds_split, tfds_key=fv.tfds_key, tfds_data_dir=fv.tfds_data_dir,
-        builtin=fv.builtin, holdout=fv.holdout, crop_size=fv.crop_size, step=fv.step,
-        thresh_size=fv.thresh_size, lr_scale=fv.lr_scale, num_shards=fv.num_shards,
-        prefix=fv.prefix, num_workers=fv.num_workers, max_pixels=fv.max_pixels,
-        progress=fv.progress)
+        output_dir=fv.output_dir,
+        input_dirs=tuple(fv.input_dirs),
+        tfds=fv.tfds,
+        tfds_split=fv.tfds_split,
+        tfds_key=fv.tfds_key,
+        tfds_data_dir=fv.tfds_data_dir,
+        builtin=fv.builtin,
+        holdout=fv.holdout,
+        crop_size=fv.crop_size,
+        step=fv.step,
+        thresh_size=fv.thresh_size,
+        lr_scale=fv.lr_scale,
+        num_shards=fv.num_shards,
+        prefix=fv.prefix,
+        num_workers=fv.num_workers,
+        max_pixels=fv.max_pixels,
+        progress=fv.progress,
+    )
 
 
 def main():
     config = config_from_flags()
     manifest = preparation.prepare(config)
-    print(f"prepare: {preparation.summary(manifest)}; manifest in "
-          f"{os.path.join(config.output_dir, preparation.MANIFEST_FILE)}", file=sys.stderr)
+    print(
+        f"prepare: {preparation.summary(manifest)}; manifest in "
+        f"{os.path.join(config.output_dir, preparation.MANIFEST_FILE)}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

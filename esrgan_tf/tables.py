@@ -21,6 +21,7 @@ def metric_cell(key, value):
 
 def metrics_table(results, keys, first_column="model"):
     """Markdown table of {row name: {metric key: value}}, one column per key."""
-    rows = [[name] + [metric_cell(k, values.get(k)) for k in keys]
-            for name, values in results.items()]
+    rows = [
+        [name] + [metric_cell(k, values.get(k)) for k in keys] for name, values in results.items()
+    ]
     return markdown([first_column, *keys], rows)

@@ -8,14 +8,24 @@ Defaults are ESRGAN's PSNR stage; the papers' stages are the flagfiles in `confi
 from absl import flags
 
 from esrgan_tf import cli
-from esrgan_tf.config import (DISCRIMINATORS, GAN_TYPES, GENERATORS, MIXED_PRECISION,
-                              PERCEPTUAL, LossConfig, ModelConfig, RunConfig, TrainConfig)
+from esrgan_tf.config import (
+    DISCRIMINATORS,
+    GAN_TYPES,
+    GENERATORS,
+    MIXED_PRECISION,
+    PERCEPTUAL,
+    LossConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from esrgan_tf.data.pipeline import TrainDataConfig
 from esrgan_tf.training import stages
 
 
 def define_flags(fv=flags.FLAGS):
     """Flags of `python -m esrgan_tf.train` into the FlagValues `fv`."""
+
     def string(name, default, help_):
         flags.DEFINE_string(name, default, help_, flag_values=fv)
 
@@ -35,29 +45,50 @@ def define_flags(fv=flags.FLAGS):
         flags.DEFINE_list(name, default, help_, flag_values=fv)
 
     # Run
-    string("workdir", None, "Checkpoints, summaries and resolved flags; a run resumes from "
-           "here.")
+    string("workdir", None, "Checkpoints, summaries and resolved flags; a run resumes from here.")
     integer("total_steps", 1000, "Optimiser steps of the stage.")
     integer("seed", 0, "Seeds data order, augmentation and initialisation.")
     boolean("deterministic", False, "TF op determinism (slower).")
-    integer("num_cpu_devices", 1, "Without GPUs: split the CPU into this many logical "
-            "devices (tests the multi-replica path).")
-    string("init_checkpoint", "", "Generator weights to start from: a training "
-           "workdir/checkpoint or a .weights.h5 (e.g. converted official weights).")
+    integer(
+        "num_cpu_devices",
+        1,
+        "Without GPUs: split the CPU into this many logical "
+        "devices (tests the multi-replica path).",
+    )
+    string(
+        "init_checkpoint",
+        "",
+        "Generator weights to start from: a training "
+        "workdir/checkpoint or a .weights.h5 (e.g. converted official weights).",
+    )
     number("ema_decay", 0.0, "EMA of the generator weights (0 = off; BasicSR 0.999).")
-    enum("mixed_precision", "none", MIXED_PRECISION, "Generator and discriminator maths in "
-         "bfloat16 or float16 (with loss scaling); variables, output layers, loss networks "
-         "and losses stay float32.")
+    enum(
+        "mixed_precision",
+        "none",
+        MIXED_PRECISION,
+        "Generator and discriminator maths in "
+        "bfloat16 or float16 (with loss scaling); variables, output layers, loss networks "
+        "and losses stay float32.",
+    )
     # Data
     string("data", None, "Shard directory from `python -m esrgan_tf.prepare` or a glob.")
     integer("batch_size", 16, "Global batch size.")
     integer("hr_size", 128, "HR patch size.")
-    integer("shuffle_buffer", 256, "Records in the shuffle buffer (it is saved in every "
-            "checkpoint).")
-    enum("prepare_if_missing", "", ("", "skimage"), "'skimage': when --data holds no "
-         "prepared data, first prepare the built-in sample photos there (quickstart).")
-    integer("holdout", 3, "With --prepare_if_missing: photos held out for validation "
-            "(written to <data>/val_hr).")
+    integer(
+        "shuffle_buffer", 256, "Records in the shuffle buffer (it is saved in every checkpoint)."
+    )
+    enum(
+        "prepare_if_missing",
+        "",
+        ("", "skimage"),
+        "'skimage': when --data holds no "
+        "prepared data, first prepare the built-in sample photos there (quickstart).",
+    )
+    integer(
+        "holdout",
+        3,
+        "With --prepare_if_missing: photos held out for validation (written to <data>/val_hr).",
+    )
     # Model
     enum("generator", "rrdbnet", GENERATORS, "Generator architecture.")
     integer("scale", 4, "Upscaling factor (of the model, the data and the metrics).")
@@ -76,8 +107,7 @@ def define_flags(fv=flags.FLAGS):
     number("perceptual_weight", 1.0, "Perceptual loss weight.")
     strings("vgg_layers", ["block5_conv4"], "VGG19 conv layers of the perceptual loss.")
     strings("vgg_layer_weights", ["1.0"], "Their weights.")
-    boolean("vgg_pre_activation", True, "VGG features before the ReLU (ESRGAN) or after "
-            "(SRGAN).")
+    boolean("vgg_pre_activation", True, "VGG features before the ReLU (ESRGAN) or after (SRGAN).")
     enum("perceptual_criterion", "l1", ("l1", "mse"), "Feature distance.")
     number("vgg_feature_scale", 1.0, "Feature rescaling (SRGAN: 1/12.75).")
     string("resnet_layer", "conv4_block6_out", "ResNet50 layer of the dual loss.")
@@ -89,64 +119,113 @@ def define_flags(fv=flags.FLAGS):
     # Optimisation
     number("lr_g", 2e-4, "Generator learning rate.")
     number("lr_d", 1e-4, "Discriminator learning rate.")
-    strings("lr_milestones", [], "Steps where the learning rates are multiplied by "
-            "--lr_gamma.")
+    strings("lr_milestones", [], "Steps where the learning rates are multiplied by --lr_gamma.")
     number("lr_gamma", 0.5, "Learning-rate decay factor.")
     number("adam_beta1", 0.9, "Adam beta_1.")
     number("adam_beta2", 0.999, "Adam beta_2.")
     # Logging
     string("val_dir", "", "Folder of HR validation images ('' = none).")
-    string("val_lr_dir", "", "Folder of their LR images, matched by name ('' = MATLAB "
-           "bicubic of the mod-cropped HR).")
+    string(
+        "val_lr_dir",
+        "",
+        "Folder of their LR images, matched by name ('' = MATLAB bicubic of the mod-cropped HR).",
+    )
     integer("max_val_images", 0, "Validation images used (0 = all).")
     integer("val_every", 1000, "Validation interval (steps).")
     integer("log_every", 100, "Scalar summary interval (steps).")
     integer("checkpoint_every", 1000, "Checkpoint interval (steps).")
     integer("keep_checkpoints", 3, "Checkpoints kept.")
     # Two stages in one command (quickstart)
-    integer("pretrain_steps", 0, "First train a PSNR-oriented stage (its pixel loss only) "
-            "of this many steps in <workdir>/psnr, then this stage from it.")
+    integer(
+        "pretrain_steps",
+        0,
+        "First train a PSNR-oriented stage (its pixel loss only) "
+        "of this many steps in <workdir>/psnr, then this stage from it.",
+    )
     number("pretrain_lr", 2e-4, "Learning rate of that PSNR stage.")
     strings("pretrain_lr_milestones", [], "Its learning-rate milestones.")
-    boolean("report", False, "At the end print bicubic / PSNR / GAN validation metrics and "
-            "write comparison images to <workdir>/comparison.")
+    boolean(
+        "report",
+        False,
+        "At the end print bicubic / PSNR / GAN validation metrics and "
+        "write comparison images to <workdir>/comparison.",
+    )
     flags.mark_flags_as_required(["workdir", "data"], flag_values=fv)
 
 
 def config_from_flags(fv=flags.FLAGS):
     """The `RunConfig` of parsed flags."""
     f = fv
-    data = TrainDataConfig(shards=f.data, hr_size=f.hr_size, batch_size=f.batch_size,
-                           seed=f.seed, shuffle_buffer=f.shuffle_buffer)
-    model = ModelConfig(generator=f.generator, scale=f.scale, num_feat=f.num_feat,
-                        num_block=f.num_block, num_grow_ch=f.num_grow_ch, use_bn=f.use_bn,
-                        discriminator=f.discriminator, d_num_feat=f.d_num_feat,
-                        d_strided_kernel=f.d_strided_kernel, d_dense_units=f.d_dense_units)
-    loss = LossConfig(pixel_loss=f.pixel_loss, pixel_weight=f.pixel_weight,
-                      perceptual=f.perceptual, perceptual_weight=f.perceptual_weight,
-                      vgg_layers=tuple(f.vgg_layers),
-                      vgg_layer_weights=cli.float_list(f.vgg_layer_weights,
-                                                       "vgg_layer_weights"),
-                      vgg_pre_activation=f.vgg_pre_activation,
-                      perceptual_criterion=f.perceptual_criterion,
-                      vgg_feature_scale=f.vgg_feature_scale, resnet_layer=f.resnet_layer,
-                      dp_mu=f.dp_mu, gan_type=f.gan_type,
-                      adversarial_weight=f.adversarial_weight, vgg_weights=f.vgg_weights,
-                      resnet_weights=f.resnet_weights)
+    data = TrainDataConfig(
+        shards=f.data,
+        hr_size=f.hr_size,
+        batch_size=f.batch_size,
+        seed=f.seed,
+        shuffle_buffer=f.shuffle_buffer,
+    )
+    model = ModelConfig(
+        generator=f.generator,
+        scale=f.scale,
+        num_feat=f.num_feat,
+        num_block=f.num_block,
+        num_grow_ch=f.num_grow_ch,
+        use_bn=f.use_bn,
+        discriminator=f.discriminator,
+        d_num_feat=f.d_num_feat,
+        d_strided_kernel=f.d_strided_kernel,
+        d_dense_units=f.d_dense_units,
+    )
+    loss = LossConfig(
+        pixel_loss=f.pixel_loss,
+        pixel_weight=f.pixel_weight,
+        perceptual=f.perceptual,
+        perceptual_weight=f.perceptual_weight,
+        vgg_layers=tuple(f.vgg_layers),
+        vgg_layer_weights=cli.float_list(f.vgg_layer_weights, "vgg_layer_weights"),
+        vgg_pre_activation=f.vgg_pre_activation,
+        perceptual_criterion=f.perceptual_criterion,
+        vgg_feature_scale=f.vgg_feature_scale,
+        resnet_layer=f.resnet_layer,
+        dp_mu=f.dp_mu,
+        gan_type=f.gan_type,
+        adversarial_weight=f.adversarial_weight,
+        vgg_weights=f.vgg_weights,
+        resnet_weights=f.resnet_weights,
+    )
     stage = TrainConfig(
-        workdir=f.workdir, data=data, model=model, loss=loss, total_steps=f.total_steps,
-        lr_g=f.lr_g, lr_d=f.lr_d, lr_milestones=cli.int_list(f.lr_milestones, "lr_milestones"),
-        lr_gamma=f.lr_gamma, adam_beta1=f.adam_beta1, adam_beta2=f.adam_beta2,
-        init_checkpoint=f.init_checkpoint, ema_decay=f.ema_decay, val_dir=f.val_dir,
-        val_lr_dir=f.val_lr_dir, val_every=f.val_every, log_every=f.log_every,
-        checkpoint_every=f.checkpoint_every, keep_checkpoints=f.keep_checkpoints,
-        num_cpu_devices=f.num_cpu_devices, deterministic=f.deterministic,
-        max_val_images=f.max_val_images, mixed_precision=f.mixed_precision)
+        workdir=f.workdir,
+        data=data,
+        model=model,
+        loss=loss,
+        total_steps=f.total_steps,
+        lr_g=f.lr_g,
+        lr_d=f.lr_d,
+        lr_milestones=cli.int_list(f.lr_milestones, "lr_milestones"),
+        lr_gamma=f.lr_gamma,
+        adam_beta1=f.adam_beta1,
+        adam_beta2=f.adam_beta2,
+        init_checkpoint=f.init_checkpoint,
+        ema_decay=f.ema_decay,
+        val_dir=f.val_dir,
+        val_lr_dir=f.val_lr_dir,
+        val_every=f.val_every,
+        log_every=f.log_every,
+        checkpoint_every=f.checkpoint_every,
+        keep_checkpoints=f.keep_checkpoints,
+        num_cpu_devices=f.num_cpu_devices,
+        deterministic=f.deterministic,
+        max_val_images=f.max_val_images,
+        mixed_precision=f.mixed_precision,
+    )
     return RunConfig(
-        stage=stage, pretrain_steps=f.pretrain_steps, pretrain_lr=f.pretrain_lr,
-        pretrain_lr_milestones=cli.int_list(f.pretrain_lr_milestones,
-                                            "pretrain_lr_milestones"),
-        prepare_builtin=f.prepare_if_missing, holdout=f.holdout, report=f.report)
+        stage=stage,
+        pretrain_steps=f.pretrain_steps,
+        pretrain_lr=f.pretrain_lr,
+        pretrain_lr_milestones=cli.int_list(f.pretrain_lr_milestones, "pretrain_lr_milestones"),
+        prepare_builtin=f.prepare_if_missing,
+        holdout=f.holdout,
+        report=f.report,
+    )
 
 
 def main():

@@ -20,18 +20,25 @@ from esrgan_tf.inference.weights import resolve_model_config
 def define_flags(fv=flags.FLAGS):
     """Flags of `python -m esrgan_tf.upscale` into the FlagValues `fv`."""
     kw = dict(flag_values=fv)
-    flags.DEFINE_string("weights", None, "Generator: a .weights.h5, a training workdir, a "
-                        "checkpoint prefix or an exported SavedModel (or its Serving base "
-                        "path).", **kw)
-    flags.DEFINE_list("input", None, "Comma-separated image files, folders (not recursive) "
-                      "and globs.", **kw)
-    flags.DEFINE_string("output_dir", None, "Where <stem><suffix>.png files are written.",
-                        **kw)
+    flags.DEFINE_string(
+        "weights",
+        None,
+        "Generator: a .weights.h5, a training workdir, a "
+        "checkpoint prefix or an exported SavedModel (or its Serving base "
+        "path).",
+        **kw,
+    )
+    flags.DEFINE_list(
+        "input", None, "Comma-separated image files, folders (not recursive) and globs.", **kw
+    )
+    flags.DEFINE_string("output_dir", None, "Where <stem><suffix>.png files are written.", **kw)
     flags.DEFINE_string("suffix", "", "Appended to each input's stem ('' = _x<scale>).", **kw)
-    flags.DEFINE_boolean("use_ema", True, "From a training checkpoint, use its EMA generator "
-                         "when it has one.", **kw)
-    flags.DEFINE_integer("max_pixels", upscaling.MAX_PIXELS, "Refuse inputs with more (LR) "
-                         "pixels.", **kw)
+    flags.DEFINE_boolean(
+        "use_ema", True, "From a training checkpoint, use its EMA generator when it has one.", **kw
+    )
+    flags.DEFINE_integer(
+        "max_pixels", upscaling.MAX_PIXELS, "Refuse inputs with more (LR) pixels.", **kw
+    )
     cli.define_tiling_flags(fv)
     cli.define_progress_flag(fv)
     cli.define_architecture_flags(GENERATORS, fv)
@@ -42,19 +49,27 @@ def define_flags(fv=flags.FLAGS):
 def config_from_flags(fv=flags.FLAGS):
     """The `UpscaleConfig` of parsed flags."""
     return upscaling.UpscaleConfig(
-        weights=fv.weights, inputs=tuple(fv.input), output_dir=fv.output_dir,
+        weights=fv.weights,
+        inputs=tuple(fv.input),
+        output_dir=fv.output_dir,
         model=resolve_model_config(fv.weights, cli.architecture_overrides(fv)),
-        suffix=fv.suffix, tiling=Tiling(**cli.tiling_values(fv)), use_ema=fv.use_ema,
-        max_pixels=fv.max_pixels, progress=fv.progress)
+        suffix=fv.suffix,
+        tiling=Tiling(**cli.tiling_values(fv)),
+        use_ema=fv.use_ema,
+        max_pixels=fv.max_pixels,
+        progress=fv.progress,
+    )
 
 
 def main():
     config = config_from_flags()
     outputs, failures = upscaling.run(config)
     # The per-file FAILED lines came as they happened; the summary names them again.
-    print(f"upscale: {len(outputs)} written to {config.output_dir}, {len(failures)} failed"
-          + (": " + ", ".join(path for path, _ in failures) if failures else ""),
-          file=sys.stderr)
+    print(
+        f"upscale: {len(outputs)} written to {config.output_dir}, {len(failures)} failed"
+        + (": " + ", ".join(path for path, _ in failures) if failures else ""),
+        file=sys.stderr,
+    )
     return 1 if failures else 0
 
 

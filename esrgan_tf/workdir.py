@@ -1,11 +1,11 @@
 """The layout of a training run's folder, written by `esrgan_tf.training`, read by inference.
 
-    <workdir>/config.json        the stage's TrainConfig (the architecture travels with it)
-    <workdir>/flags.txt          the resolved command-line flags
-    <workdir>/checkpoints/       tf.train.CheckpointManager checkpoints (ckpt-<step>)
-    <workdir>/input_state/worker_<i>/   each worker's input position (multi-worker runs)
-    <workdir>/summaries/train/   TensorBoard summaries
-    <workdir>/psnr/              the PSNR stage of a two-stage command (a workdir itself)
+<workdir>/config.json        the stage's TrainConfig (the architecture travels with it)
+<workdir>/flags.txt          the resolved command-line flags
+<workdir>/checkpoints/       tf.train.CheckpointManager checkpoints (ckpt-<step>)
+<workdir>/input_state/worker_<i>/   each worker's input position (multi-worker runs)
+<workdir>/summaries/train/   TensorBoard summaries
+<workdir>/psnr/              the PSNR stage of a two-stage command (a workdir itself)
 """
 
 import dataclasses

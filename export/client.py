@@ -34,8 +34,10 @@ OUTPUT = "sr_bytes"
 
 def rest_request(images, signature=SIGNATURE):
     """JSON body (dict) of a REST :predict request for a list of encoded images."""
-    return {"signature_name": signature,
-            "instances": [{"b64": base64.b64encode(data).decode("ascii")} for data in images]}
+    return {
+        "signature_name": signature,
+        "instances": [{"b64": base64.b64encode(data).decode("ascii")} for data in images],
+    }
 
 
 def rest_predictions(response):
@@ -44,16 +46,16 @@ def rest_predictions(response):
         raise RuntimeError(f"server error: {response['error']}")
     predictions = response["predictions"]
     # One named output: each prediction is the value itself, else a dict by output name.
-    return [base64.b64decode(p[OUTPUT]["b64"] if OUTPUT in p else p["b64"])
-            for p in predictions]
+    return [base64.b64decode(p[OUTPUT]["b64"] if OUTPUT in p else p["b64"]) for p in predictions]
 
 
 def predict_rest(server, model, images, version=None, timeout=600):
     """POST the images to <server>/v1/models/<model>[/versions/N]:predict; PNG bytes back."""
     path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
     body = json.dumps(rest_request(images)).encode("utf-8")
-    request = urllib.request.Request(server.rstrip("/") + path, data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        server.rstrip("/") + path, data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             return rest_predictions(json.loads(reply.read()))
@@ -86,8 +88,10 @@ def predict_grpc(target, model, images, version=None, timeout=600):
     from tensorflow_serving.apis import prediction_service_pb2_grpc  # pylint: disable=import-outside-toplevel
 
     # Upscaled PNGs are large: lift gRPC's 4 MB default message limit.
-    options = [("grpc.max_receive_message_length", 1 << 30),
-               ("grpc.max_send_message_length", 1 << 30)]
+    options = [
+        ("grpc.max_receive_message_length", 1 << 30),
+        ("grpc.max_send_message_length", 1 << 30),
+    ]
     with grpc.insecure_channel(target, options=options) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         response = stub.Predict(grpc_request(model, images, version), timeout=timeout)
@@ -116,8 +120,9 @@ def main(argv=None):
         outputs = predict_rest(args.server, args.model, images, args.version or None)
     os.makedirs(args.output_dir, exist_ok=True)
     for path, png in zip(paths, outputs):
-        out = os.path.join(args.output_dir,
-                           os.path.splitext(os.path.basename(path))[0] + args.suffix + ".png")
+        out = os.path.join(
+            args.output_dir, os.path.splitext(os.path.basename(path))[0] + args.suffix + ".png"
+        )
         with open(out, "wb") as f:
             f.write(png)
         print(out)

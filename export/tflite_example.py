@@ -55,26 +55,30 @@ def upscale(interpreter, lr, overlap=8):
         return run(interpreter, lr)
     th, tw = (int(d) for d in details["shape"][1:3])
     if not 0 <= overlap < min(th, tw):
-        raise ValueError(f"overlap must be in [0, {min(th, tw)}) for {tw}x{th} tiles, "
-                         f"got {overlap}")
+        raise ValueError(
+            f"overlap must be in [0, {min(th, tw)}) for {tw}x{th} tiles, got {overlap}"
+        )
     h, w = lr.shape[:2]
     if h < th or w < tw:
-        raise ValueError(f"the photo ({w}x{h}) is smaller than the model's fixed input "
-                         f"({tw}x{th}); use a dynamic model")
+        raise ValueError(
+            f"the photo ({w}x{h}) is smaller than the model's fixed input "
+            f"({tw}x{th}); use a dynamic model"
+        )
     scale, out = None, None
     # Each tile writes the part of the output that is at least overlap/2 from its inner
     # edges; later tiles overwrite the margin of earlier ones.
     margin = overlap // 2
     for y in starts(h, th, th - overlap):
         for x in starts(w, tw, tw - overlap):
-            sr = run(interpreter, lr[y:y + th, x:x + tw])
+            sr = run(interpreter, lr[y : y + th, x : x + tw])
             if out is None:
                 scale = sr.shape[0] // th
                 out = np.zeros((h * scale, w * scale, 3), np.float32)
             top = 0 if y == 0 else margin
             left = 0 if x == 0 else margin
-            out[(y + top) * scale:(y + th) * scale, (x + left) * scale:(x + tw) * scale] = \
-                sr[top * scale:, left * scale:]
+            out[(y + top) * scale : (y + th) * scale, (x + left) * scale : (x + tw) * scale] = sr[
+                top * scale :, left * scale :
+            ]
     return out
 
 
@@ -90,8 +94,9 @@ def main(argv=None):
         lr = np.asarray(image.convert("RGB"), np.float32) / 255.0
     sr = upscale(load(args.model), lr, args.overlap)
     Image.fromarray(np.floor(np.clip(sr, 0, 1) * 255.0 + 0.5).astype(np.uint8)).save(args.output)
-    print(f"{args.image} ({lr.shape[1]}x{lr.shape[0]}) -> {args.output} "
-          f"({sr.shape[1]}x{sr.shape[0]})")
+    print(
+        f"{args.image} ({lr.shape[1]}x{lr.shape[0]}) -> {args.output} ({sr.shape[1]}x{sr.shape[0]})"
+    )
 
 
 if __name__ == "__main__":

@@ -59,14 +59,18 @@ def make_generator():
 # Shards
 # ---------------------------------------------------------------------------------------
 
+
 def _photo_crops(name="astronaut", size=48, step=None, area=192, offset=(0, 0)):
     """Square uint8 crops of a scikit-image photo, row by row over an `area` x `area` region
     starting at `offset` (every `step` pixels, default `size`)."""
     photo = getattr(skimage.data, name)()
     step = step or size
     y0, x0 = offset
-    return [np.ascontiguousarray(photo[y0 + y:y0 + y + size, x0 + x:x0 + x + size])
-            for y in range(0, area - size + 1, step) for x in range(0, area - size + 1, step)]
+    return [
+        np.ascontiguousarray(photo[y0 + y : y0 + y + size, x0 + x : x0 + x + size])
+        for y in range(0, area - size + 1, step)
+        for x in range(0, area - size + 1, step)
+    ]
 
 
 def _write_shards(directory, crops, num_files=1, lr=None, lr_scale=0, source="photo"):
@@ -83,15 +87,18 @@ def _write_shards(directory, crops, num_files=1, lr=None, lr_scale=0, source="ph
 
     directory = str(directory)
     os.makedirs(directory, exist_ok=True)
-    names = [os.path.join(directory, f"train-{k:05d}-of-{num_files:05d}.tfrecord")
-             for k in range(num_files)]
+    names = [
+        os.path.join(directory, f"train-{k:05d}-of-{num_files:05d}.tfrecord")
+        for k in range(num_files)
+    ]
     writers = [tf.io.TFRecordWriter(name) for name in names]
     for i, hr in enumerate(crops):
         kwargs = {}
         if lr_scale:
             kwargs = dict(lr_png=image_io.encode_png(lr(hr)), lr_scale=lr_scale)
-        example = records.make_example(image_io.encode_png(hr), source=f"{source}/{i}", y=0,
-                                       x=0, **kwargs)
+        example = records.make_example(
+            image_io.encode_png(hr), source=f"{source}/{i}", y=0, x=0, **kwargs
+        )
         writers[i % num_files].write(example.SerializeToString())
     for writer in writers:
         writer.close()
@@ -128,14 +135,26 @@ def tiny_shards(tmp_path_factory):
 # Commands
 # ---------------------------------------------------------------------------------------
 
+
 def _run_command(module, *args, cwd=ROOT, timeout=600, env=None):
     """`python -m <module> args...` from `cwd` (the repository root by default), quiet TF;
     returns the CompletedProcess (text stdout/stderr)."""
-    environment = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3",
-                   "CUDA_VISIBLE_DEVICES": "", **(env or {})}
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd,
-                          env=environment, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": ROOT,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "CUDA_VISIBLE_DEVICES": "",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")

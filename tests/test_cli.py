@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-import pytest
 from absl import flags
+import pytest
 
 from esrgan_tf import cli
 from esrgan_tf.config import GENERATORS
@@ -20,11 +20,14 @@ def parse(define, *args):
 
 
 def test_architecture_overrides_are_only_the_given_flags():
-    fv = parse(lambda fv: cli.define_architecture_flags(GENERATORS, fv), "--num_block=6",
-               "--scale=2")
+    fv = parse(
+        lambda fv: cli.define_architecture_flags(GENERATORS, fv), "--num_block=6", "--scale=2"
+    )
     assert cli.architecture_overrides(fv) == {"num_block": 6, "scale": 2}
-    assert cli.architecture_overrides(parse(
-        lambda fv: cli.define_architecture_flags(GENERATORS, fv))) == {}
+    assert (
+        cli.architecture_overrides(parse(lambda fv: cli.define_architecture_flags(GENERATORS, fv)))
+        == {}
+    )
 
 
 def test_tiling_flags_make_a_tiling_and_keep_the_old_name():
@@ -62,24 +65,39 @@ cli.run(main)
 """
 
 
-@pytest.mark.parametrize("kind,status,in_stderr,traceback", [
-    ("ok", 0, "", False),
-    ("status", 3, "", False),
-    ("user", 1, "FileNotFoundError: no such file: x.png", False),
-    ("interrupted", 143, "Interrupted: stopped", False),
-    ("bug", 1, "KeyError: 'a bug'", True),
-])
+@pytest.mark.parametrize(
+    "kind,status,in_stderr,traceback",
+    [
+        ("ok", 0, "", False),
+        ("status", 3, "", False),
+        ("user", 1, "FileNotFoundError: no such file: x.png", False),
+        ("interrupted", 143, "Interrupted: stopped", False),
+        ("bug", 1, "KeyError: 'a bug'", True),
+    ],
+)
 def test_exit_status_policy(kind, status, in_stderr, traceback, repo_root):
-    proc = subprocess.run([sys.executable, "-c", _POLICY], capture_output=True, text=True,
-                          timeout=120, cwd=repo_root, env={**os.environ, "KIND": kind},
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _POLICY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo_root,
+        env={**os.environ, "KIND": kind},
+        check=False,
+    )
     assert proc.returncode == status, proc.stderr
     assert in_stderr in proc.stderr
     assert ("Traceback" in proc.stderr) == traceback
 
 
 def test_unexpected_arguments_are_a_usage_error(repo_root):
-    proc = subprocess.run([sys.executable, "-c", _POLICY, "extra"], capture_output=True,
-                          text=True, timeout=120, cwd=repo_root, env={**os.environ, "KIND": "ok"},
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _POLICY, "extra"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo_root,
+        env={**os.environ, "KIND": "ok"},
+        check=False,
+    )
     assert proc.returncode == 1 and "unexpected arguments: extra" in proc.stderr

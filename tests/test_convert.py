@@ -17,12 +17,19 @@ def test_cli_end_to_end(tmp_path, tiny_model, run_command):
     tensors = {}
     for prefix, conv in state_dicts._named_convs(source):  # pylint: disable=protected-access
         tensors[f"{prefix}.weight"] = np.ascontiguousarray(
-            conv.kernel.numpy().transpose(3, 2, 0, 1))
+            conv.kernel.numpy().transpose(3, 2, 0, 1)
+        )
         tensors[f"{prefix}.bias"] = conv.bias.numpy()
     save_file(tensors, str(tmp_path / "in.safetensors"))
     out = tmp_path / "out.weights.h5"
-    result = run_command("esrgan_tf.convert", f"--input={tmp_path / 'in.safetensors'}",
-                         f"--output={out}", "--scale=4", "--num_block=1", "--num_feat=8")
+    result = run_command(
+        "esrgan_tf.convert",
+        f"--input={tmp_path / 'in.safetensors'}",
+        f"--output={out}",
+        "--scale=4",
+        "--num_block=1",
+        "--num_feat=8",
+    )
     assert result.returncode == 0, result.stderr
     assert "BasicSR/Real-ESRGAN" in result.stderr and "parameters" in result.stderr
     model = built_generator(tiny_model)
@@ -33,8 +40,11 @@ def test_cli_end_to_end(tmp_path, tiny_model, run_command):
 
 def test_cli_bad_input_is_a_clean_error(tmp_path, run_command):
     (tmp_path / "bad.safetensors").write_bytes(os.urandom(64))
-    result = run_command("esrgan_tf.convert", f"--input={tmp_path / 'bad.safetensors'}",
-                         f"--output={tmp_path / 'o.weights.h5'}")
+    result = run_command(
+        "esrgan_tf.convert",
+        f"--input={tmp_path / 'bad.safetensors'}",
+        f"--output={tmp_path / 'o.weights.h5'}",
+    )
     assert result.returncode == 1
     assert "bad.safetensors" in result.stderr
     assert "Traceback" not in result.stderr

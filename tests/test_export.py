@@ -7,9 +7,18 @@ import os
 def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     weights = tmp_path / "tiny.weights.h5"
     make_generator(tiny_model, seed=4).save_weights(str(weights))
-    args = [f"--weights={weights}", f"--output_dir={tmp_path / 'out'}", "--num_feat=8",
-            "--num_block=1", "--num_grow_ch=4", "--tflite=fp16", "--tflite_shapes=dynamic",
-            "--input_size=12x20", "--latency_runs=1", "--progress=false"]
+    args = [
+        f"--weights={weights}",
+        f"--output_dir={tmp_path / 'out'}",
+        "--num_feat=8",
+        "--num_block=1",
+        "--num_grow_ch=4",
+        "--tflite=fp16",
+        "--tflite_shapes=dynamic",
+        "--input_size=12x20",
+        "--latency_runs=1",
+        "--progress=false",
+    ]
     proc = run_command("esrgan_tf.export", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| tflite fp16 dynamic |" in proc.stdout

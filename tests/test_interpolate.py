@@ -20,18 +20,33 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     image = str(tmp_path / "lr.png")
     image_io.write_png(image, np.ascontiguousarray(skimage.data.astronaut()[100:112, 180:196]))
     out, strip = str(tmp_path / "blend.weights.h5"), str(tmp_path / "strip.png")
-    result = run_command("esrgan_tf.interpolate", f"--psnr={psnr}", f"--gan={gan}",
-                         "--alpha=0.5", f"--output={out}", "--alphas=0,1", f"--image={image}",
-                         f"--strip={strip}", *ARCH_FLAGS)
+    result = run_command(
+        "esrgan_tf.interpolate",
+        f"--psnr={psnr}",
+        f"--gan={gan}",
+        "--alpha=0.5",
+        f"--output={out}",
+        "--alphas=0,1",
+        f"--image={image}",
+        f"--strip={strip}",
+        *ARCH_FLAGS,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     p, g, got = h5_arrays(psnr), h5_arrays(gan), h5_arrays(out)
     for key, value in got.items():
-        np.testing.assert_allclose(value, 0.5 * p[key].astype(np.float64) + 0.5 * g[key],
-                                   rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(
+            value, 0.5 * p[key].astype(np.float64) + 0.5 * g[key], rtol=1e-6, atol=1e-8
+        )
     assert np.asarray(Image.open(strip)).shape == (48, 2 * 64 + STRIP_GAP, 3)
 
-    bad = run_command("esrgan_tf.interpolate", f"--psnr={psnr}", f"--gan={gan}", "--alpha=2",
-                      f"--output={tmp_path / 'bad.weights.h5'}", *ARCH_FLAGS)
+    bad = run_command(
+        "esrgan_tf.interpolate",
+        f"--psnr={psnr}",
+        f"--gan={gan}",
+        "--alpha=2",
+        f"--output={tmp_path / 'bad.weights.h5'}",
+        *ARCH_FLAGS,
+    )
     assert bad.returncode == 1 and "alpha must be in" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not os.path.exists(tmp_path / "bad.weights.h5")

@@ -44,19 +44,23 @@ def _imports(path, modules):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
-                     else node.module for a in node.names]
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                for a in node.names
+            ]
             if node.module == "absl":
                 names = [f"absl.{a.name}" for a in node.names]
-        found += [(n, id(node) in top) for n in names
-                  if n.startswith("esrgan_tf") or n.startswith("absl")]
+        found += [
+            (n, id(node) in top) for n in names if n.startswith("esrgan_tf") or n.startswith("absl")
+        ]
     return found
 
 
 def _is_library(name):
     parts = name.split(".")
-    return len(parts) > 1 and (parts[1] in LIBRARY_PACKAGES
-                               or (len(parts) == 2 and parts[1] not in COMMANDS + ("cli",)))
+    return len(parts) > 1 and (
+        parts[1] in LIBRARY_PACKAGES or (len(parts) == 2 and parts[1] not in COMMANDS + ("cli",))
+    )
 
 
 def test_libraries_import_no_command_and_no_flags():
@@ -98,8 +102,9 @@ def test_no_import_cycle_and_no_deferred_import_of_our_own():
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                raise AssertionError("import cycle: " + " -> ".join(
-                    stack[stack.index(nxt):] + [nxt]))
+                raise AssertionError(
+                    "import cycle: " + " -> ".join(stack[stack.index(nxt) :] + [nxt])
+                )
             if nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -131,10 +136,15 @@ print(json.dumps({"libraries": sorted(after_libraries), "commands": sorted(after
 def test_importing_defines_no_flags(repo_root):
     # Commands define their flags in define_flags() (run under __main__ or by a test), so
     # importing any of them, or all of them in one process, defines none.
-    proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                          timeout=300, cwd=repo_root,
-                          env={**os.environ, "PYTHONPATH": repo_root,
-                               "TF_CPP_MIN_LOG_LEVEL": "3"}, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=repo_root,
+        env={**os.environ, "PYTHONPATH": repo_root, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["libraries"] == [] and result["commands"] == []

@@ -47,10 +47,14 @@ def test_pixel_losses_compute_in_float32():
 # ---------------------------------------------------------------------------
 # Perceptual losses
 # ---------------------------------------------------------------------------
-SR_FEATS = {"a": np.array([[1.0, 2.0], [3.0, 4.0]], np.float32).reshape(2, 1, 1, 2),
-            "b": np.array([2.0, 0.0], np.float32).reshape(2, 1, 1, 1)}
-HR_FEATS = {"a": np.array([[0.0, 0.0], [3.0, 6.0]], np.float32).reshape(2, 1, 1, 2),
-            "b": np.array([1.0, 1.0], np.float32).reshape(2, 1, 1, 1)}
+SR_FEATS = {
+    "a": np.array([[1.0, 2.0], [3.0, 4.0]], np.float32).reshape(2, 1, 1, 2),
+    "b": np.array([2.0, 0.0], np.float32).reshape(2, 1, 1, 1),
+}
+HR_FEATS = {
+    "a": np.array([[0.0, 0.0], [3.0, 6.0]], np.float32).reshape(2, 1, 1, 2),
+    "b": np.array([1.0, 1.0], np.float32).reshape(2, 1, 1, 1),
+}
 
 
 def test_perceptual_l1_weighted_sum_over_layers():
@@ -63,14 +67,15 @@ def test_perceptual_l1_weighted_sum_over_layers():
 
 def test_perceptual_mse_with_feature_scale():
     # Maps halved: a: (0.5^2 + 1^2)/2 = 0.625 and (0 + 1^2)/2 = 0.5; b: 0.25 and 0.25.
-    out = losses.perceptual_loss(SR_FEATS, HR_FEATS, {"a": 1.0, "b": 0.5}, criterion="mse",
-                                 feature_scale=0.5)
+    out = losses.perceptual_loss(
+        SR_FEATS, HR_FEATS, {"a": 1.0, "b": 0.5}, criterion="mse", feature_scale=0.5
+    )
     np.testing.assert_allclose(out, [0.75, 0.625], rtol=1e-6)
 
 
 def test_srgan_feature_scale_is_about_0_006_on_the_mse():
     # SRGAN arXiv v5 §3.2: rescaling the maps by 1/12.75 ~ multiplying Eq. 5 by 0.006.
-    assert losses.SRGAN_FEATURE_SCALE ** 2 == pytest.approx(0.006, abs=2e-4)
+    assert losses.SRGAN_FEATURE_SCALE**2 == pytest.approx(0.006, abs=2e-4)
 
 
 def test_perceptual_single_tensor_and_no_gradient_into_hr():
@@ -110,8 +115,9 @@ def test_dual_perceptual_loss_local_means():
 
 def test_dual_perceptual_loss_uses_the_given_global_means():
     # zeta = 0.2 / 0.1 = 2; mu = 1: (0.3 + 2 * 0.02, 0.5 + 2 * 0.06).
-    out, zeta = losses.dual_perceptual_loss(tf.constant(L_VGG), tf.constant(L_RES),
-                                            vgg_mean=0.2, resnet_mean=0.1, mu=1.0, c=0.0)
+    out, zeta = losses.dual_perceptual_loss(
+        tf.constant(L_VGG), tf.constant(L_RES), vgg_mean=0.2, resnet_mean=0.1, mu=1.0, c=0.0
+    )
     assert float(zeta) == pytest.approx(2.0)
     np.testing.assert_allclose(out, [0.34, 0.62], rtol=1e-6)
 
@@ -142,17 +148,20 @@ def test_dual_perceptual_mu_must_be_nonzero():
 def test_standard_gan_losses():
     d = [-math.log(sigmoid(r)) - math.log(1 - sigmoid(f)) for r, f in zip(REAL, FAKE)]
     g = [-math.log(sigmoid(f)) for f in FAKE]
-    np.testing.assert_allclose(losses.gan_d_loss(as_logits(REAL), as_logits(FAKE)), d,
-                               rtol=1e-6)
+    np.testing.assert_allclose(losses.gan_d_loss(as_logits(REAL), as_logits(FAKE)), d, rtol=1e-6)
     np.testing.assert_allclose(losses.gan_g_loss(as_logits(FAKE)), g, rtol=1e-6)
 
 
 def ragan_by_hand(real, fake, real_mean, fake_mean):
     """ESRGAN Eqs. 1-2 per example, D_Ra(a, b) = sigmoid(C(a) - E[C(b)])."""
-    d = [-math.log(sigmoid(r - fake_mean)) - math.log(1 - sigmoid(f - real_mean))
-         for r, f in zip(real, fake)]
-    g = [-math.log(1 - sigmoid(r - fake_mean)) - math.log(sigmoid(f - real_mean))
-         for r, f in zip(real, fake)]
+    d = [
+        -math.log(sigmoid(r - fake_mean)) - math.log(1 - sigmoid(f - real_mean))
+        for r, f in zip(real, fake)
+    ]
+    g = [
+        -math.log(1 - sigmoid(r - fake_mean)) - math.log(sigmoid(f - real_mean))
+        for r, f in zip(real, fake)
+    ]
     return d, g
 
 
@@ -170,10 +179,12 @@ def test_ragan_losses_by_hand():
 def test_ragan_uses_the_given_global_means():
     d, g = ragan_by_hand(REAL, FAKE, real_mean=0.7, fake_mean=-0.1)
     kw = dict(real_mean=0.7, fake_mean=-0.1)
-    np.testing.assert_allclose(losses.ragan_d_loss(as_logits(REAL), as_logits(FAKE), **kw), d,
-                               rtol=1e-6)
-    np.testing.assert_allclose(losses.ragan_g_loss(as_logits(REAL), as_logits(FAKE), **kw), g,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.ragan_d_loss(as_logits(REAL), as_logits(FAKE), **kw), d, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        losses.ragan_g_loss(as_logits(REAL), as_logits(FAKE), **kw), g, rtol=1e-6
+    )
 
 
 def test_per_pixel_logits_average_per_example():
@@ -187,8 +198,9 @@ def test_per_pixel_logits_average_per_example():
     def pixel_mean(fn):
         return [(fn(r[0], f[0]) + fn(r[1], f[1])) / 2 for r, f in zip(real, fake)]
 
-    d = pixel_mean(lambda r, f: -math.log(sigmoid(r - fake_mean))
-                   - math.log(1 - sigmoid(f - real_mean)))
+    d = pixel_mean(
+        lambda r, f: -math.log(sigmoid(r - fake_mean)) - math.log(1 - sigmoid(f - real_mean))
+    )
     np.testing.assert_allclose(losses.ragan_d_loss(r4, f4), d, rtol=1e-6)
     g = [(-math.log(sigmoid(f[0])) - math.log(sigmoid(f[1]))) / 2 for f in fake]
     np.testing.assert_allclose(losses.gan_g_loss(f4), g, rtol=1e-6)
@@ -198,8 +210,12 @@ def test_per_pixel_logits_average_per_example():
 def test_gan_losses_are_stable_and_float32_for_large_half_logits():
     real = tf.constant([[60000.0], [-60000.0]], tf.float16)
     fake = tf.constant([[-60000.0], [60000.0]], tf.float16)
-    for out in (losses.gan_d_loss(real, fake), losses.gan_g_loss(fake),
-                losses.ragan_d_loss(real, fake), losses.ragan_g_loss(real, fake)):
+    for out in (
+        losses.gan_d_loss(real, fake),
+        losses.gan_g_loss(fake),
+        losses.ragan_d_loss(real, fake),
+        losses.ragan_g_loss(real, fake),
+    ):
         assert out.dtype == tf.float32
         assert np.all(np.isfinite(out.numpy()))
     # -log sigmoid(-6e4) = 6e4 and -log sigmoid(6e4) = 0: no overflow, no log(0).
@@ -225,8 +241,12 @@ def test_ragan_generator_gets_gradient_through_both_terms():
 def test_paper_constants():
     assert losses.ESRGAN_ADVERSARIAL_WEIGHT == 5e-3 and losses.ESRGAN_L1_WEIGHT == 1e-2
     assert losses.SRGAN_ADVERSARIAL_WEIGHT == 1e-3
-    assert (losses.DP_CONTENT_WEIGHT, losses.DP_ADVERSARIAL_WEIGHT, losses.DP_WEIGHT,
-            losses.DP_MU) == (1e-2, 5e-3, 1.0, 0.5)
+    assert (
+        losses.DP_CONTENT_WEIGHT,
+        losses.DP_ADVERSARIAL_WEIGHT,
+        losses.DP_WEIGHT,
+        losses.DP_MU,
+    ) == (1e-2, 5e-3, 1.0, 0.5)
     assert losses.DP_RESNET_LAYER == "conv4_block6_out"
 
 
@@ -287,10 +307,14 @@ _DISTRIBUTED = textwrap.dedent("""
 
 
 def test_global_means_make_replicas_match_one_big_batch():
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", _DISTRIBUTED], capture_output=True,
-                          text=True, env=env, timeout=300)
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _DISTRIBUTED], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["d"] == pytest.approx(r["ref_d"], rel=1e-5)

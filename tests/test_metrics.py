@@ -39,8 +39,15 @@ def _saved(img):
 def _skimage_ssim(x, y, channel_axis=None):
     """Literature SSIM from skimage: its full map, averaged only where the 11x11 window fits."""
     _, ssim_map = skimage.metrics.structural_similarity(
-        x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
-        channel_axis=channel_axis, full=True)
+        x,
+        y,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+        channel_axis=channel_axis,
+        full=True,
+    )
     return ssim_map[5:-5, 5:-5].mean()
 
 
@@ -60,7 +67,8 @@ def test_psnr_ssim_match_skimage_on_photos(name, kind, crop):
     sr_y = skimage.color.rgb2ycbcr(sr8)[..., 0]
 
     want_psnr_rgb = skimage.metrics.peak_signal_noise_ratio(
-        hr8.astype(np.float64), sr8.astype(np.float64), data_range=255)
+        hr8.astype(np.float64), sr8.astype(np.float64), data_range=255
+    )
     want_psnr_y = skimage.metrics.peak_signal_noise_ratio(hr_y, sr_y, data_range=255)
     want_ssim_rgb = _skimage_ssim(hr8.astype(np.float64), sr8.astype(np.float64), channel_axis=-1)
     want_ssim_y = _skimage_ssim(hr_y, sr_y)
@@ -83,8 +91,14 @@ def test_ssim_border_convention():
     y_sr = skimage.color.rgb2ycbcr(_saved(sr))[..., 0]
     ours = metrics.ssim(sr, hr)
     mssim, ssim_map = skimage.metrics.structural_similarity(
-        y_sr, y_hr, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
-        full=True)
+        y_sr,
+        y_hr,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=255,
+        full=True,
+    )
     assert ours == pytest.approx(ssim_map[5:-5, 5:-5].mean(), abs=1e-10)
     assert ours == pytest.approx(mssim, abs=1e-10)
     assert abs(ours - ssim_map.mean()) > 1e-3
@@ -94,8 +108,9 @@ def test_ssim_border_convention():
 
 
 def test_rgb_to_y_hand_values():
-    pixels = np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255],
-                       [128, 64, 32]], np.uint8)
+    pixels = np.array(
+        [[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 64, 32]], np.uint8
+    )
     want = [
         16 + 65.481 + 128.553 + 24.966,  # white: 16 + 219 = 235
         16.0,  # black
@@ -120,8 +135,9 @@ def test_rgb_to_y_is_not_rounded_and_accepts_float255():
 
 def test_rgb_to_y_matches_skimage_rgb2ycbcr_on_photo():
     img = skimage.data.astronaut()
-    np.testing.assert_allclose(metrics.rgb_to_y(img), skimage.color.rgb2ycbcr(img)[..., 0],
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        metrics.rgb_to_y(img), skimage.color.rgb2ycbcr(img)[..., 0], rtol=0, atol=1e-9
+    )
 
 
 # ---------------------------------------------------------------- hand-computed values

@@ -16,16 +16,19 @@ def _noise_png(path, shape, seed):
 
 
 def _shard_bytes(output_dir):
-    return {os.path.basename(p): open(p, "rb").read()  # noqa: SIM115
-            for p in sorted(glob.glob(os.path.join(output_dir, "*.tfrecord")))}
+    return {
+        os.path.basename(p): open(p, "rb").read()  # noqa: SIM115
+        for p in sorted(glob.glob(os.path.join(output_dir, "*.tfrecord")))
+    }
 
 
 def test_cli_exit_statuses_workers_and_determinism(tmp_path, run_command):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "text.png").write_bytes(b"not an image")
     _noise_png(str(tmp_path / "bad" / "small.png"), (8, 8, 3), seed=0)
-    run = run_command("esrgan_tf.prepare", f"--input_dirs={tmp_path / 'bad'}",
-                      f"--output_dir={tmp_path / 'out'}")
+    run = run_command(
+        "esrgan_tf.prepare", f"--input_dirs={tmp_path / 'bad'}", f"--output_dir={tmp_path / 'out'}"
+    )
     assert run.returncode == 1, run.stderr
     assert "nothing usable" in run.stderr and "too small" in run.stderr
     assert "Traceback" not in run.stderr
@@ -33,8 +36,11 @@ def test_cli_exit_statuses_workers_and_determinism(tmp_path, run_command):
     (tmp_path / "a_file").write_bytes(b"")
     for i in range(2):
         _noise_png(str(tmp_path / "good" / f"{i:02d}.png"), (48, 64, 3), seed=i)
-    run = run_command("esrgan_tf.prepare", f"--input_dirs={tmp_path / 'good'}",
-                      f"--output_dir={tmp_path / 'a_file'}")
+    run = run_command(
+        "esrgan_tf.prepare",
+        f"--input_dirs={tmp_path / 'good'}",
+        f"--output_dir={tmp_path / 'a_file'}",
+    )
     assert run.returncode == 1, run.stderr
     assert "cannot write to output folder" in run.stderr
 
@@ -42,14 +48,25 @@ def test_cli_exit_statuses_workers_and_determinism(tmp_path, run_command):
     # process with another string-hash seed must still write the same bytes as this one
     # (protobuf maps serialize in hash order unless asked to be deterministic).
     settings = dict(crop_size=32, step=16, lr_scale=4, num_shards=2)
-    run = run_command("esrgan_tf.prepare", f"--input_dirs={tmp_path / 'good'}",
-                      f"--output_dir={tmp_path / 'out'}", "--num_workers=2",
-                      *(f"--{k}={v}" for k, v in settings.items()), env={"PYTHONHASHSEED": "1"})
+    run = run_command(
+        "esrgan_tf.prepare",
+        f"--input_dirs={tmp_path / 'good'}",
+        f"--output_dir={tmp_path / 'out'}",
+        "--num_workers=2",
+        *(f"--{k}={v}" for k, v in settings.items()),
+        env={"PYTHONHASHSEED": "1"},
+    )
     assert run.returncode == 0, run.stderr
     assert "12 sub-images in 2 shards from 2 of 2 inputs" in run.stderr
     assert os.path.isfile(tmp_path / "out" / preparation.MANIFEST_FILE)
-    preparation.prepare(preparation.PrepareConfig(
-        output_dir=str(tmp_path / "in_process"), input_dirs=(str(tmp_path / "good"),),
-        num_workers=1, progress=False, **settings))
+    preparation.prepare(
+        preparation.PrepareConfig(
+            output_dir=str(tmp_path / "in_process"),
+            input_dirs=(str(tmp_path / "good"),),
+            num_workers=1,
+            progress=False,
+            **settings,
+        )
+    )
     in_process = _shard_bytes(str(tmp_path / "in_process"))
     assert len(in_process) == 2 and _shard_bytes(str(tmp_path / "out")) == in_process

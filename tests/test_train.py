@@ -3,12 +3,12 @@
 import os
 import pathlib
 
+from absl import flags
+import keras
 import numpy as np
 import pytest
 import skimage.data
 import tensorflow as tf
-import keras
-from absl import flags
 
 from esrgan_tf import train
 from esrgan_tf.data import image_io
@@ -16,25 +16,49 @@ from esrgan_tf.data import image_io
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, photo_crops, write_shards):
-    root = write_shards(tmp_path_factory.mktemp("cli_data"),
-                        photo_crops("chelsea", size=40, step=40, area=200))
+    root = write_shards(
+        tmp_path_factory.mktemp("cli_data"), photo_crops("chelsea", size=40, step=40, area=200)
+    )
     os.makedirs(os.path.join(root, "val_hr"))
-    image_io.write_png(os.path.join(root, "val_hr", "a.png"),
-                       np.ascontiguousarray(skimage.data.chelsea()[:40, 100:148]))
+    image_io.write_png(
+        os.path.join(root, "val_hr", "a.png"),
+        np.ascontiguousarray(skimage.data.chelsea()[:40, 100:148]),
+    )
     return pathlib.Path(root)
 
 
-TINY_FLAGS = ["--scale=4", "--hr_size=32", "--batch_size=2", "--num_feat=8", "--num_block=1",
-        "--num_grow_ch=4", "--discriminator=unet", "--d_num_feat=4", "--num_cpu_devices=2",
-        "--log_every=1", "--checkpoint_every=2", "--val_every=2", "--shuffle_buffer=4"]
+TINY_FLAGS = [
+    "--scale=4",
+    "--hr_size=32",
+    "--batch_size=2",
+    "--num_feat=8",
+    "--num_block=1",
+    "--num_grow_ch=4",
+    "--discriminator=unet",
+    "--d_num_feat=4",
+    "--num_cpu_devices=2",
+    "--log_every=1",
+    "--checkpoint_every=2",
+    "--val_every=2",
+    "--shuffle_buffer=4",
+]
 
 
 def test_two_stages_with_report(data_dir, tmp_path, run_command):
     workdir = tmp_path / "run"
-    result = run_command("esrgan_tf.train", f"--workdir={workdir}", f"--data={data_dir}",
-                       f"--val_dir={data_dir / 'val_hr'}", "--pretrain_steps=2",
-                       "--total_steps=2", "--gan_type=ragan", "--adversarial_weight=5e-3",
-                       "--pixel_weight=1e-2", "--report", *TINY_FLAGS)
+    result = run_command(
+        "esrgan_tf.train",
+        f"--workdir={workdir}",
+        f"--data={data_dir}",
+        f"--val_dir={data_dir / 'val_hr'}",
+        "--pretrain_steps=2",
+        "--total_steps=2",
+        "--gan_type=ragan",
+        "--adversarial_weight=5e-3",
+        "--pixel_weight=1e-2",
+        "--report",
+        *TINY_FLAGS,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = (workdir / "report.md").read_text()
     for row in ("| bicubic |", "| psnr |", "| gan |"):
@@ -48,7 +72,12 @@ def test_two_stages_with_report(data_dir, tmp_path, run_command):
 
 
 def test_missing_data_is_a_clear_error(tmp_path, run_command):
-    result = run_command("esrgan_tf.train", f"--workdir={tmp_path / 'run'}", f"--data={tmp_path / 'nothing'}", *TINY_FLAGS)
+    result = run_command(
+        "esrgan_tf.train",
+        f"--workdir={tmp_path / 'run'}",
+        f"--data={tmp_path / 'nothing'}",
+        *TINY_FLAGS,
+    )
     assert result.returncode == 1
     assert "no TFRecord shards found" in result.stderr
     assert "Traceback" not in result.stderr
@@ -57,9 +86,20 @@ def test_missing_data_is_a_clear_error(tmp_path, run_command):
 def test_flags_become_one_run_config(tmp_path):
     fv = flags.FlagValues()
     train.define_flags(fv)
-    fv(["train", f"--workdir={tmp_path}", "--data=d", "--scale=2", "--hr_size=64",
-        "--pretrain_steps=5", "--pretrain_lr_milestones=2,4", "--lr_milestones=10",
-        "--vgg_layers=block1_conv2,block5_conv4", "--vgg_layer_weights=0.1,1"])
+    fv(
+        [
+            "train",
+            f"--workdir={tmp_path}",
+            "--data=d",
+            "--scale=2",
+            "--hr_size=64",
+            "--pretrain_steps=5",
+            "--pretrain_lr_milestones=2,4",
+            "--lr_milestones=10",
+            "--vgg_layers=block1_conv2,block5_conv4",
+            "--vgg_layer_weights=0.1,1",
+        ]
+    )
     config = train.config_from_flags(fv)
     # --scale has one owner: the model; the data pipeline and metrics read it from there.
     assert config.stage.model.scale == 2 and not hasattr(config.stage.data, "scale")

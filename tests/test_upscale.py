@@ -27,10 +27,16 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     (src / "broken.png").write_bytes(b"\x89PNG garbage")
     out = tmp_path / "out"
     arch = ["--num_feat=8", "--num_block=1", "--num_grow_ch=4", "--scale=4"]
-    result = run_command("esrgan_tf.upscale", f"--weights={weights}",
-                         f"--input={src / 'a.png'},{src / '*.jpg'},{src / 'broken.png'}",
-                         f"--output_dir={out}", "--tile=8", "--tile_pad=4", "--noprogress",
-                         *arch)
+    result = run_command(
+        "esrgan_tf.upscale",
+        f"--weights={weights}",
+        f"--input={src / 'a.png'},{src / '*.jpg'},{src / 'broken.png'}",
+        f"--output_dir={out}",
+        "--tile=8",
+        "--tile_pad=4",
+        "--noprogress",
+        *arch,
+    )
     assert result.returncode == 1, result.stderr[-3000:]
     failed = [line for line in result.stderr.splitlines() if line.startswith("FAILED")]
     assert len(failed) == 1 and "broken.png" in failed[0], result.stderr[-3000:]
@@ -42,12 +48,25 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     np.testing.assert_array_equal(saved, np.floor(np.clip(expected, 0, 1) * 255 + 0.5))
 
     # All good -> exit 0; a mismatching architecture is one clear error.
-    again = run_command("esrgan_tf.upscale", f"--weights={weights}", f"--input={src / 'a.png'}",
-                        f"--output_dir={out}", "--suffix=_again", *arch)
+    again = run_command(
+        "esrgan_tf.upscale",
+        f"--weights={weights}",
+        f"--input={src / 'a.png'}",
+        f"--output_dir={out}",
+        "--suffix=_again",
+        *arch,
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert (out / "a_again.png").exists()
-    wrong = run_command("esrgan_tf.upscale", f"--weights={weights}", f"--input={src / 'a.png'}",
-                        f"--output_dir={out}", "--num_feat=8", "--num_block=2",
-                        "--num_grow_ch=4", "--suffix=_wrong")
+    wrong = run_command(
+        "esrgan_tf.upscale",
+        f"--weights={weights}",
+        f"--input={src / 'a.png'}",
+        f"--output_dir={out}",
+        "--num_feat=8",
+        "--num_block=2",
+        "--num_grow_ch=4",
+        "--suffix=_wrong",
+    )
     assert wrong.returncode == 1 and "different architecture" in wrong.stderr
     assert not (out / "a_wrong.png").exists()

@@ -56,6 +56,7 @@ class Header:
     a PNG makes Pillow decode the whole image, and square crops do not need it (a 90° rotation
     does not change how many fit).
     """
+
     height: int
     width: int
     bit_depth: int
@@ -88,8 +89,9 @@ def _open(data, max_pixels):
         raise UnusableImage(f"corrupt header: {type(e).__name__}: {e}") from None
     width, height = image.size
     if width * height > max_pixels:
-        raise UnusableImage(f"too many pixels: {width}x{height} is more than --max_pixels="
-                            f"{int(max_pixels)}")
+        raise UnusableImage(
+            f"too many pixels: {width}x{height} is more than --max_pixels={int(max_pixels)}"
+        )
     if width == 0 or height == 0:
         raise UnusableImage(f"empty image: {width}x{height}")
     frames = getattr(image, "n_frames", 1)
@@ -105,8 +107,11 @@ def _is_16bit_png(data):
 
 
 def _is_16bit_tiff(image):
-    return (image.format == "TIFF" and not image.mode.startswith("I;16")
-            and max(image.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))) == 16)
+    return (
+        image.format == "TIFF"
+        and not image.mode.startswith("I;16")
+        and max(image.tag_v2.get(_TIFF_BITS_PER_SAMPLE, (8,))) == 16
+    )
 
 
 def _bit_depth(data, image):
@@ -129,11 +134,13 @@ def decode(data, max_pixels):
             try:
                 if _is_16bit_png(data):
                     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
                     pixels = tf.io.decode_png(data, channels=3, dtype=tf.uint16).numpy()
                     # Pillow's getexif() decodes a whole PNG just to look for an eXIf chunk.
                     return orient(pixels, _orientation(image) if b"eXIf" in data else 1)
                 if _is_16bit_tiff(image):
                     import tifffile  # pylint: disable=import-outside-toplevel
+
                     return orient(to_rgb(tifffile.imread(io.BytesIO(data))), _orientation(image))
                 image.load()  # Raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES is off).
                 return _pil_to_rgb(ImageOps.exif_transpose(image))
@@ -211,16 +218,20 @@ def encode_png(pixels, alpha=None):
     if alpha is not None:
         alpha = np.asarray(alpha)
         if alpha.shape != pixels.shape[:2] or alpha.dtype != pixels.dtype:
-            raise ValueError(f"alpha {alpha.shape} {alpha.dtype} does not fit the "
-                             f"{pixels.shape} {pixels.dtype} image")
+            raise ValueError(
+                f"alpha {alpha.shape} {alpha.dtype} does not fit the "
+                f"{pixels.shape} {pixels.dtype} image"
+            )
         pixels = np.ascontiguousarray(np.dstack([pixels, alpha]))
     if pixels.dtype == np.uint8:
         buffer = io.BytesIO()
         Image.fromarray(pixels, "RGB" if alpha is None else "RGBA").save(
-            buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+            buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL
+        )
         return buffer.getvalue()
     # Pillow cannot write 16-bit RGB(A) PNGs.
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     return tf.io.encode_png(pixels, compression=PNG_COMPRESS_LEVEL).numpy()
 
 
@@ -233,6 +244,7 @@ def write_png(path, pixels, alpha=None):
 # Whole image files (validation, evaluation, upscaling)
 # ----------------------------------------------------------------------------------------------
 
+
 def is_image_file(name):
     return name.lower().endswith(IMAGE_EXTENSIONS) and not os.path.basename(name).startswith(".")
 
@@ -241,8 +253,11 @@ def image_files(folder):
     """Sorted image files of a folder (not recursive); a clear error if there are none."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"image folder {folder!r} does not exist")
-    files = sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                   if is_image_file(n) and os.path.isfile(os.path.join(folder, n)))
+    files = sorted(
+        os.path.join(folder, n)
+        for n in os.listdir(folder)
+        if is_image_file(n) and os.path.isfile(os.path.join(folder, n))
+    )
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder!r}")
     return files
@@ -273,6 +288,7 @@ def read_alpha(data, sixteen_bit, max_pixels):
         if sixteen_bit and image.format == "PNG":
             # Pillow reads 16-bit RGBA / LA PNGs as 8-bit.
             import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
             pixels = tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
             if pixels.shape[2] not in (2, 4):
                 return None

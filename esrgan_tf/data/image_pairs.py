@@ -25,8 +25,9 @@ def mod_crop(image, scale):
     """Crop H and W down to multiples of `scale` (the literature's convention)."""
     h, w = image.shape[0] - image.shape[0] % scale, image.shape[1] - image.shape[1] % scale
     if h == 0 or w == 0:
-        raise ValueError(f"image of {image.shape[0]}x{image.shape[1]} is smaller than "
-                         f"scale {scale}")
+        raise ValueError(
+            f"image of {image.shape[0]}x{image.shape[1]} is smaller than scale {scale}"
+        )
     return image[:h, :w]
 
 
@@ -40,8 +41,10 @@ def _paired_lr(lr_files, name, scale):
     for candidate in candidates:
         if candidate in lr_files:
             return lr_files[candidate]
-    raise FileNotFoundError(f"no LR image for HR image {name!r} (looked for "
-                            f"{', '.join(candidates)} with an image extension)")
+    raise FileNotFoundError(
+        f"no LR image for HR image {name!r} (looked for "
+        f"{', '.join(candidates)} with an image extension)"
+    )
 
 
 def bicubic_downscale(hr, scale):
@@ -70,8 +73,10 @@ def load_pairs(hr_dir, scale, limit=0, lr_dir=""):
             lr = image_io.read_image(_paired_lr(lr_files, stem(path), scale))
             expected = (hr.shape[0] // scale, hr.shape[1] // scale)
             if lr.shape[:2] != expected:
-                raise ValueError(f"LR image of {stem(path)} is {lr.shape[1]}x{lr.shape[0]}, "
-                                 f"expected {expected[1]}x{expected[0]} for x{scale}")
+                raise ValueError(
+                    f"LR image of {stem(path)} is {lr.shape[1]}x{lr.shape[0]}, "
+                    f"expected {expected[1]}x{expected[0]} for x{scale}"
+                )
         else:
             lr = bicubic_downscale(hr, scale)
         pairs.append(ImagePair(stem(path), lr, hr))

@@ -63,8 +63,12 @@ def output_size(in_size, scale):
 
 
 def _check_scale(scale):
-    if (isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer))
-            or not math.isfinite(scale) or scale <= 0):
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float, np.floating, np.integer))
+        or not math.isfinite(scale)
+        or scale <= 0
+    ):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
     return float(scale)
 
@@ -72,6 +76,7 @@ def _check_scale(scale):
 # ----------------------------------------------------------------------------------------------
 # NumPy
 # ----------------------------------------------------------------------------------------------
+
 
 def resize_matrix(in_size, out_size, scale):
     """Dense [out_size, in_size] float64 matrix M with resized = M @ signal along one dimension.
@@ -131,7 +136,8 @@ def imresize(image, scale=None, output_shape=None):
     else:
         out_shape = tuple(output_shape)
         if len(out_shape) != 2 or not all(
-                isinstance(n, (int, np.integer)) and n > 0 for n in out_shape):
+            isinstance(n, (int, np.integer)) and n > 0 for n in out_shape
+        ):
             raise ValueError(f"output_shape must be two positive ints, got {output_shape!r}")
         scales = tuple(o / n for o, n in zip(out_shape, in_shape))
 
@@ -150,6 +156,7 @@ def imresize(image, scale=None, output_shape=None):
 # ----------------------------------------------------------------------------------------------
 # TensorFlow
 # ----------------------------------------------------------------------------------------------
+
 
 def _contributions_tf(in_size, scale):
     """Tap indices [out, taps] (int32, 0-based, mirrored) and weights [out, taps] (float64).
@@ -207,12 +214,13 @@ def imresize_tf(image, scale):
     if not image.dtype.is_floating:
         raise ValueError(f"image must be a float tensor, got {image.dtype.name}")
     h_axis = rank - 3
-    static_hw = image.shape[h_axis:h_axis + 2]
+    static_hw = image.shape[h_axis : h_axis + 2]
     if any(n == 0 for n in static_hw):
         raise ValueError(f"image is empty, got shape {image.shape}")
     if not static_hw.is_fully_defined():
         tf.debugging.assert_positive(
-            tf.shape(image)[h_axis:h_axis + 2], message="imresize_tf: image H and W must be > 0")
+            tf.shape(image)[h_axis : h_axis + 2], message="imresize_tf: image H and W must be > 0"
+        )
     # One scale for both dimensions: MATLAB's stable sort resizes rows first.
     resized = _resize_axis_tf(image, h_axis, scale)
     return _resize_axis_tf(resized, h_axis + 1, scale)

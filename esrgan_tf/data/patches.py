@@ -14,9 +14,7 @@ import os
 
 import numpy as np
 
-from esrgan_tf.data import image_io
-from esrgan_tf.data import pipeline
-from esrgan_tf.data import sources
+from esrgan_tf.data import image_io, pipeline, sources
 from esrgan_tf.data.image_pairs import bicubic_downscale
 
 SKIMAGE = "skimage"
@@ -26,7 +24,8 @@ def _is_shards(source):
     if any(c in source for c in "*?["):
         return bool(glob.glob(source))
     return os.path.isdir(source) and any(
-        n.endswith(".tfrecord") or ".tfrecord-" in n for n in os.listdir(source))
+        n.endswith(".tfrecord") or ".tfrecord-" in n for n in os.listdir(source)
+    )
 
 
 def _photos(source, names=None):
@@ -64,10 +63,12 @@ def centre_pairs(source, scale, lr_size, count, names=None):
         if photo.shape[0] < crop_h or photo.shape[1] < crop_w:
             continue
         top, left = (photo.shape[0] - crop_h) // 2, (photo.shape[1] - crop_w) // 2
-        pairs.append((name, *_pair(photo[top:top + crop_h, left:left + crop_w], scale)))
+        pairs.append((name, *_pair(photo[top : top + crop_h, left : left + crop_w], scale)))
     if not pairs:
-        raise ValueError(f"no photo in {source!r} is at least {crop_w}x{crop_h} "
-                         f"(LR {lr_size[1]}x{lr_size[0]} at x{scale})")
+        raise ValueError(
+            f"no photo in {source!r} is at least {crop_w}x{crop_h} "
+            f"(LR {lr_size[1]}x{lr_size[0]} at x{scale})"
+        )
     return pairs
 
 
@@ -81,17 +82,22 @@ def random_lr_patches(source, scale, lr_size, count, seed=0, exclude=()):
     if _is_shards(source):
         return _shard_lr_patches(source, scale, lr_size, count, seed)
     rng = np.random.default_rng(seed)
-    photos = [p for name, p in _photos(source) if name.split("/")[-1] not in exclude
-              and p.shape[0] >= crop_h and p.shape[1] >= crop_w]
+    photos = [
+        p
+        for name, p in _photos(source)
+        if name.split("/")[-1] not in exclude and p.shape[0] >= crop_h and p.shape[1] >= crop_w
+    ]
     if not photos:
-        raise ValueError(f"no usable photo in {source!r} is at least {crop_w}x{crop_h} "
-                         f"(LR {lr_size[1]}x{lr_size[0]} at x{scale})")
+        raise ValueError(
+            f"no usable photo in {source!r} is at least {crop_w}x{crop_h} "
+            f"(LR {lr_size[1]}x{lr_size[0]} at x{scale})"
+        )
     patches = []
     while len(patches) < count:
         photo = photos[len(patches) % len(photos)]
         top = rng.integers(0, photo.shape[0] - crop_h + 1)
         left = rng.integers(0, photo.shape[1] - crop_w + 1)
-        patches.append(_pair(photo[top:top + crop_h, left:left + crop_w], scale)[0])
+        patches.append(_pair(photo[top : top + crop_h, left : left + crop_w], scale)[0])
     return patches
 
 
@@ -99,6 +105,7 @@ def _shard_lr_patches(shards, scale, lr_size, count, seed):
     """LR patches of the training pipeline itself (square: `lr_size` must be)."""
     if lr_size[0] != lr_size[1]:
         raise ValueError(f"training shards give square patches; got LR size {lr_size}")
-    config = pipeline.TrainDataConfig(shards=shards, hr_size=lr_size[0] * scale, batch_size=1,
-                                      seed=seed, shuffle_buffer=64)
+    config = pipeline.TrainDataConfig(
+        shards=shards, hr_size=lr_size[0] * scale, batch_size=1, seed=seed, shuffle_buffer=64
+    )
     return [lr[0].numpy() for lr, _ in pipeline.train_dataset(config, scale).take(count)]

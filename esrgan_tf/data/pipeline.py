@@ -62,8 +62,8 @@ def shard_files(shards):
         files = sorted(glob.glob(shards))
     if not files:
         raise FileNotFoundError(
-            f"no TFRecord shards found at {shards!r}; make them with "
-            "`python -m esrgan_tf.prepare`")
+            f"no TFRecord shards found at {shards!r}; make them with `python -m esrgan_tf.prepare`"
+        )
     return files
 
 
@@ -82,6 +82,7 @@ def stored_lr_scale(shards):
 # Map functions (pure, seeded with stateless RNG so order and content are reproducible)
 # ---------------------------------------------------------------------------------------
 
+
 def random_crop_pair(hr, lr, seed, hr_size, scale):
     """Aligned random crops: LR at (y, x), HR at (scale*y, scale*x).
 
@@ -94,8 +95,10 @@ def random_crop_pair(hr, lr, seed, hr_size, scale):
     lr_size = hr_size // scale
     hr_shape = tf.shape(hr)
     check = tf.debugging.assert_greater_equal(
-        hr_shape[:2], hr_size,
-        message=f"an HR sub-image is smaller than the {hr_size}x{hr_size} patch size")
+        hr_shape[:2],
+        hr_size,
+        message=f"an HR sub-image is smaller than the {hr_size}x{hr_size} patch size",
+    )
     with tf.control_dependencies([check]):  # before the RNG's own, less clear, error
         hr_shape = tf.identity(hr_shape)
     # Positions on the LR grid, so the HR crop starts on a multiple of the scale.
@@ -104,11 +107,11 @@ def random_crop_pair(hr, lr, seed, hr_size, scale):
     seeds = tf.random.experimental.stateless_split(seed, 2)
     y = tf.random.stateless_uniform([], seeds[0], 0, max_y + 1, dtype=tf.int32)
     x = tf.random.stateless_uniform([], seeds[1], 0, max_x + 1, dtype=tf.int32)
-    hr_crop = hr[y * scale:(y + lr_size) * scale, x * scale:(x + lr_size) * scale]
+    hr_crop = hr[y * scale : (y + lr_size) * scale, x * scale : (x + lr_size) * scale]
     hr_crop = tf.ensure_shape(hr_crop, [hr_size, hr_size, None])
     if lr is None:
         return hr_crop, None
-    lr_crop = tf.ensure_shape(lr[y:y + lr_size, x:x + lr_size], [lr_size, lr_size, None])
+    lr_crop = tf.ensure_shape(lr[y : y + lr_size, x : x + lr_size], [lr_size, lr_size, None])
     return hr_crop, lr_crop
 
 
@@ -146,6 +149,7 @@ def make_training_pair(example, seed, config, scale, with_stored_lr):
 # Datasets
 # ---------------------------------------------------------------------------------------
 
+
 def train_dataset(config, scale, input_context=None):
     """Infinite, batched (lr, hr) training dataset at SR factor `scale`.
 
@@ -164,12 +168,14 @@ def train_dataset(config, scale, input_context=None):
     shard_records = False
     if input_context is not None and input_context.num_input_pipelines > 1:
         if config.batch_size % input_context.num_input_pipelines:
-            raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
-                             f"{input_context.num_input_pipelines} input pipelines")
+            raise ValueError(
+                f"batch_size {config.batch_size} is not divisible by the "
+                f"{input_context.num_input_pipelines} input pipelines"
+            )
         batch_size = config.batch_size // input_context.num_input_pipelines
         seed = file_seed = config.seed * 1000 + input_context.input_pipeline_id
         if len(files) >= input_context.num_input_pipelines:
-            files = files[input_context.input_pipeline_id::input_context.num_input_pipelines]
+            files = files[input_context.input_pipeline_id :: input_context.num_input_pipelines]
         else:  # too few files to split: every pipeline reads all and keeps its share, so all
             shard_records = True  # must read the records in the same order (one file seed).
             file_seed = config.seed
@@ -178,16 +184,23 @@ def train_dataset(config, scale, input_context=None):
     # each record next to each other (and, with record sharding, into every pipeline).
     ds = tf.data.Dataset.from_tensor_slices(files)
     ds = ds.shuffle(len(files), seed=file_seed, reshuffle_each_iteration=True)
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(config.cycle_length, len(files)),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(config.cycle_length, len(files)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     if shard_records:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     ds = ds.repeat().shuffle(config.shuffle_buffer, seed=seed)
     # One stateless seed per example: (seed, position in the stream).
     counter = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
     ds = tf.data.Dataset.zip((ds, counter))
-    ds = ds.map(lambda s, sd: make_training_pair(records.parse_example(s), sd, config, scale,
-                                                 with_stored_lr),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda s, sd: make_training_pair(
+            records.parse_example(s), sd, config, scale, with_stored_lr
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-

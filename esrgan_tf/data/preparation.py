@@ -11,12 +11,14 @@ Determinism: inputs come in a fixed order, their records are numbered in that or
 r goes to shard floor(r * num_shards / total) — balanced shards, byte-identical for the same
 inputs and settings whatever the number of workers.
 
-Interruptions: a shard is written to a temporary file (`esrgan_tf.atomic`), fsynced, renamed when complete and then
-recorded with its sha256 in ``.prepare-state.json``. A re-run with the same inputs and settings
-keeps the complete shards whose checksum still matches and writes only the others.
+Interruptions: a shard is written to a temporary file (`esrgan_tf.atomic`), fsynced, renamed
+when complete and then recorded with its sha256 in ``.prepare-state.json``. A re-run with the
+same inputs and settings keeps the complete shards whose checksum still matches and writes only
+the others.
 """
 
 import collections
+from concurrent import futures
 import contextlib
 import dataclasses
 import itertools
@@ -26,7 +28,6 @@ import multiprocessing
 import os
 import sys
 import zlib
-from concurrent import futures
 
 import numpy as np
 import PIL
@@ -62,6 +63,7 @@ class PrepareConfig:
     ``crop_size=0`` keeps whole images (mod-cropped to ``lr_scale``); ``lr_scale=0`` stores no
     LR images; ``num_shards=0`` picks ~1 shard per 500 MB; ``num_workers=0`` uses every CPU.
     """
+
     output_dir: str
     input_dirs: tuple[str, ...] = ()
     tfds: str = ""
@@ -91,8 +93,9 @@ class PrepareConfig:
         if self.crop_size < 0 or self.step <= 0 or self.thresh_size < 0:
             raise ValueError("need crop_size >= 0, step > 0 and thresh_size >= 0")
         if self.lr_scale and self.crop_size % self.lr_scale:
-            raise ValueError(f"crop_size {self.crop_size} is not divisible by lr_scale "
-                             f"{self.lr_scale}")
+            raise ValueError(
+                f"crop_size {self.crop_size} is not divisible by lr_scale {self.lr_scale}"
+            )
         if min(self.holdout, self.num_shards, self.num_workers) < 0 or self.max_pixels <= 0:
             raise ValueError("holdout, num_shards and num_workers must be >= 0, max_pixels > 0")
         if not self.prefix or "/" in self.prefix or self.prefix.startswith("."):
@@ -103,11 +106,13 @@ class PrepareConfig:
 # Planning and running
 # ----------------------------------------------------------------------------------------------
 
+
 def _photo_arrays(config):
     if config.builtin:
         return sources.skimage_photos()
-    return sources.tfds_images(config.tfds, config.tfds_split, config.tfds_key,
-                               config.tfds_data_dir)
+    return sources.tfds_images(
+        config.tfds, config.tfds_split, config.tfds_key, config.tfds_data_dir
+    )
 
 
 def _ordered_map(pool, fn, arg_tuples, window):
@@ -124,19 +129,28 @@ def _ordered_map(pool, fn, arg_tuples, window):
 
 
 def _progress(iterable, total, desc, config):
-    return tqdm.tqdm(iterable, total=total, desc=desc, unit="image", file=sys.stderr,
-                     disable=not config.progress, dynamic_ncols=True)
+    return tqdm.tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit="image",
+        file=sys.stderr,
+        disable=not config.progress,
+        dynamic_ncols=True,
+    )
 
 
 def _scan(config, pool):
     if not config.input_dirs:
         return [sources.scan_array(s, a, config.max_pixels) for s, a in _photo_arrays(config)]
     files = sources.find_image_files(
-        config.input_dirs,
-        exclude=(config.output_dir, os.path.join(config.output_dir, HOLDOUT_DIR)))
+        config.input_dirs, exclude=(config.output_dir, os.path.join(config.output_dir, HOLDOUT_DIR))
+    )
     if not files:
-        raise PrepareError(f"no image files ({' '.join(image_io.IMAGE_EXTENSIONS)}) under "
-                           f"{', '.join(config.input_dirs)}")
+        raise PrepareError(
+            f"no image files ({' '.join(image_io.IMAGE_EXTENSIONS)}) under "
+            f"{', '.join(config.input_dirs)}"
+        )
     args = ((source, path, config.max_pixels) for source, path in files)
     scans = _ordered_map(pool, sources.scan_file, args, window=64)
     return list(_progress(scans, len(files), "scan", config))
@@ -145,7 +159,7 @@ def _scan(config, pool):
 def _plan(scans, config):
     """Skip reasons (after the size check), held-out inputs and the shard plan."""
     readable = [i for i, scan in enumerate(scans) if not scan.reason]
-    holdout = frozenset(readable[len(readable) - config.holdout:] if config.holdout else ())
+    holdout = frozenset(readable[len(readable) - config.holdout :] if config.holdout else ())
     reasons, counts, estimated_bytes = [], [], 0.0
     for i, scan in enumerate(scans):
         reason, count = scan.reason, 0
@@ -153,9 +167,12 @@ def _plan(scans, config):
             boxes = subimages.sub_image_boxes(scan.height, scan.width, config)
             count = len(boxes)
             if not boxes:
-                reason = (f"too small: {scan.width}x{scan.height} is smaller than a "
-                          f"{config.crop_size}x{config.crop_size} crop" if config.crop_size else
-                          f"too small: {scan.width}x{scan.height} at scale {config.lr_scale}")
+                reason = (
+                    f"too small: {scan.width}x{scan.height} is smaller than a "
+                    f"{config.crop_size}x{config.crop_size} crop"
+                    if config.crop_size
+                    else f"too small: {scan.width}x{scan.height} at scale {config.lr_scale}"
+                )
             else:
                 samples = boxes[0][2] * boxes[0][3] * 3 * (1 + 1 / max(config.lr_scale, 1) ** 2)
                 estimated_bytes += count * samples * scan.bit_depth / 8 * _PNG_RATIO
@@ -170,8 +187,9 @@ def _tasks(config, scans, holdout, plan, done):
     arrays = None if config.input_dirs else (a for _, a in _photo_arrays(config))
     for i, scan in enumerate(scans):
         pixels = None if arrays is None else next(arrays)
-        wanted = tuple(j for j in range(plan.counts[i])
-                       if plan.shard_of(plan.starts[i] + j) not in done)
+        wanted = tuple(
+            j for j in range(plan.counts[i]) if plan.shard_of(plan.starts[i] + j) not in done
+        )
         if i in holdout or wanted:
             yield subimages.Task(i, scan, pixels, i in holdout, wanted), config
 
@@ -205,16 +223,29 @@ def _write_holdout(output_dir, scans, result, earlier):
 
 def _write_records(writer, scans, result, lr_scale):
     from esrgan_tf.data import records  # pylint: disable=import-outside-toplevel
+
     source = scans[result.index].source
     # deterministic=True: protobuf writes map entries (the features) in hash-table order, which
     # changes from one process to the next with Python's string-hash seed.
-    serialized = [(j, records.make_example(hr, source=source, y=y, x=x, lr_png=lr,
-                                           lr_scale=lr_scale if lr else 0
-                                           ).SerializeToString(deterministic=True))
-                  for j, y, x, hr, lr in result.pngs]
-    info = ({"status": "skipped", "reason": result.reason} if result.reason else
-            {"status": "ok", "height": result.height, "width": result.width,
-             "bit_depth": result.bit_depth})
+    serialized = [
+        (
+            j,
+            records.make_example(
+                hr, source=source, y=y, x=x, lr_png=lr, lr_scale=lr_scale if lr else 0
+            ).SerializeToString(deterministic=True),
+        )
+        for j, y, x, hr, lr in result.pngs
+    ]
+    info = (
+        {"status": "skipped", "reason": result.reason}
+        if result.reason
+        else {
+            "status": "ok",
+            "height": result.height,
+            "width": result.width,
+            "bit_depth": result.bit_depth,
+        }
+    )
     writer.add(source, result.index, serialized, info)
 
 
@@ -222,31 +253,55 @@ def _write_records(writer, scans, result, lr_scale):
 # Manifest and the library entry point
 # ----------------------------------------------------------------------------------------------
 
+
 def _input_entry(i, scan, reason, holdout, holdout_results, writer):
-    entry = {"source": scan.source, "path": scan.path, "bytes": scan.size_bytes,
-             "sha256": scan.sha256, "height": scan.height, "width": scan.width,
-             "bit_depth": scan.bit_depth}
+    entry = {
+        "source": scan.source,
+        "path": scan.path,
+        "bytes": scan.size_bytes,
+        "sha256": scan.sha256,
+        "height": scan.height,
+        "width": scan.width,
+        "bit_depth": scan.bit_depth,
+    }
     if i in holdout:
         result, file = holdout_results[i]
         if result.reason:
             return dict(entry, status="skipped", reason=result.reason, sub_images=0)
-        return dict(entry, status="holdout", file=file, height=result.height,
-                    width=result.width, bit_depth=result.bit_depth, sub_images=0)
+        return dict(
+            entry,
+            status="holdout",
+            file=file,
+            height=result.height,
+            width=result.width,
+            bit_depth=result.bit_depth,
+            sub_images=0,
+        )
     if reason:
         return dict(entry, status="skipped", reason=reason, sub_images=0)
     parts = writer.input_results(scan.source, i)
     failed = [p for p in parts if p["status"] == "skipped"]
     if failed:
         return dict(entry, status="skipped", reason=failed[0]["reason"], sub_images=0)
-    return dict(entry, status="ok", height=parts[0]["height"], width=parts[0]["width"],
-                bit_depth=parts[0]["bit_depth"], sub_images=sum(p["sub_images"] for p in parts))
+    return dict(
+        entry,
+        status="ok",
+        height=parts[0]["height"],
+        width=parts[0]["width"],
+        bit_depth=parts[0]["bit_depth"],
+        sub_images=sum(p["sub_images"] for p in parts),
+    )
 
 
 def _manifest(settings, software, scans, reasons, holdout, holdout_results, writer):
-    inputs = [_input_entry(i, scan, reasons[i], holdout, holdout_results, writer)
-              for i, scan in enumerate(scans)]
-    shards = [{key: entry[key] for key in ("file", "records", "bytes", "sha256")}
-              for _, entry in sorted(writer.done.items())]
+    inputs = [
+        _input_entry(i, scan, reasons[i], holdout, holdout_results, writer)
+        for i, scan in enumerate(scans)
+    ]
+    shards = [
+        {key: entry[key] for key in ("file", "records", "bytes", "sha256")}
+        for _, entry in sorted(writer.done.items())
+    ]
     by_reason = collections.Counter(e["reason"].split(":")[0] for e in inputs if "reason" in e)
     statuses = collections.Counter(e["status"] for e in inputs)
     return {
@@ -254,11 +309,16 @@ def _manifest(settings, software, scans, reasons, holdout, holdout_results, writ
         "esrgan_tf_version": esrgan_tf.__version__,
         "settings": settings,
         "software": software,
-        "totals": {"inputs": len(inputs), "ok": statuses["ok"], "skipped": statuses["skipped"],
-                   "holdout": statuses["holdout"],
-                   "sub_images": sum(s["records"] for s in shards), "shards": len(shards),
-                   "bytes": sum(s["bytes"] for s in shards),
-                   "skipped_by_reason": dict(sorted(by_reason.items()))},
+        "totals": {
+            "inputs": len(inputs),
+            "ok": statuses["ok"],
+            "skipped": statuses["skipped"],
+            "holdout": statuses["holdout"],
+            "sub_images": sum(s["records"] for s in shards),
+            "shards": len(shards),
+            "bytes": sum(s["bytes"] for s in shards),
+            "skipped_by_reason": dict(sorted(by_reason.items())),
+        },
         "shards": shards,
         "inputs": inputs,
     }
@@ -268,9 +328,11 @@ def summary(manifest):
     """One line saying what a run produced and why inputs were skipped."""
     totals = manifest["totals"]
     reasons = ", ".join(f"{n} {kind}" for kind, n in totals["skipped_by_reason"].items())
-    return (f"{totals['sub_images']} sub-images in {totals['shards']} shards from "
-            f"{totals['ok']} of {totals['inputs']} inputs; {totals['holdout']} held out; "
-            f"{totals['skipped']} skipped" + (f" ({reasons})" if reasons else ""))
+    return (
+        f"{totals['sub_images']} sub-images in {totals['shards']} shards from "
+        f"{totals['ok']} of {totals['inputs']} inputs; {totals['holdout']} held out; "
+        f"{totals['skipped']} skipped" + (f" ({reasons})" if reasons else "")
+    )
 
 
 def _check_output_dir(output_dir):
@@ -284,9 +346,14 @@ def _check_output_dir(output_dir):
 
 def _software():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     # The PNG and TFRecord bytes depend on these; the same versions give the same shards.
-    return {"numpy": np.__version__, "pillow": PIL.__version__, "tensorflow": tf.__version__,
-            "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    return {
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "tensorflow": tf.__version__,
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+    }
 
 
 def prepare(config):
@@ -299,8 +366,11 @@ def prepare(config):
     """
     _check_output_dir(config.output_dir)
     atomic.remove_temporary_files(os.path.join(config.output_dir, HOLDOUT_DIR))
-    settings = {k: v for k, v in dataclasses.asdict(config).items()
-                if k not in ("output_dir", "num_workers", "progress")}
+    settings = {
+        k: v
+        for k, v in dataclasses.asdict(config).items()
+        if k not in ("output_dir", "num_workers", "progress")
+    }
     settings["input_dirs"] = list(config.input_dirs)  # as it reads back from JSON
     software = _software()
     holdout_results = {}
@@ -312,23 +382,30 @@ def prepare(config):
                 kinds = collections.Counter(r.split(":")[0] for r in reasons if r)
                 raise PrepareError(
                     f"nothing usable among {len(scans)} inputs ({len(holdout)} held out; "
-                    + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) + "): "
-                    + "; ".join(f"{s.source}: {r}" for s, r in zip(scans[:20], reasons) if r))
+                    + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+                    + "): "
+                    + "; ".join(f"{s.source}: {r}" for s, r in zip(scans[:20], reasons) if r)
+                )
             run_fingerprint = shard_io.fingerprint(
-                settings, software, plan.num_shards,
-                [(s.source, s.sha256, n) for s, n in zip(scans, plan.counts)])
-            writer = shard_io.ShardWriter(config.output_dir, config.prefix, plan,
-                                          run_fingerprint)
+                settings,
+                software,
+                plan.num_shards,
+                [(s.source, s.sha256, n) for s, n in zip(scans, plan.counts)],
+            )
+            writer = shard_io.ShardWriter(config.output_dir, config.prefix, plan, run_fingerprint)
             tasks = _tasks(config, scans, holdout, plan, writer.done)
             num_tasks = len(holdout) + sum(
                 any(k not in writer.done for k in plan.shards_of_input(i))
-                for i in range(len(scans)))
+                for i in range(len(scans))
+            )
             results = _ordered_map(pool, subimages.process, tasks, window=2 * _workers(config))
             with writer:
                 for result in _progress(results, num_tasks, "sub-images", config):
                     if result.index in holdout:
-                        holdout_results[result.index] = (result, _write_holdout(
-                            config.output_dir, scans, result, holdout_results))
+                        holdout_results[result.index] = (
+                            result,
+                            _write_holdout(config.output_dir, scans, result, holdout_results),
+                        )
                     else:
                         _write_records(writer, scans, result, config.lr_scale)
                 writer.finish()
@@ -337,9 +414,12 @@ def prepare(config):
         except OSError as e:  # Inputs are read in try blocks: this is the output (disk full...).
             raise PrepareError(f"cannot write to output folder {config.output_dir}: {e}") from e
     manifest = _manifest(settings, software, scans, reasons, holdout, holdout_results, writer)
-    atomic.write_bytes(os.path.join(config.output_dir, MANIFEST_FILE),
-                              json.dumps(manifest, indent=1).encode())
+    atomic.write_bytes(
+        os.path.join(config.output_dir, MANIFEST_FILE), json.dumps(manifest, indent=1).encode()
+    )
     if manifest["totals"]["sub_images"] == 0:
-        raise PrepareError(f"nothing usable: {summary(manifest)}; the reason for each input is "
-                           f"in {os.path.join(config.output_dir, MANIFEST_FILE)}")
+        raise PrepareError(
+            f"nothing usable: {summary(manifest)}; the reason for each input is "
+            f"in {os.path.join(config.output_dir, MANIFEST_FILE)}"
+        )
     return manifest

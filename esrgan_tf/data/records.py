@@ -51,8 +51,9 @@ def png_header(png):
         raise ValueError("not a PNG")
     width, height, bit_depth, colour_type = struct.unpack(">IIBB", png[16:26])
     if colour_type != 2 or bit_depth not in (8, 16):
-        raise ValueError(f"expected an 8- or 16-bit RGB PNG, got colour type {colour_type} with "
-                         f"{bit_depth} bits")
+        raise ValueError(
+            f"expected an 8- or 16-bit RGB PNG, got colour type {colour_type} with {bit_depth} bits"
+        )
     return height, width, bit_depth
 
 
@@ -94,8 +95,10 @@ def make_example(hr_png, *, source, y, x, lr_png=None, lr_scale=0):
     if lr_png is not None:
         expected = (height // lr_scale, width // lr_scale, bit_depth)
         if height % lr_scale or width % lr_scale or png_header(lr_png) != expected:
-            raise ValueError(f"LR PNG is {png_header(lr_png)} (height, width, bits); expected "
-                             f"{expected} for a {height}x{width} HR at scale {lr_scale}")
+            raise ValueError(
+                f"LR PNG is {png_header(lr_png)} (height, width, bits); expected "
+                f"{expected} for a {height}x{width} HR at scale {lr_scale}"
+            )
         features[LR] = _bytes(lr_png)
     return tf.train.Example(features=tf.train.Features(feature=features))
 
@@ -125,5 +128,6 @@ def parse_example(serialized):
     parsed[LR] = tf.cond(
         scale > 0,
         lambda: _decode(features[LR], height // safe_scale, width // safe_scale),
-        lambda: tf.zeros([0, 0, 3], tf.float32))
+        lambda: tf.zeros([0, 0, 3], tf.float32),
+    )
     return parsed

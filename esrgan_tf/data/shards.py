@@ -4,11 +4,12 @@ Records are numbered 0 .. total-1 in input order and record r belongs to shard
 floor(r * num_shards / total): the assignment depends only on the inputs, never on which worker
 finished first, and every shard gets the same number of records give or take one.
 
-Each shard is written to a temporary file, fsynced and renamed (`esrgan_tf.atomic`), then recorded in
-``.prepare-state.json`` together with its sha256 and the fingerprint of the run's inputs and
-settings. A later run with the same fingerprint keeps every recorded shard whose bytes still
-match and rewrites the rest; a different fingerprint starts over. A crash can therefore leave
-temporary files (removed by the next run) but never a shard with a final name and wrong content.
+Each shard is written to a temporary file, fsynced and renamed (`esrgan_tf.atomic`), then
+recorded in ``.prepare-state.json`` together with its sha256 and the fingerprint of the run's
+inputs and settings. A later run with the same fingerprint keeps every recorded shard whose
+bytes still match and rewrites the rest; a different fingerprint starts over. A crash can
+therefore leave temporary files (removed by the next run) but never a shard with a final name
+and wrong content.
 
 TensorFlow is imported only when a shard is opened: this module is also imported by the
 data-preparation worker processes, which should not pay for it.
@@ -29,6 +30,7 @@ STATE_FILE = ".prepare-state.json"
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """Which records exist (``counts[i]`` for input i) and which shard each goes to."""
+
     counts: tuple[int, ...]
     num_shards: int
 
@@ -42,8 +44,9 @@ class Plan:
         object.__setattr__(self, "num_shards", num_shards)
         object.__setattr__(self, "starts", tuple(starts[:-1]))
         object.__setattr__(self, "total", total)
-        object.__setattr__(self, "bounds",
-                           tuple(k * total // num_shards for k in range(1, num_shards + 1)))
+        object.__setattr__(
+            self, "bounds", tuple(k * total // num_shards for k in range(1, num_shards + 1))
+        )
         object.__setattr__(self, "bounds", (0,) + self.bounds)
 
     def shard_of(self, record):
@@ -81,14 +84,16 @@ class ShardWriter:
     def __init__(self, output_dir, prefix, plan, run_fingerprint):
         self.output_dir = output_dir
         self.plan = plan
-        self.names = [f"{prefix}-{k:05d}-of-{plan.num_shards:05d}.tfrecord"
-                      for k in range(plan.num_shards)]
+        self.names = [
+            f"{prefix}-{k:05d}-of-{plan.num_shards:05d}.tfrecord" for k in range(plan.num_shards)
+        ]
         self._fingerprint = run_fingerprint
         atomic.remove_temporary_files(output_dir)
         self._remove_stale_shards(prefix)
         self.done = self._verified_shards()
-        self._pending = {k: {"records": 0, "inputs": {}}
-                         for k in range(plan.num_shards) if k not in self.done}
+        self._pending = {
+            k: {"records": 0, "inputs": {}} for k in range(plan.num_shards) if k not in self.done
+        }
         self._next = 0  # Shards below this are finished (or kept).
         self._open_shard = None
         self._writer = None
@@ -115,14 +120,20 @@ class ShardWriter:
         done = {}
         for key, entry in state.get("shards", {}).items():
             k, path = int(key), self._path(entry["file"])
-            if (k < len(self.names) and entry["file"] == self.names[k] and os.path.isfile(path)
-                    and _size_and_sha256(path) == (entry["bytes"], entry["sha256"])):
+            if (
+                k < len(self.names)
+                and entry["file"] == self.names[k]
+                and os.path.isfile(path)
+                and _size_and_sha256(path) == (entry["bytes"], entry["sha256"])
+            ):
                 done[k] = entry
         return done
 
     def _save_state(self):
-        state = {"fingerprint": self._fingerprint,
-                 "shards": {str(k): entry for k, entry in sorted(self.done.items())}}
+        state = {
+            "fingerprint": self._fingerprint,
+            "shards": {str(k): entry for k, entry in sorted(self.done.items())},
+        }
         atomic.write_bytes(self._path(STATE_FILE), json.dumps(state, indent=1).encode())
 
     def _finish_below(self, record):
@@ -137,6 +148,7 @@ class ShardWriter:
             return
         self._finish_below(self.plan.bounds[k])
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
         self._tmp = atomic.temporary_path(self._path(self.names[k]))
         self._writer = tf.io.TFRecordWriter(self._tmp)
         self._open_shard = k
@@ -151,8 +163,13 @@ class ShardWriter:
         size, sha256 = _size_and_sha256(tmp)
         atomic.commit(tmp, self._path(self.names[k]))
         pending = self._pending.pop(k)
-        self.done[k] = {"file": self.names[k], "records": pending["records"], "bytes": size,
-                        "sha256": sha256, "inputs": pending["inputs"]}
+        self.done[k] = {
+            "file": self.names[k],
+            "records": pending["records"],
+            "bytes": size,
+            "sha256": sha256,
+            "inputs": pending["inputs"],
+        }
         self._save_state()
 
     def add(self, key, index, records, info):
@@ -180,8 +197,11 @@ class ShardWriter:
 
     def input_results(self, key, index):
         """``info`` dicts stored for an input by the shards holding its records."""
-        return [self.done[k]["inputs"][key] for k in self.plan.shards_of_input(index)
-                if key in self.done.get(k, {}).get("inputs", {})]
+        return [
+            self.done[k]["inputs"][key]
+            for k in self.plan.shards_of_input(index)
+            if key in self.done.get(k, {}).get("inputs", {})
+        ]
 
     def finish(self):
         self._finish_below(self.plan.total)

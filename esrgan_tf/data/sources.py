@@ -25,16 +25,16 @@ from esrgan_tf.data import image_io
 # stereo pair, nearly the same picture: keep them on the same side.
 SKIMAGE_PHOTOS = (
     "immunohistochemistry",  # 512x512 stained tissue
-    "astronaut",             # 512x512
-    "motorcycle_left",       # 500x741
-    "motorcycle_right",      # 500x741
-    "camera",                # 512x512, gray
-    "grass",                 # 512x512, gray texture
-    "gravel",                # 512x512, gray texture
-    "brick",                 # 512x512, gray texture
-    "rocket",                # 427x640
-    "coffee",                # 400x600
-    "chelsea",               # 300x451 (the cat)
+    "astronaut",  # 512x512
+    "motorcycle_left",  # 500x741
+    "motorcycle_right",  # 500x741
+    "camera",  # 512x512, gray
+    "grass",  # 512x512, gray texture
+    "gravel",  # 512x512, gray texture
+    "brick",  # 512x512, gray texture
+    "rocket",  # 427x640
+    "coffee",  # 400x600
+    "chelsea",  # 300x451 (the cat)
 )
 
 
@@ -45,6 +45,7 @@ class Scan:
     ``height``/``width`` are as stored (before EXIF orientation); ``reason`` is "" for a usable
     input, else why it is skipped (see `image_io.UnusableImage`).
     """
+
     source: str
     path: str | None  # None for in-memory photos (scikit-image, TFDS)
     size_bytes: int
@@ -74,8 +75,12 @@ def find_image_files(input_dirs, exclude=()):
             raise SourceError(f"input folder not found: {input_dir}")
         name = os.path.basename(os.path.normpath(os.path.abspath(input_dir)))
         for dirpath, dirnames, filenames in os.walk(input_dir):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")
-                           and os.path.realpath(os.path.join(dirpath, d)) not in exclude]
+            dirnames[:] = [
+                d
+                for d in dirnames
+                if not d.startswith(".")
+                and os.path.realpath(os.path.join(dirpath, d)) not in exclude
+            ]
             for filename in filenames:
                 if not image_io.is_image_file(filename):
                     continue
@@ -83,8 +88,10 @@ def find_image_files(input_dirs, exclude=()):
                 relative = os.path.relpath(path, input_dir).replace(os.sep, "/")
                 source = f"{name}/{relative}"
                 if source in found:
-                    raise SourceError(f"two inputs are both called {source!r}: input folders "
-                                      f"need different names ({found[source]}, {path})")
+                    raise SourceError(
+                        f"two inputs are both called {source!r}: input folders "
+                        f"need different names ({found[source]}, {path})"
+                    )
                 found[source] = path
     return sorted(found.items())
 
@@ -101,8 +108,9 @@ def scan_file(source, path, max_pixels):
         header = image_io.probe(data, max_pixels)
     except image_io.UnusableImage as e:
         return dataclasses.replace(scan, reason=str(e))
-    return dataclasses.replace(scan, height=header.height, width=header.width,
-                               bit_depth=header.bit_depth)
+    return dataclasses.replace(
+        scan, height=header.height, width=header.width, bit_depth=header.bit_depth
+    )
 
 
 def array_sha256(pixels):
@@ -123,10 +131,11 @@ def scan_array(source, pixels, max_pixels):
         return dataclasses.replace(scan, reason=str(e))
     height, width = rgb.shape[:2]
     if height * width > max_pixels:
-        return dataclasses.replace(scan, reason=f"too many pixels: {width}x{height} is more "
-                                                f"than --max_pixels={int(max_pixels)}")
-    return dataclasses.replace(scan, height=height, width=width,
-                               bit_depth=8 * rgb.dtype.itemsize)
+        return dataclasses.replace(
+            scan,
+            reason=f"too many pixels: {width}x{height} is more than --max_pixels={int(max_pixels)}",
+        )
+    return dataclasses.replace(scan, height=height, width=width, bit_depth=8 * rgb.dtype.itemsize)
 
 
 def skimage_photos():
@@ -151,8 +160,9 @@ def tfds_images(name, split, key, data_dir=None):
     try:
         import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
     except ImportError:
-        raise SourceError("--tfds needs the tensorflow-datasets package "
-                          "(pip install tensorflow-datasets)") from None
+        raise SourceError(
+            "--tfds needs the tensorflow-datasets package (pip install tensorflow-datasets)"
+        ) from None
     try:
         builder = tfds.builder(name, data_dir=data_dir or None)
         builder.download_and_prepare()
@@ -161,9 +171,12 @@ def tfds_images(name, split, key, data_dir=None):
         raise SourceError(
             f"cannot load TFDS dataset {name!r} split {split!r}: {type(e).__name__}: {e}. "
             "If this machine has no network access, build the dataset elsewhere "
-            f"(tfds build {name}) and pass its folder as --tfds_data_dir") from None
+            f"(tfds build {name}) and pass its folder as --tfds_data_dir"
+        ) from None
     for index, example in enumerate(tfds.as_numpy(dataset)):
         if key not in example:
-            raise SourceError(f"TFDS dataset {name!r} has no feature {key!r}; its features "
-                              f"are {sorted(example)} (set --tfds_key)")
+            raise SourceError(
+                f"TFDS dataset {name!r} has no feature {key!r}; its features "
+                f"are {sorted(example)} (set --tfds_key)"
+            )
         yield f"tfds:{name}/{split}/{index}", example[key]

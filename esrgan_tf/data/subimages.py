@@ -43,6 +43,7 @@ def sub_image_boxes(height, width, config):
 def downscale(hr, scale):
     """MATLAB-bicubic downscale of a uint8/uint16 HxWx3 image by an integer scale, rounded."""
     from esrgan_tf.data.imresize import imresize  # pylint: disable=import-outside-toplevel
+
     peak = np.iinfo(hr.dtype).max
     lr = imresize(hr.astype(np.float64) / peak, scale=1 / scale)
     # MATLAB's im2uint8 / im2uint16: saturate, round half away from zero.
@@ -56,6 +57,7 @@ class Task:
     ``wanted`` lists sub-image numbers (positions in `sub_image_boxes`); the others lie in shards
     finished by an earlier run. A ``holdout`` photo is encoded whole instead.
     """
+
     index: int
     scan: sources.Scan
     pixels: np.ndarray | None  # None for files, which the worker reads itself
@@ -70,6 +72,7 @@ class Result:
     ``pngs`` holds (sub-image number, y, x, HR PNG, LR PNG or None), or for a holdout photo one
     entry with the whole photo.
     """
+
     index: int
     reason: str
     height: int = 0
@@ -112,12 +115,15 @@ def process(task, config):
         return dataclasses.replace(result, pngs=((0, 0, 0, image_io.encode_png(image), None),))
     boxes = sub_image_boxes(height, width, config)
     if len(boxes) != len(sub_image_boxes(task.scan.height, task.scan.width, config)):
-        return Result(task.index, reason=f"corrupt: decoded size {width}x{height} disagrees "
-                                          f"with the header's {task.scan.width}x{task.scan.height}")
+        return Result(
+            task.index,
+            reason=f"corrupt: decoded size {width}x{height} disagrees "
+            f"with the header's {task.scan.width}x{task.scan.height}",
+        )
     pngs = []
     for j in task.wanted:
         y, x, h, w = boxes[j]
-        hr = image[y:y + h, x:x + w]
+        hr = image[y : y + h, x : x + w]
         lr = image_io.encode_png(downscale(hr, config.lr_scale)) if config.lr_scale else None
         pngs.append((j, y, x, image_io.encode_png(hr), lr))
     return dataclasses.replace(result, pngs=tuple(pngs))

@@ -30,14 +30,10 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from esrgan_tf import atomic
-from esrgan_tf import hardware
-from esrgan_tf import metrics
-from esrgan_tf import tables
+from esrgan_tf import atomic, hardware, metrics, tables
 from esrgan_tf.config import ModelConfig
 from esrgan_tf.data import patches
-from esrgan_tf.deploy import serving
-from esrgan_tf.deploy import tflite
+from esrgan_tf.deploy import serving, tflite
 from esrgan_tf.inference import saved_models
 from esrgan_tf.inference.weights import load_generator
 
@@ -142,29 +138,35 @@ class ExportConfig:
         if not self.weights or not self.output_dir:
             raise ValueError("weights and output_dir are required")
         if self.precision not in serving.PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(serving.PRECISIONS)}, "
-                             f"got {self.precision!r}")
+            raise ValueError(
+                f"precision must be one of {sorted(serving.PRECISIONS)}, got {self.precision!r}"
+            )
         for variant in self.tflite_variants:
             if variant not in tflite.VARIANTS:
-                raise ValueError(f"unknown TFLite variant {variant!r}; choose from "
-                                 f"{', '.join(tflite.VARIANTS)}")
+                raise ValueError(
+                    f"unknown TFLite variant {variant!r}; choose from {', '.join(tflite.VARIANTS)}"
+                )
         for shape in self.tflite_shapes:
             if shape not in tflite.SHAPES:
-                raise ValueError(f"unknown TFLite shape {shape!r}; choose from "
-                                 f"{', '.join(tflite.SHAPES)}")
+                raise ValueError(
+                    f"unknown TFLite shape {shape!r}; choose from {', '.join(tflite.SHAPES)}"
+                )
         if self.tflite_variants and not self.tflite_shapes:
             raise ValueError("TFLite variants were asked for but no --tflite_shapes")
         for name in ("version", "num_samples", "num_calibration", "latency_runs"):
             if getattr(self, name) < (0 if name == "version" else 1):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if saved_models.resolve_saved_model(self.weights):
-            raise ValueError(f"{self.weights} is an exported SavedModel; export from the "
-                             "Keras weights, a training workdir or a checkpoint")
+            raise ValueError(
+                f"{self.weights} is an exported SavedModel; export from the "
+                "Keras weights, a training workdir or a checkpoint"
+            )
 
 
 # ---------------------------------------------------------------------------------------
 # Measuring one artifact
 # ---------------------------------------------------------------------------------------
+
 
 def _latency_ms(fn, image, runs):
     fn(image)  # warm-up: tracing, allocation, delegate set-up
@@ -180,19 +182,32 @@ def measure(fn, samples, references, scale, runs):
     """Parity of `fn` against the Keras outputs `references`, quality against HR, latency."""
     outputs = [np.asarray(fn(lr[None]))[0] for _, lr, _ in samples]
     if not all(np.all(np.isfinite(o)) for o in outputs):  # None, not NaN: valid JSON
-        return {"finite": False, "max_abs_diff": None, "mean_abs_diff": None,
-                "psnr_db": None, "psnr_y_hr_db": None, "latency_ms": None}
+        return {
+            "finite": False,
+            "max_abs_diff": None,
+            "mean_abs_diff": None,
+            "psnr_db": None,
+            "psnr_y_hr_db": None,
+            "latency_ms": None,
+        }
     diffs = [np.abs(o.astype(np.float64) - r) for o, r in zip(outputs, references)]
-    finite_psnrs = [p for p in (metrics.float_psnr(o, r) for o, r in zip(outputs, references))
-                    if np.isfinite(p)]
+    finite_psnrs = [
+        p for p in (metrics.float_psnr(o, r) for o, r in zip(outputs, references)) if np.isfinite(p)
+    ]
     return {
         "finite": True,
         "max_abs_diff": float(max(d.max() for d in diffs)),
         "mean_abs_diff": float(np.mean([d.mean() for d in diffs])),
         # The worst sample; None when every output equals the Keras one exactly.
         "psnr_db": float(min(finite_psnrs)) if finite_psnrs else None,
-        "psnr_y_hr_db": float(np.mean([metrics.psnr(np.clip(o, 0, 1), hr, crop_border=scale)
-                                       for o, (_, _, hr) in zip(outputs, samples)])),
+        "psnr_y_hr_db": float(
+            np.mean(
+                [
+                    metrics.psnr(np.clip(o, 0, 1), hr, crop_border=scale)
+                    for o, (_, _, hr) in zip(outputs, samples)
+                ]
+            )
+        ),
         "latency_ms": _latency_ms(fn, samples[0][1][None], runs),
     }
 
@@ -200,36 +215,44 @@ def measure(fn, samples, references, scale, runs):
 def _size_bytes(path):
     if os.path.isfile(path):
         return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(path)
-               for n in names)
+    return sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(path) for n in names)
 
 
 # ---------------------------------------------------------------------------------------
 # The export
 # ---------------------------------------------------------------------------------------
 
+
 def _samples(config, scale):
     names = SKIMAGE_SAMPLES if config.samples == patches.SKIMAGE else None
-    return patches.centre_pairs(config.samples, scale, config.input_size,
-                                config.num_samples, names)
+    return patches.centre_pairs(config.samples, scale, config.input_size, config.num_samples, names)
 
 
 def _calibration(config, scale):
     if "int8" not in config.tflite_variants:
         return None
     exclude = SKIMAGE_SAMPLES if config.calibration_data == patches.SKIMAGE else ()
-    return patches.random_lr_patches(config.calibration_data, scale, config.input_size,
-                                     config.num_calibration, exclude=exclude)
+    return patches.random_lr_patches(
+        config.calibration_data, scale, config.input_size, config.num_calibration, exclude=exclude
+    )
 
 
 def _artifacts(config, generator, model_config, staging, version, metadata, calibration):
     """Yields (name, kind, precision, path, callable) as each artifact is written."""
     saved_model_dir = os.path.join(staging, str(version))
     serving.write_saved_model(
-        serving.cast_generator(generator, model_config, config.precision), saved_model_dir,
-        config.max_pixels, metadata)
-    yield ("saved_model", "saved_model", config.precision, saved_model_dir,
-           saved_models.SavedModelGenerator(saved_model_dir))
+        serving.cast_generator(generator, model_config, config.precision),
+        saved_model_dir,
+        config.max_pixels,
+        metadata,
+    )
+    yield (
+        "saved_model",
+        "saved_model",
+        config.precision,
+        saved_model_dir,
+        saved_models.SavedModelGenerator(saved_model_dir),
+    )
     tflite_dir = os.path.join(staging, "tflite", f"v{version}")
     os.makedirs(tflite_dir, exist_ok=True)
     for variant in config.tflite_variants:
@@ -252,8 +275,10 @@ def _publish(staging, output_dir, version):
         os.replace(staged_tflite, target)
     os.makedirs(os.path.join(output_dir, "reports"), exist_ok=True)
     for ext in ("json", "md"):
-        os.replace(os.path.join(staging, "reports", f"v{version}.{ext}"),
-                   os.path.join(output_dir, "reports", f"v{version}.{ext}"))
+        os.replace(
+            os.path.join(staging, "reports", f"v{version}.{ext}"),
+            os.path.join(output_dir, "reports", f"v{version}.{ext}"),
+        )
     os.replace(os.path.join(staging, str(version)), os.path.join(output_dir, str(version)))
     shutil.rmtree(staging)
 
@@ -269,13 +294,16 @@ def export(config, generator=None, model_config=None):
         ExportParityError: an artifact is out of tolerance (with enforce_tolerances).
     """
     if generator is None:
-        generator, model_config = load_generator(config.weights, config.model,
-                                                 use_ema=config.use_ema)
+        generator, model_config = load_generator(
+            config.weights, config.model, use_ema=config.use_ema
+        )
     scale = model_config.scale
     version = config.version or serving.next_version(config.output_dir)
     if os.path.exists(os.path.join(config.output_dir, str(version))):
-        raise ValueError(f"{config.output_dir}/{version} already exists; give another "
-                         "--version or leave it at 0 for the next free one")
+        raise ValueError(
+            f"{config.output_dir}/{version} already exists; give another "
+            "--version or leave it at 0 for the next free one"
+        )
     staging = os.path.join(config.output_dir, f".staging-v{version}")
     if os.path.exists(staging):
         shutil.rmtree(staging)
@@ -284,24 +312,46 @@ def export(config, generator=None, model_config=None):
     samples = _samples(config, scale)
     calibration = _calibration(config, scale)
     keras_fn = tf.function(generator)
-    references = [np.clip(keras_fn(lr[None]).numpy()[0], 0, 1).astype(np.float64)
-                  for _, lr, _ in samples]
-    reference_row = {"name": "keras", "kind": "keras", "precision": "fp32", "path": "",
-                     "size_bytes": None, "tolerance": None, "violations": [],
-                     **measure(lambda x: np.clip(keras_fn(x).numpy(), 0, 1), samples,
-                               references, scale, config.latency_runs)}
-    metadata = {"model": dataclasses.asdict(model_config), "scale": scale,
-                "precision": config.precision, "weights": config.weights}
+    references = [
+        np.clip(keras_fn(lr[None]).numpy()[0], 0, 1).astype(np.float64) for _, lr, _ in samples
+    ]
+    reference_row = {
+        "name": "keras",
+        "kind": "keras",
+        "precision": "fp32",
+        "path": "",
+        "size_bytes": None,
+        "tolerance": None,
+        "violations": [],
+        **measure(
+            lambda x: np.clip(keras_fn(x).numpy(), 0, 1),
+            samples,
+            references,
+            scale,
+            config.latency_runs,
+        ),
+    }
+    metadata = {
+        "model": dataclasses.asdict(model_config),
+        "scale": scale,
+        "precision": config.precision,
+        "weights": config.weights,
+    }
     rows, failures = [reference_row], []
     count = 1 + len(config.tflite_variants) * len(config.tflite_shapes)
-    with tqdm.tqdm(total=count, desc="export", unit="artifact",
-                   disable=not config.progress) as bar:
+    with tqdm.tqdm(total=count, desc="export", unit="artifact", disable=not config.progress) as bar:
         for name, kind, precision, path, fn in _artifacts(
-                config, generator, model_config, staging, version, metadata, calibration):
+            config, generator, model_config, staging, version, metadata, calibration
+        ):
             bar.set_postfix_str(name)
-            row = {"name": name, "kind": kind, "precision": precision,
-                   "path": os.path.relpath(path, staging), "size_bytes": _size_bytes(path),
-                   **measure(fn, samples, references, scale, config.latency_runs)}
+            row = {
+                "name": name,
+                "kind": kind,
+                "precision": precision,
+                "path": os.path.relpath(path, staging),
+                "size_bytes": _size_bytes(path),
+                **measure(fn, samples, references, scale, config.latency_runs),
+            }
             tolerance = TOLERANCES[(kind, precision)]
             row["tolerance"] = dataclasses.asdict(tolerance)
             row["violations"] = tolerance.violations(row)
@@ -314,8 +364,11 @@ def export(config, generator=None, model_config=None):
     print(report["table"])
     if failures and config.enforce_tolerances:
         raise ExportParityError(
-            "artifacts outside their tolerance, nothing published (inspect " + staging
-            + "):\n  " + "\n  ".join(failures))
+            "artifacts outside their tolerance, nothing published (inspect "
+            + staging
+            + "):\n  "
+            + "\n  ".join(failures)
+        )
     _publish(staging, config.output_dir, version)
     report["published"] = os.path.join(config.output_dir, str(version))
     return report
@@ -325,12 +378,21 @@ def _report(config, model_config, version, samples, calibration, rows):
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "hardware": hardware.describe(),
-        "weights": config.weights, "model": dataclasses.asdict(model_config),
-        "version": version, "precision": config.precision, "max_pixels": config.max_pixels,
-        "samples": {"source": config.samples, "names": [n for n, _, _ in samples],
-                    "lr_size": list(config.input_size)},
-        "calibration": ({"source": config.calibration_data, "patches": len(calibration)}
-                        if calibration is not None else None),
+        "weights": config.weights,
+        "model": dataclasses.asdict(model_config),
+        "version": version,
+        "precision": config.precision,
+        "max_pixels": config.max_pixels,
+        "samples": {
+            "source": config.samples,
+            "names": [n for n, _, _ in samples],
+            "lr_size": list(config.input_size),
+        },
+        "calibration": (
+            {"source": config.calibration_data, "patches": len(calibration)}
+            if calibration is not None
+            else None
+        ),
         "artifacts": rows,
     }
     report["table"] = format_table(rows)
@@ -343,19 +405,38 @@ def _cell(value, fmt):
 
 def format_table(rows):
     """Markdown table of the report's artifacts."""
-    header = ("artifact", "size (MB)", "max abs diff", "mean abs diff", "PSNR vs Keras (dB)",
-              "PSNR-Y vs HR (dB)", "latency (ms)", "within tolerance")
+    header = (
+        "artifact",
+        "size (MB)",
+        "max abs diff",
+        "mean abs diff",
+        "PSNR vs Keras (dB)",
+        "PSNR-Y vs HR (dB)",
+        "latency (ms)",
+        "within tolerance",
+    )
     cells = []
     for row in rows:
         size = None if row["size_bytes"] is None else row["size_bytes"] / 1e6
         psnr = row["psnr_db"]
         psnr_cell = "exact" if psnr is None and row["finite"] else _cell(psnr, "{:.2f}")
-        status = "reference" if row["kind"] == "keras" else (
-            "yes" if not row["violations"] else "NO: " + "; ".join(row["violations"]))
-        cells.append((row["name"], _cell(size, "{:.2f}"), _cell(row["max_abs_diff"], "{:.2e}"),
-                      _cell(row["mean_abs_diff"], "{:.2e}"), psnr_cell,
-                      _cell(row["psnr_y_hr_db"], "{:.2f}"), _cell(row["latency_ms"], "{:.1f}"),
-                      status))
+        status = (
+            "reference"
+            if row["kind"] == "keras"
+            else ("yes" if not row["violations"] else "NO: " + "; ".join(row["violations"]))
+        )
+        cells.append(
+            (
+                row["name"],
+                _cell(size, "{:.2f}"),
+                _cell(row["max_abs_diff"], "{:.2e}"),
+                _cell(row["mean_abs_diff"], "{:.2e}"),
+                psnr_cell,
+                _cell(row["psnr_y_hr_db"], "{:.2f}"),
+                _cell(row["latency_ms"], "{:.1f}"),
+                status,
+            )
+        )
     return tables.markdown(header, cells)
 
 
@@ -368,4 +449,5 @@ def _write_report(report, prefix):
         f"{report['date']}, {hw['cpu']} ({hw['usable_cpus']} CPUs), TF {hw['tensorflow']}. "
         f"Samples: {', '.join(report['samples']['names'])} (LR "
         f"{report['samples']['lr_size'][0]}x{report['samples']['lr_size'][1]}).\n\n"
-        f"{report['table']}\n")
+        f"{report['table']}\n",
+    )

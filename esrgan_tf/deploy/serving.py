@@ -53,6 +53,7 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 # Graph pieces of the signatures
 # ---------------------------------------------------------------------------------------
 
+
 def _refuse(checks, template):
     """A `tf.cond` branch that fails with the first of `checks` ((ok, message, data)) that
     does not hold; `template` is returned only to give the branch its output structure.
@@ -86,14 +87,19 @@ def _batch_checks(images, max_pixels):
     pixels = dims[0] * dims[1] * dims[2]
     return [
         (shape_ok, "images must be [N, H, W, 3] (RGB); got shape", [shape]),
-        (tf.logical_or(tf.logical_not(shape_ok), pixels <= max_pixels),
-         _too_many(max_pixels, "the request (N*H*W)"), [pixels]),
+        (
+            tf.logical_or(tf.logical_not(shape_ok), pixels <= max_pixels),
+            _too_many(max_pixels, "the request (N*H*W)"),
+            [pixels],
+        ),
     ]
 
 
 def _too_many(max_pixels, what):
-    return (f"{what} has more LR pixels than this model's limit of {max_pixels} "
-            "(--max_pixels at export); send smaller tiles. Pixels:")
+    return (
+        f"{what} has more LR pixels than this model's limit of {max_pixels} "
+        "(--max_pixels at export); send smaller tiles. Pixels:"
+    )
 
 
 def to_uint8_tf(images):
@@ -122,13 +128,14 @@ def header_pixels(data):
     head = tf.pad(head, [[0, 32 - tf.shape(head)[0]]])
 
     def starts_with(signature):
-        return tf.reduce_all(tf.equal(head[:len(signature)],
-                                      tf.constant(list(signature), tf.uint8)))
+        return tf.reduce_all(
+            tf.equal(head[: len(signature)], tf.constant(list(signature), tf.uint8))
+        )
 
     def bmp_pixels():
         width = _uint(head, 18, 4, big_endian=False)
         height = _uint(head, 22, 4, big_endian=False)
-        height = tf.where(height >= 2 ** 31, 2 ** 32 - height, height)  # top-down BMPs
+        height = tf.where(height >= 2**31, 2**32 - height, height)  # top-down BMPs
         return width * height
 
     def jpeg_pixels():
@@ -136,10 +143,14 @@ def header_pixels(data):
         return tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64)
 
     png = _uint(head, 16, 4, big_endian=True) * _uint(head, 20, 4, big_endian=True)
-    return tf.case([(starts_with(_PNG), lambda: png),
-                    (starts_with(b"BM"), bmp_pixels),
-                    (starts_with(b"\xff\xd8"), jpeg_pixels)],
-                   default=lambda: tf.constant(-1, tf.int64))
+    return tf.case(
+        [
+            (starts_with(_PNG), lambda: png),
+            (starts_with(b"BM"), bmp_pixels),
+            (starts_with(b"\xff\xd8"), jpeg_pixels),
+        ],
+        default=lambda: tf.constant(-1, tf.int64),
+    )
 
 
 class _Signatures:
@@ -156,12 +167,15 @@ class _Signatures:
 
     def _batch(self, images, run, out_dtype):
         """`run` on a checked [N, H, W, 3] batch (see `_batch_checks`)."""
-        def checked():
-            return tf.ensure_shape(run(tf.ensure_shape(images, [None, None, None, 3])),
-                                   [None, None, None, 3])
 
-        return _guarded(_batch_checks(images, self.max_pixels), checked,
-                        tf.zeros([0, 0, 0, 3], out_dtype))
+        def checked():
+            return tf.ensure_shape(
+                run(tf.ensure_shape(images, [None, None, None, 3])), [None, None, None, 3]
+            )
+
+        return _guarded(
+            _batch_checks(images, self.max_pixels), checked, tf.zeros([0, 0, 0, 3], out_dtype)
+        )
 
     def serving_default(self, images):
         return {"sr": self._batch(images, self._sr, tf.float32)}
@@ -169,31 +183,45 @@ class _Signatures:
     def upscale_uint8(self, images):
         def run(pixels):
             return to_uint8_tf(self._sr(tf.cast(pixels, tf.float32) / 255.0))
+
         return {"sr": self._batch(images, run, tf.uint8)}
 
     def upscale_image_bytes(self, images_bytes):
         def one(data):
             def run():
-                pixels = tf.io.decode_image(data, channels=3, dtype=tf.uint8,
-                                            expand_animations=False)
+                pixels = tf.io.decode_image(
+                    data, channels=3, dtype=tf.uint8, expand_animations=False
+                )
                 sr = self._sr(tf.cast(pixels, tf.float32)[None] / 255.0)[0]
                 return tf.io.encode_png(to_uint8_tf(sr))
 
             declared = header_pixels(data)
             known = declared >= 0
-            checks = [(known, "images_bytes must hold PNG, JPEG or BMP images; got one "
-                              "starting with", [tf.strings.substr(data, 0, 8)]),
-                      (tf.logical_or(tf.logical_not(known), declared <= self.max_pixels),
-                       _too_many(self.max_pixels, "an image"), [declared])]
+            checks = [
+                (
+                    known,
+                    "images_bytes must hold PNG, JPEG or BMP images; got one starting with",
+                    [tf.strings.substr(data, 0, 8)],
+                ),
+                (
+                    tf.logical_or(tf.logical_not(known), declared <= self.max_pixels),
+                    _too_many(self.max_pixels, "an image"),
+                    [declared],
+                ),
+            ]
             return _guarded(checks, run, tf.constant(b""))
 
         def run_all():
             vector = tf.reshape(images_bytes, [-1])  # a vector: checked below
             return tf.map_fn(one, vector, fn_output_signature=tf.TensorSpec([], tf.string))
 
-        checks = [(tf.equal(tf.rank(images_bytes), 1),
-                   "images_bytes must be a vector [N] of encoded images; got shape",
-                   [tf.shape(images_bytes)])]
+        checks = [
+            (
+                tf.equal(tf.rank(images_bytes), 1),
+                "images_bytes must be a vector [N] of encoded images; got shape",
+                [tf.shape(images_bytes)],
+            )
+        ]
         return {"sr_bytes": _guarded(checks, run_all, tf.constant([], tf.string))}
 
     def specs(self):
@@ -209,6 +237,7 @@ class _Signatures:
 # ---------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def quiet_tf_logs():
@@ -263,14 +292,15 @@ def write_saved_model(generator, path, max_pixels=DEFAULT_MAX_PIXELS, metadata=N
     archive = keras.export.ExportArchive()
     archive.track(generator)
     for name, spec in signatures.specs().items():
-        archive.add_endpoint(name, tf.function(getattr(signatures, name)),
-                             input_signature=[spec])
+        archive.add_endpoint(name, tf.function(getattr(signatures, name)), input_signature=[spec])
     with quiet_tf_logs():
         archive.write_out(path, verbose=False)
-    metadata = {**(metadata or {}), "max_pixels": int(max_pixels),
-                "signatures": list(SIGNATURES),
-                "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                    timespec="seconds")}
+    metadata = {
+        **(metadata or {}),
+        "max_pixels": int(max_pixels),
+        "signatures": list(SIGNATURES),
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
     os.makedirs(os.path.join(path, os.path.dirname(METADATA_FILE)), exist_ok=True)
     atomic.write_json(os.path.join(path, METADATA_FILE), metadata)
     return path

@@ -41,9 +41,11 @@ def _float_saved_model(generator, path, input_shape):
 
     archive = keras.export.ExportArchive()
     archive.track(generator)
-    archive.add_endpoint("serving_default", tf.function(upscale),
-                         input_signature=[tf.TensorSpec(input_shape, tf.float32,
-                                                        name="images")])
+    archive.add_endpoint(
+        "serving_default",
+        tf.function(upscale),
+        input_signature=[tf.TensorSpec(input_shape, tf.float32, name="images")],
+    )
     with serving.quiet_tf_logs():
         archive.write_out(path, verbose=False)
 
@@ -74,10 +76,8 @@ def convert(generator, variant, input_size=None, representative=None):
             patches = [np.asarray(p, np.float32) for p in representative]
             if not patches:
                 raise ValueError("no representative patches for int8 calibration")
-            if input_size is not None and any(p.shape[:2] != tuple(input_size)
-                                              for p in patches):
-                raise ValueError(f"calibration patches must be {input_size} for a fixed "
-                                 "int8 model")
+            if input_size is not None and any(p.shape[:2] != tuple(input_size) for p in patches):
+                raise ValueError(f"calibration patches must be {input_size} for a fixed int8 model")
             converter.representative_dataset = lambda: ([p[None]] for p in patches)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         with serving.quiet_tf_logs():
@@ -108,9 +108,11 @@ class TFLiteModel:
     def __init__(self, path_or_bytes, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
 
-        kwargs = ({"model_content": bytes(path_or_bytes)}
-                  if isinstance(path_or_bytes, (bytes, bytearray))
-                  else {"model_path": os.fspath(path_or_bytes)})
+        kwargs = (
+            {"model_content": bytes(path_or_bytes)}
+            if isinstance(path_or_bytes, (bytes, bytearray))
+            else {"model_path": os.fspath(path_or_bytes)}
+        )
         self.interpreter = Interpreter(num_threads=num_threads or os.cpu_count(), **kwargs)
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
@@ -126,8 +128,10 @@ class TFLiteModel:
     def _prepare(self, size):
         if not self.dynamic:
             if size != self._size:
-                raise ValueError(f"this TFLite model takes {self._size[0]}x{self._size[1]} "
-                                 f"inputs, got {size[0]}x{size[1]}")
+                raise ValueError(
+                    f"this TFLite model takes {self._size[0]}x{self._size[1]} "
+                    f"inputs, got {size[0]}x{size[1]}"
+                )
             return
         if tuple(self.interpreter.get_input_details()[0]["shape"][1:3]) != size:
             self.interpreter.resize_tensor_input(self._input["index"], [1, *size, 3])

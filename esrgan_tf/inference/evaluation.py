@@ -17,9 +17,7 @@ from absl import logging
 import numpy as np
 import tqdm
 
-from esrgan_tf import atomic
-from esrgan_tf import metrics
-from esrgan_tf import tables
+from esrgan_tf import atomic, metrics, tables
 from esrgan_tf.config import ModelConfig
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import bicubic_upscale, load_pairs
@@ -78,8 +76,10 @@ def name_datasets(hr_dirs, lr_dirs=()):
                 raise FileNotFoundError(f"dataset folder {folder!r} does not exist")
         name = dataset_name(hr_dir)
         if name in datasets:
-            raise ValueError(f"two datasets are both named {name!r} ({datasets[name][0]} and "
-                             f"{hr_dir}); put them in differently named folders")
+            raise ValueError(
+                f"two datasets are both named {name!r} ({datasets[name][0]} and "
+                f"{hr_dir}); put them in differently named folders"
+            )
         datasets[name] = (hr_dir, lr_dir)
     return datasets
 
@@ -94,13 +94,20 @@ def _write_csv(path, rows):
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (repr(row[k]) if k in METRIC_KEYS else row[k])
-                         for k in CSV_COLUMNS})
+        writer.writerow({k: (repr(row[k]) if k in METRIC_KEYS else row[k]) for k in CSV_COLUMNS})
     atomic.write_text(path, buffer.getvalue())
 
 
-def evaluate(model, datasets, scale, tiling=Tiling(), output_dir="", save_images=False,
-             method="model", progress=True):
+def evaluate(
+    model,
+    datasets,
+    scale,
+    tiling=Tiling(),
+    output_dir="",
+    save_images=False,
+    method="model",
+    progress=True,
+):
     """Bicubic and `model` on every dataset; writes CSVs and summaries to `output_dir`.
 
     Args:
@@ -127,43 +134,71 @@ def evaluate(model, datasets, scale, tiling=Tiling(), output_dir="", save_images
             os.makedirs(image_dir, exist_ok=True)
         rows = []
         for image in tqdm.tqdm(images, desc=name, unit="image", disable=not progress):
-            sr = np.clip(np.asarray(tile_upscale(model, image.lr, scale, tiling), np.float32),
-                         0.0, 1.0)
+            sr = np.clip(
+                np.asarray(tile_upscale(model, image.lr, scale, tiling), np.float32), 0.0, 1.0
+            )
             if sr.shape != image.hr.shape:
-                raise ValueError(f"{name}/{image.name}: the model made {sr.shape} from LR "
-                                 f"{image.lr.shape}, expected {image.hr.shape} at x{scale}")
+                raise ValueError(
+                    f"{name}/{image.name}: the model made {sr.shape} from LR "
+                    f"{image.lr.shape}, expected {image.hr.shape} at x{scale}"
+                )
             bicubic = bicubic_upscale(image.lr, scale)
             for label, output in ((BICUBIC, bicubic), (method, sr)):
                 scores = metrics.evaluate_pair(output, image.hr, scale, crop_border=scale)
-                rows.append({"image": image.name, "method": label,
-                             **{k: float(scores[k]) for k in METRIC_KEYS}})
+                rows.append(
+                    {
+                        "image": image.name,
+                        "method": label,
+                        **{k: float(scores[k]) for k in METRIC_KEYS},
+                    }
+                )
             if output_dir and save_images:
-                image_io.write_png(os.path.join(image_dir, f"{image.name}.png"),
-                                   metrics.to_uint8(sr))
+                image_io.write_png(
+                    os.path.join(image_dir, f"{image.name}.png"), metrics.to_uint8(sr)
+                )
         results = {label: _means(rows, label) for label in (BICUBIC, method)}
-        summary[name] = {"images": len(images), "hr_dir": hr_dir, "lr_dir": lr_dir,
-                         "results": results}
+        summary[name] = {
+            "images": len(images),
+            "hr_dir": hr_dir,
+            "lr_dir": lr_dir,
+            "results": results,
+        }
         lr_note = f"LR from {lr_dir}" if lr_dir else "MATLAB-bicubic LR"
-        sections.append(f"## {name} ({len(images)} images, x{scale}, {lr_note}, "
-                      f"crop = {scale})\n\n{tables.metrics_table(results, METRIC_KEYS)}\n")
+        sections.append(
+            f"## {name} ({len(images)} images, x{scale}, {lr_note}, "
+            f"crop = {scale})\n\n{tables.metrics_table(results, METRIC_KEYS)}\n"
+        )
         if output_dir:
             _write_csv(os.path.join(output_dir, f"{name}.csv"), rows)
     text = "\n".join(sections)
     print(text)
     if output_dir:
         atomic.write_text(os.path.join(output_dir, "summary.md"), text)
-        atomic.write_json(os.path.join(output_dir, "summary.json"),
-                          {"scale": scale, "datasets": summary})
+        atomic.write_json(
+            os.path.join(output_dir, "summary.json"), {"scale": scale, "datasets": summary}
+        )
     return summary
 
 
 def run(config):
     """Load the generator of `config` and evaluate it on its datasets."""
     datasets = name_datasets(config.hr_dirs, config.lr_dirs)
-    model, model_config = load_generator(config.weights, config.model, use_ema=config.use_ema,
-                                         allow_saved_model=True)
-    logging.info("Evaluating %s (%s x%d) on %s", config.weights, model_config.generator,
-                 model_config.scale, ", ".join(datasets))
-    return evaluate(model, datasets, model_config.scale, config.tiling,
-                    output_dir=config.output_dir, save_images=config.save_images,
-                    progress=config.progress)
+    model, model_config = load_generator(
+        config.weights, config.model, use_ema=config.use_ema, allow_saved_model=True
+    )
+    logging.info(
+        "Evaluating %s (%s x%d) on %s",
+        config.weights,
+        model_config.generator,
+        model_config.scale,
+        ", ".join(datasets),
+    )
+    return evaluate(
+        model,
+        datasets,
+        model_config.scale,
+        config.tiling,
+        output_dir=config.output_dir,
+        save_images=config.save_images,
+        progress=config.progress,
+    )

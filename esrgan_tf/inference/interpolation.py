@@ -66,15 +66,23 @@ def check_same_architecture(psnr_model, gan_model):
     for i in range(max(len(a), len(b))):
         va = a[i] if i < len(a) else None
         vb = b[i] if i < len(b) else None
-        same = (va is not None and vb is not None and _relative_path(va) == _relative_path(vb)
-                and tuple(va.shape) == tuple(vb.shape))
+        same = (
+            va is not None
+            and vb is not None
+            and _relative_path(va) == _relative_path(vb)
+            and tuple(va.shape) == tuple(vb.shape)
+        )
         if not same:
-            describe = lambda v: ("(none)" if v is None  # noqa: E731
-                                  else f"{_relative_path(v)} {tuple(v.shape)}")
+            describe = lambda v: (
+                "(none)"
+                if v is None  # noqa: E731
+                else f"{_relative_path(v)} {tuple(v.shape)}"
+            )
             raise ValueError(
                 f"the PSNR and GAN generators differ in architecture ({len(a)} vs {len(b)} "
                 f"variables); first difference at variable {i}: PSNR {describe(va)} vs GAN "
-                f"{describe(vb)}")
+                f"{describe(vb)}"
+            )
 
 
 def interpolate_weights(psnr_model, gan_model, alpha):
@@ -100,8 +108,10 @@ def interpolate_weights(psnr_model, gan_model, alpha):
             blended.append(g.copy())
         elif not np.issubdtype(p.dtype, np.floating):
             if not np.array_equal(p, g):
-                raise ValueError(f"non-float variable {_relative_path(vp)} differs between "
-                                 "the models and cannot be interpolated")
+                raise ValueError(
+                    f"non-float variable {_relative_path(vp)} differs between "
+                    "the models and cannot be interpolated"
+                )
             blended.append(p.copy())
         else:
             mix = (1.0 - alpha) * p.astype(np.float64) + alpha * g.astype(np.float64)
@@ -132,8 +142,16 @@ def interpolate_files(psnr_path, gan_path, alpha, output_path, model_config=None
     return config
 
 
-def comparison_strip(psnr_path, gan_path, alphas, image_path, output_path, model_config=None,
-                     tiling=Tiling(), gap=STRIP_GAP):
+def comparison_strip(
+    psnr_path,
+    gan_path,
+    alphas,
+    image_path,
+    output_path,
+    model_config=None,
+    tiling=Tiling(),
+    gap=STRIP_GAP,
+):
     """Super-resolve the photo `image_path` (taken as LR) at each alpha; one PNG side by side.
 
     The panels are separated by `gap` white columns and carry no labels; they are in
@@ -167,7 +185,13 @@ def run(config):
         interpolate_files(config.psnr, config.gan, config.alpha, config.output, config.model)
         logging.info("Wrote the alpha = %g generator to %s", config.alpha, config.output)
     if config.strip:
-        comparison_strip(config.psnr, config.gan, config.alphas, config.image, config.strip,
-                         config.model, config.tiling)
-        logging.info("Wrote the comparison strip (alphas %s) to %s", config.alphas,
-                     config.strip)
+        comparison_strip(
+            config.psnr,
+            config.gan,
+            config.alphas,
+            config.image,
+            config.strip,
+            config.model,
+            config.tiling,
+        )
+        logging.info("Wrote the comparison strip (alphas %s) to %s", config.alphas, config.strip)

@@ -23,8 +23,13 @@ def resolve_saved_model(path):
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
     if os.path.isdir(path):
-        versions = sorted((int(n) for n in os.listdir(path) if n.isdigit()
-                           and os.path.isfile(os.path.join(path, n, "saved_model.pb"))))
+        versions = sorted(
+            (
+                int(n)
+                for n in os.listdir(path)
+                if n.isdigit() and os.path.isfile(os.path.join(path, n, "saved_model.pb"))
+            )
+        )
         if versions:
             return os.path.join(path, str(versions[-1]))
     return None
@@ -43,13 +48,17 @@ class SavedModelGenerator:
     def __init__(self, path):
         directory = resolve_saved_model(path)
         if directory is None:
-            raise FileNotFoundError(f"{path!r} holds no SavedModel (saved_model.pb) nor "
-                                    "numbered Serving versions of one")
+            raise FileNotFoundError(
+                f"{path!r} holds no SavedModel (saved_model.pb) nor "
+                "numbered Serving versions of one"
+            )
         self.path = directory
         metadata_path = os.path.join(directory, METADATA_FILE)
         if not os.path.isfile(metadata_path):
-            raise ValueError(f"{directory} is not an esrgan_tf export (no {METADATA_FILE}); "
-                             "export it with python -m esrgan_tf.export")
+            raise ValueError(
+                f"{directory} is not an esrgan_tf export (no {METADATA_FILE}); "
+                "export it with python -m esrgan_tf.export"
+            )
         with open(metadata_path, encoding="utf-8") as f:
             self.metadata = json.load(f)
         self.scale = int(self.metadata["scale"])
@@ -61,11 +70,15 @@ class SavedModelGenerator:
         images = np.asarray(images, np.float32)
         n, h, w = images.shape[:3]
         if h * w > self.max_pixels:
-            raise ValueError(f"a {h}x{w} input exceeds the SavedModel's limit of "
-                             f"{self.max_pixels} LR pixels per call: use a smaller --tile")
+            raise ValueError(
+                f"a {h}x{w} input exceeds the SavedModel's limit of "
+                f"{self.max_pixels} LR pixels per call: use a smaller --tile"
+            )
         per_call = max(1, self.max_pixels // (h * w))
-        outputs = [self._signature(images=tf.constant(images[i:i + per_call]))["sr"].numpy()
-                   for i in range(0, n, per_call)]
+        outputs = [
+            self._signature(images=tf.constant(images[i : i + per_call]))["sr"].numpy()
+            for i in range(0, n, per_call)
+        ]
         return np.concatenate(outputs)
 
 

@@ -34,9 +34,11 @@ class Tiling:
 
     def __post_init__(self):
         if self.tile < 1 or self.tile_pad < 0 or self.tiles_per_call < 1:
-            raise ValueError(f"need tile >= 1, tile_pad >= 0, tiles_per_call >= 1; got "
-                             f"tile={self.tile}, tile_pad={self.tile_pad}, "
-                             f"tiles_per_call={self.tiles_per_call}")
+            raise ValueError(
+                f"need tile >= 1, tile_pad >= 0, tiles_per_call >= 1; got "
+                f"tile={self.tile}, tile_pad={self.tile_pad}, "
+                f"tiles_per_call={self.tiles_per_call}"
+            )
 
 
 _TRACED = weakref.WeakKeyDictionary()  # model -> tf.function: one trace per model, any shape
@@ -48,7 +50,8 @@ def _traced(model):
     if model not in _TRACED:
         ref = weakref.ref(model)  # a strong reference in the value would keep the key alive
         _TRACED[model] = tf.function(
-            lambda x: ref()(x), input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+            lambda x: ref()(x), input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)]
+        )
     return _TRACED[model]
 
 
@@ -60,8 +63,10 @@ def _windows(size, tile, pad):
     shifted inwards: it stays inside the image, so the border tiles are exact too.
     """
     length = min(tile + 2 * pad, size)
-    return [(start, min(start + tile, size), min(max(start - pad, 0), size - length))
-            for start in range(0, size, tile)], length
+    return [
+        (start, min(start + tile, size), min(max(start - pad, 0), size - length))
+        for start in range(0, size, tile)
+    ], length
 
 
 def tile_upscale(model, image, scale, tiling=Tiling(), progress=False):
@@ -94,16 +99,21 @@ def tile_upscale(model, image, scale, tiling=Tiling(), progress=False):
     call = _traced(model)
     per_call = tiling.tiles_per_call
     starts = range(0, len(tiles), per_call)
-    for first in tqdm(starts, desc="tiles", unit="batch", leave=False,
-                           disable=not progress or len(starts) < 2):
-        batch = tiles[first:first + per_call]
-        windows = np.stack([image[wy:wy + win_h, wx:wx + win_w]
-                            for (_, _, wy), (_, _, wx) in batch])
+    for first in tqdm(
+        starts, desc="tiles", unit="batch", leave=False, disable=not progress or len(starts) < 2
+    ):
+        batch = tiles[first : first + per_call]
+        windows = np.stack(
+            [image[wy : wy + win_h, wx : wx + win_w] for (_, _, wy), (_, _, wx) in batch]
+        )
         result = np.asarray(call(tf.constant(windows)))
         if result.shape[1:] != (win_h * scale, win_w * scale, 3):
-            raise ValueError(f"the model maps {windows.shape[1:]} to {result.shape[1:]}, "
-                             f"not x{scale} RGB: wrong scale for these weights?")
+            raise ValueError(
+                f"the model maps {windows.shape[1:]} to {result.shape[1:]}, "
+                f"not x{scale} RGB: wrong scale for these weights?"
+            )
         for sr, ((y0, y1, wy), (x0, x1, wx)) in zip(result, batch):
-            output[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = sr[
-                (y0 - wy) * scale:(y1 - wy) * scale, (x0 - wx) * scale:(x1 - wx) * scale]
+            output[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = sr[
+                (y0 - wy) * scale : (y1 - wy) * scale, (x0 - wx) * scale : (x1 - wx) * scale
+            ]
     return output

@@ -73,16 +73,17 @@ def _quantize(sr, dtype, rows=256):
     out = np.empty(sr.shape, dtype)
     peak = np.iinfo(dtype).max
     for top in range(0, sr.shape[0], rows):
-        block = sr[top:top + rows]
+        block = sr[top : top + rows]
         if dtype == np.uint8:
-            out[top:top + rows] = metrics.to_uint8(block)
+            out[top : top + rows] = metrics.to_uint8(block)
         else:
-            out[top:top + rows] = np.floor(np.clip(block.astype(np.float64), 0, 1) * peak + 0.5)
+            out[top : top + rows] = np.floor(np.clip(block.astype(np.float64), 0, 1) * peak + 0.5)
     return out
 
 
-def upscale_file(model, scale, in_path, out_path, tiling=Tiling(), max_pixels=MAX_PIXELS,
-                 progress=False):
+def upscale_file(
+    model, scale, in_path, out_path, tiling=Tiling(), max_pixels=MAX_PIXELS, progress=False
+):
     """Super-resolves one image file into a PNG (modes: see the module docstring).
 
     Raises:
@@ -109,8 +110,9 @@ def expand_inputs(inputs):
     files, errors, seen = [], [], set()
     for item in inputs:
         if os.path.isdir(item):
-            found = sorted(os.path.join(item, n) for n in os.listdir(item)
-                           if image_io.is_image_file(n))
+            found = sorted(
+                os.path.join(item, n) for n in os.listdir(item) if image_io.is_image_file(n)
+            )
         elif any(c in item for c in _GLOB_CHARS):
             found = sorted(p for p in glob.glob(item) if os.path.isfile(p))
         else:
@@ -125,9 +127,9 @@ def expand_inputs(inputs):
 def run(config, model=None, scale=None):
     """Upscales every input; returns ([written PNG paths], [(input, error message)])."""
     if model is None:
-        model, model_config = weights.load_generator(config.weights, config.model,
-                                                     use_ema=config.use_ema,
-                                                     allow_saved_model=True)
+        model, model_config = weights.load_generator(
+            config.weights, config.model, use_ema=config.use_ema, allow_saved_model=True
+        )
         scale = model_config.scale
     suffix = config.suffix or f"_x{scale}"
     files, failures = expand_inputs(config.inputs)
@@ -142,12 +144,15 @@ def run(config, model=None, scale=None):
         real_out = os.path.realpath(out_path)
         try:
             if real_out in inputs:
-                raise ValueError(f"refusing to overwrite the input {out_path} (use --suffix "
-                                 "or another --output_dir)")
+                raise ValueError(
+                    f"refusing to overwrite the input {out_path} (use --suffix "
+                    "or another --output_dir)"
+                )
             if real_out in written:
                 raise ValueError(f"{out_path} is already the output of {written[real_out]}")
-            upscale_file(model, scale, path, out_path, config.tiling, config.max_pixels,
-                         config.progress)
+            upscale_file(
+                model, scale, path, out_path, config.tiling, config.max_pixels, config.progress
+            )
             written[real_out] = path
             outputs.append(out_path)
         except (image_io.UnusableImage, ValueError, OSError, tf.errors.OpError) as e:

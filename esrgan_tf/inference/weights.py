@@ -16,8 +16,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-from esrgan_tf import atomic
-from esrgan_tf import workdir
+from esrgan_tf import atomic, workdir
 from esrgan_tf.config import ModelConfig
 from esrgan_tf.inference import saved_models
 from esrgan_tf.models.builders import built_generator
@@ -56,8 +55,9 @@ def _count_variables(prefix, child):
     saved object graph instead.
     """
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
-    graph.ParseFromString(tf.train.load_checkpoint(prefix).get_tensor(
-        "_CHECKPOINTABLE_OBJECT_GRAPH"))
+    graph.ParseFromString(
+        tf.train.load_checkpoint(prefix).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
+    )
     start = [c.node_id for c in graph.nodes[0].children if c.local_name == child]
     seen, stack = set(), list(start)
     while stack:
@@ -66,8 +66,9 @@ def _count_variables(prefix, child):
             continue
         seen.add(node_id)
         stack.extend(c.node_id for c in graph.nodes[node_id].children)
-    return sum(1 for i in seen
-               if any(a.name == "VARIABLE_VALUE" for a in graph.nodes[i].attributes))
+    return sum(
+        1 for i in seen if any(a.name == "VARIABLE_VALUE" for a in graph.nodes[i].attributes)
+    )
 
 
 def _check_h5_matches(model, path):
@@ -79,7 +80,8 @@ def _check_h5_matches(model, path):
         raise ValueError(
             f"{path} holds {len(arrays)} arrays but {model.name} ({type(model).__name__}) "
             f"has {len(model.weights)} variables: a different architecture (check "
-            f"num_block, num_feat, scale, generator)")
+            f"num_block, num_feat, scale, generator)"
+        )
     # Same count, other widths (e.g. num_feat 16 vs 8): compare the shapes too, so the
     # error is this sentence rather than Keras printing whole tensors.
     file_shapes = sorted(tuple(a.shape) for a in arrays.values())
@@ -89,7 +91,8 @@ def _check_h5_matches(model, path):
         raise ValueError(
             f"{path} holds arrays of other shapes than {type(model).__name__} (e.g. "
             f"{file_shapes[first]} vs {model_shapes[first]}): a different architecture "
-            f"(check num_feat, num_grow_ch, scale, generator)")
+            f"(check num_feat, num_grow_ch, scale, generator)"
+        )
 
 
 def load_generator_weights(model, path, use_ema=False):
@@ -117,7 +120,8 @@ def load_generator_weights(model, path, use_ema=False):
     if prefix is None:
         raise FileNotFoundError(
             f"{path!r} is neither a .weights.h5 file, a training workdir with checkpoints, "
-            "nor a checkpoint prefix")
+            "nor a checkpoint prefix"
+        )
     key = "generator"
     if use_ema and _count_variables(prefix, "ema_generator"):
         key = "ema_generator"
@@ -127,7 +131,8 @@ def load_generator_weights(model, path, use_ema=False):
     if in_ckpt != len(model.weights):
         raise ValueError(
             f"checkpoint {prefix} holds {in_ckpt} {key} variables but "
-            f"{type(model).__name__} has {len(model.weights)}: a different architecture")
+            f"{type(model).__name__} has {len(model.weights)}: a different architecture"
+        )
     before = [np.array(v.numpy()) for v in model.weights]
     try:
         status = tf.train.Checkpoint(**{key: model}).restore(prefix)
@@ -135,8 +140,7 @@ def load_generator_weights(model, path, use_ema=False):
     except (ValueError, AssertionError, tf.errors.OpError) as e:
         for v, value in zip(model.weights, before):  # never leave a half-loaded model
             v.assign(value)
-        raise ValueError(f"checkpoint {prefix} does not match {type(model).__name__}: "
-                         f"{e}") from e
+        raise ValueError(f"checkpoint {prefix} does not match {type(model).__name__}: {e}") from e
     return f"{key} of checkpoint {prefix}"
 
 
@@ -171,8 +175,10 @@ def load_generator(path, model_config=None, use_ema=True, allow_saved_model=Fals
     """
     if saved_models.resolve_saved_model(path):
         if not allow_saved_model:
-            raise ValueError(f"{path} is an exported SavedModel: this command needs Keras "
-                             "weights (.weights.h5, a training workdir or a checkpoint)")
+            raise ValueError(
+                f"{path} is an exported SavedModel: this command needs Keras "
+                "weights (.weights.h5, a training workdir or a checkpoint)"
+            )
         return saved_models.load_saved_model(path)
     if model_config is None:
         model_config = resolve_model_config(path)
@@ -188,8 +194,10 @@ def save_weights_atomically(model, output_path):
     file at `output_path`; an existing file there stays until the new one is complete.
     """
     if not output_path.endswith(".weights.h5"):
-        raise ValueError(f"output {output_path!r} must end with .weights.h5 (Keras 3 picks "
-                         "the weights format by file name)")
+        raise ValueError(
+            f"output {output_path!r} must end with .weights.h5 (Keras 3 picks "
+            "the weights format by file name)"
+        )
     directory = os.path.dirname(os.path.abspath(output_path))
     os.makedirs(directory, exist_ok=True)
     with atomic.atomic_path(output_path) as tmp:

@@ -1,8 +1,14 @@
 """Generators and discriminators (Keras 3, NHWC float32 RGB in [0, 1])."""
 
 from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
-from esrgan_tf.models.rrdbnet import RRDB, RRDBNet, ResidualDenseBlock
+from esrgan_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from esrgan_tf.models.srresnet import SRResNet
 
-__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "SRResNet", "UNetDiscriminatorSN",
-           "VGGStyleDiscriminator"]
+__all__ = [
+    "RRDB",
+    "RRDBNet",
+    "ResidualDenseBlock",
+    "SRResNet",
+    "UNetDiscriminatorSN",
+    "VGGStyleDiscriminator",
+]

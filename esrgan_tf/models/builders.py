@@ -39,11 +39,21 @@ def build_generator(model_config, dtype_policy=None):
     c = model_config
     with dtype_policy_scope(dtype_policy):
         if c.generator == "rrdbnet":
-            return RRDBNet(num_feat=c.num_feat, num_block=c.num_block,
-                           num_grow_ch=c.num_grow_ch, scale=c.scale, name="generator")
+            return RRDBNet(
+                num_feat=c.num_feat,
+                num_block=c.num_block,
+                num_grow_ch=c.num_grow_ch,
+                scale=c.scale,
+                name="generator",
+            )
         if c.generator == "srresnet":
-            return SRResNet(num_feat=c.num_feat, num_block=c.num_block, scale=c.scale,
-                            use_bn=c.use_bn, name="generator")
+            return SRResNet(
+                num_feat=c.num_feat,
+                num_block=c.num_block,
+                scale=c.scale,
+                use_bn=c.use_bn,
+                name="generator",
+            )
     raise ValueError(f"unknown generator {c.generator!r}; use 'rrdbnet' or 'srresnet'")
 
 
@@ -52,9 +62,13 @@ def build_discriminator(model_config, hr_size, dtype_policy=None):
     c = model_config
     with dtype_policy_scope(dtype_policy):
         if c.discriminator == "vgg":
-            return VGGStyleDiscriminator(hr_size, num_feat=c.d_num_feat,
-                                         strided_kernel=c.d_strided_kernel,
-                                         dense_units=c.d_dense_units, name="discriminator")
+            return VGGStyleDiscriminator(
+                hr_size,
+                num_feat=c.d_num_feat,
+                strided_kernel=c.d_strided_kernel,
+                dense_units=c.d_dense_units,
+                name="discriminator",
+            )
         if c.discriminator == "unet":
             return UNetDiscriminatorSN(num_feat=c.d_num_feat, name="discriminator")
     raise ValueError(f"unknown discriminator {c.discriminator!r}; use 'vgg' or 'unet'")

@@ -20,8 +20,7 @@ def batch_norm(name):
     # PyTorch BatchNorm2d defaults (momentum 0.1 = Keras 0.9, eps 1e-5).
     # synchronized: batch statistics over the global batch, so N replicas train (and
     # update the moving averages) like one device with the whole batch.
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
-                                           name=name)
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -47,18 +46,29 @@ class VGGStyleDiscriminator(keras.Model):
     discriminator_VGG_128 (64 -> 512 channels, 4x4 feature map before the dense layers).
     """
 
-    def __init__(self, input_size=128, num_in_ch=3, num_feat=64, num_stages=None,
-                 strided_kernel=4, dense_units=100, use_bn=True, **kwargs):
+    def __init__(
+        self,
+        input_size=128,
+        num_in_ch=3,
+        num_feat=64,
+        num_stages=None,
+        strided_kernel=4,
+        dense_units=100,
+        use_bn=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if num_stages is None:
             if input_size not in DEFAULT_STAGES:
                 raise ValueError(
                     f"VGGStyleDiscriminator has no default depth for input_size="
-                    f"{input_size}; pass num_stages or use one of {sorted(DEFAULT_STAGES)}")
+                    f"{input_size}; pass num_stages or use one of {sorted(DEFAULT_STAGES)}"
+                )
             num_stages = DEFAULT_STAGES[input_size]
-        if input_size % (2 ** num_stages):
-            raise ValueError(f"input_size={input_size} is not divisible by 2**num_stages="
-                             f"{2 ** num_stages}")
+        if input_size % (2**num_stages):
+            raise ValueError(
+                f"input_size={input_size} is not divisible by 2**num_stages={2**num_stages}"
+            )
         self.input_size = input_size
         self.num_in_ch = num_in_ch
         self.num_feat = num_feat
@@ -69,17 +79,23 @@ class VGGStyleDiscriminator(keras.Model):
 
         self.features = keras.Sequential(name="features")
         for i in range(num_stages):
-            ch = num_feat * min(2 ** i, 8)
+            ch = num_feat * min(2**i, 8)
             for j, (kernel, stride) in enumerate(((3, 1), (strided_kernel, 2))):
                 first = i == 0 and j == 0
                 bn = use_bn and not first
-                self.features.add(keras.layers.Conv2D(
-                    ch, kernel, strides=stride, padding="same", use_bias=not bn,
-                    name=f"conv{i}_{j}"))
+                self.features.add(
+                    keras.layers.Conv2D(
+                        ch,
+                        kernel,
+                        strides=stride,
+                        padding="same",
+                        use_bias=not bn,
+                        name=f"conv{i}_{j}",
+                    )
+                )
                 if bn:
                     self.features.add(batch_norm(f"bn{i}_{j}"))
-                self.features.add(keras.layers.LeakyReLU(negative_slope=0.2,
-                                                         name=f"lrelu{i}_{j}"))
+                self.features.add(keras.layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i}_{j}"))
         self.flatten = keras.layers.Flatten()
         self.dense1 = keras.layers.Dense(dense_units, name="dense1")
         self.lrelu = keras.layers.LeakyReLU(negative_slope=0.2)
@@ -92,15 +108,22 @@ class VGGStyleDiscriminator(keras.Model):
             raise ValueError(
                 f"VGGStyleDiscriminator(input_size={self.input_size}) got patches of "
                 f"{h}x{w}; its dense layers need exactly "
-                f"{self.input_size}x{self.input_size} inputs")
+                f"{self.input_size}x{self.input_size} inputs"
+            )
         feat = self.features(x, training=training)
         return self.dense2(self.lrelu(self.dense1(self.flatten(feat))))
 
     def get_config(self):
-        return {**super().get_config(), "input_size": self.input_size,
-                "num_in_ch": self.num_in_ch, "num_feat": self.num_feat,
-                "num_stages": self.num_stages, "strided_kernel": self.strided_kernel,
-                "dense_units": self.dense_units, "use_bn": self.use_bn}
+        return {
+            **super().get_config(),
+            "input_size": self.input_size,
+            "num_in_ch": self.num_in_ch,
+            "num_feat": self.num_feat,
+            "num_stages": self.num_stages,
+            "strided_kernel": self.strided_kernel,
+            "dense_units": self.dense_units,
+            "use_bn": self.use_bn,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -144,9 +167,13 @@ class UNetDiscriminatorSN(keras.Model):
             # conv in the policy's: Keras's normalize clamps by 1 / epsilon = 1e7, which
             # overflows float16.
             return keras.layers.SpectralNormalization(
-                keras.layers.Conv2D(filters, kernel, strides=stride, padding="same",
-                                    use_bias=False),
-                power_iterations=1, name=name, dtype="float32")
+                keras.layers.Conv2D(
+                    filters, kernel, strides=stride, padding="same", use_bias=False
+                ),
+                power_iterations=1,
+                name=name,
+                dtype="float32",
+            )
 
         self.conv0 = keras.layers.Conv2D(f, 3, padding="same", name="conv0")
         self.conv1 = sn_conv(f * 2, 4, 2, "conv1")
@@ -185,5 +212,9 @@ class UNetDiscriminatorSN(keras.Model):
         return self.conv9(y)
 
     def get_config(self):
-        return {**super().get_config(), "num_in_ch": self.num_in_ch,
-                "num_feat": self.num_feat, "skip_connection": self.skip_connection}
+        return {
+            **super().get_config(),
+            "num_in_ch": self.num_in_ch,
+            "num_feat": self.num_feat,
+            "skip_connection": self.skip_connection,
+        }

@@ -24,13 +24,13 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 # conv layers per VGG19 block (Simonyan & Zisserman, Table 1, column E).
 _VGG19_CONVS_PER_BLOCK = (2, 2, 4, 4, 4)
-VGG19_LAYERS = tuple(f"block{b}_conv{c}" for b, n in enumerate(_VGG19_CONVS_PER_BLOCK, 1)
-                     for c in range(1, n + 1))
+VGG19_LAYERS = tuple(
+    f"block{b}_conv{c}" for b, n in enumerate(_VGG19_CONVS_PER_BLOCK, 1) for c in range(1, n + 1)
+)
 
 # Last bottleneck of each ResNet50 stage, after its ReLU: beta_{1,3}, beta_{2,4},
 # beta_{3,6}, beta_{4,3} of ESRGAN-DP §3.2.1 (Eq. 5) and §4.3.
-RESNET50_LAYERS = ("conv2_block3_out", "conv3_block4_out", "conv4_block6_out",
-                   "conv5_block3_out")
+RESNET50_LAYERS = ("conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
 
 
 def imagenet_caffe_preprocess(images):
@@ -54,22 +54,24 @@ def _build_application(factory, weights, owner):
         raise FileNotFoundError(
             f"{owner}: weights file {path!r} does not exist. Pass weights='imagenet', "
             f"None, or a local copy of the weights of {expected} (the Keras download "
-            f"'*_notop.h5' or a file written by save_weights, '*.weights.h5').")
+            f"'*_notop.h5' or a file written by save_weights, '*.weights.h5')."
+        )
     model = factory(include_top=False, weights=None, input_shape=(None, None, 3))
     try:
         if path.endswith(".weights.h5"):
             # Keras skips file entries it cannot match with only a warning; count them.
             with h5py.File(path, "r") as f:
                 found = []
-                f.visititems(lambda _, obj: found.append(1)
-                             if isinstance(obj, h5py.Dataset) else None)
+                f.visititems(
+                    lambda _, obj: found.append(1) if isinstance(obj, h5py.Dataset) else None
+                )
             if len(found) != len(model.weights):
-                raise ValueError(f"the file holds {len(found)} weight arrays, the "
-                                 f"model has {len(model.weights)}")
+                raise ValueError(
+                    f"the file holds {len(found)} weight arrays, the model has {len(model.weights)}"
+                )
         model.load_weights(path)
     except (ValueError, OSError, KeyError) as e:
-        raise ValueError(
-            f"{owner}: {path!r} does not hold the weights of {expected}: {e}") from e
+        raise ValueError(f"{owner}: {path!r} does not hold the weights of {expected}: {e}") from e
     return model
 
 
@@ -99,21 +101,25 @@ class VGGFeatures(keras.Model):
     SRGAN (Ledig et al., 2017) §2.2.1 (phi_{i,j} after activation).
     """
 
-    def __init__(self, layer_names=("block5_conv4",), pre_activation=True,
-                 weights="imagenet", **kwargs):
+    def __init__(
+        self, layer_names=("block5_conv4",), pre_activation=True, weights="imagenet", **kwargs
+    ):
         if isinstance(layer_names, str):
             layer_names = (layer_names,)
         layer_names = tuple(layer_names)
         bad = [n for n in layer_names if n not in VGG19_LAYERS]
         if bad or not layer_names:
-            raise ValueError(f"VGGFeatures: unknown VGG19 conv layer(s) {bad or '(none)'};"
-                             f" valid names: {', '.join(VGG19_LAYERS)}")
+            raise ValueError(
+                f"VGGFeatures: unknown VGG19 conv layer(s) {bad or '(none)'};"
+                f" valid names: {', '.join(VGG19_LAYERS)}"
+            )
         super().__init__(**kwargs)
         self.layer_names = layer_names
         self.pre_activation = pre_activation
         self.weights_source = weights
         self.network = self._build_network(
-            _build_application(keras.applications.VGG19, weights, "VGGFeatures"))
+            _build_application(keras.applications.VGG19, weights, "VGGFeatures")
+        )
         self.trainable = False
 
     def _build_network(self, vgg):
@@ -121,13 +127,14 @@ class VGGFeatures(keras.Model):
         inputs = keras.Input((None, None, 3))
         x = inputs
         outputs = {}
-        for name in VGG19_LAYERS[:deepest + 1]:
+        for name in VGG19_LAYERS[: deepest + 1]:
             block, conv = name.split("_")
             if conv == "conv1" and block != "block1":
                 x = keras.layers.MaxPooling2D(2, name=f"block{int(block[5:]) - 1}_pool")(x)
             source = vgg.get_layer(name)
-            linear = keras.layers.Conv2D(source.filters, source.kernel_size,
-                                         padding="same", name=name)
+            linear = keras.layers.Conv2D(
+                source.filters, source.kernel_size, padding="same", name=name
+            )
             x = linear(x)
             linear.set_weights(source.get_weights())
             if name in self.layer_names and self.pre_activation:
@@ -141,9 +148,12 @@ class VGGFeatures(keras.Model):
         return self.network(imagenet_caffe_preprocess(images), training=False)
 
     def get_config(self):
-        return {**super().get_config(), "layer_names": self.layer_names,
-                "pre_activation": self.pre_activation,
-                "weights": _config_weights(self.weights_source)}
+        return {
+            **super().get_config(),
+            "layer_names": self.layer_names,
+            "pre_activation": self.pre_activation,
+            "weights": _config_weights(self.weights_source),
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -168,14 +178,17 @@ class ResNetFeatures(keras.Model):
 
     def __init__(self, layer_name="conv4_block6_out", weights="imagenet", **kwargs):
         if layer_name not in RESNET50_LAYERS:
-            raise ValueError(f"ResNetFeatures: unknown layer {layer_name!r}; valid "
-                             f"names: {', '.join(RESNET50_LAYERS)}")
+            raise ValueError(
+                f"ResNetFeatures: unknown layer {layer_name!r}; valid "
+                f"names: {', '.join(RESNET50_LAYERS)}"
+            )
         super().__init__(**kwargs)
         self.layer_name = layer_name
         self.weights_source = weights
         resnet = _build_application(keras.applications.ResNet50, weights, "ResNetFeatures")
-        self.network = keras.Model(resnet.input, resnet.get_layer(layer_name).output,
-                                   name="resnet50_truncated")
+        self.network = keras.Model(
+            resnet.input, resnet.get_layer(layer_name).output, name="resnet50_truncated"
+        )
         self.trainable = False
 
     def call(self, images, training=None):
@@ -183,8 +196,11 @@ class ResNetFeatures(keras.Model):
         return self.network(imagenet_caffe_preprocess(images), training=False)
 
     def get_config(self):
-        return {**super().get_config(), "layer_name": self.layer_name,
-                "weights": _config_weights(self.weights_source)}
+        return {
+            **super().get_config(),
+            "layer_name": self.layer_name,
+            "weights": _config_weights(self.weights_source),
+        }
 
 
 def _config_weights(weights):

@@ -21,7 +21,8 @@ def scaled_msra_init(scale=0.1):
     variance by s**2; MSRA itself has variance 2 / fan_in.
     """
     return keras.initializers.VarianceScaling(
-        scale=2.0 * scale * scale, mode="fan_in", distribution="untruncated_normal")
+        scale=2.0 * scale * scale, mode="fan_in", distribution="untruncated_normal"
+    )
 
 
 def torch_default_init():
@@ -31,14 +32,20 @@ def torch_default_init():
     leaves every other conv at this default; we do the same.
     """
     return keras.initializers.VarianceScaling(
-        scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
+    )
 
 
 def conv3x3(filters, name, kernel_initializer=None, dtype=None):
     return keras.layers.Conv2D(
-        filters, 3, padding="same", name=name,
+        filters,
+        3,
+        padding="same",
+        name=name,
         kernel_initializer=kernel_initializer or torch_default_init(),
-        bias_initializer="zeros", dtype=dtype)
+        bias_initializer="zeros",
+        dtype=dtype,
+    )
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -65,8 +72,12 @@ class NearestUpsample(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
-        return (b, None if h is None else h * self.factor,
-                None if w is None else w * self.factor, c)
+        return (
+            b,
+            None if h is None else h * self.factor,
+            None if w is None else w * self.factor,
+            c,
+        )
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
@@ -87,8 +98,7 @@ class ResidualDenseBlock(keras.layers.Layer):
     Reference: ESRGAN §3.1, Fig. 4.
     """
 
-    def __init__(self, num_feat=64, num_grow_ch=32, res_scale=0.2, init_scale=0.1,
-                 **kwargs):
+    def __init__(self, num_feat=64, num_grow_ch=32, res_scale=0.2, init_scale=0.1, **kwargs):
         super().__init__(**kwargs)
         self.num_feat = num_feat
         self.num_grow_ch = num_grow_ch
@@ -114,9 +124,13 @@ class ResidualDenseBlock(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "num_feat": self.num_feat,
-                "num_grow_ch": self.num_grow_ch, "res_scale": self.res_scale,
-                "init_scale": self.init_scale}
+        return {
+            **super().get_config(),
+            "num_feat": self.num_feat,
+            "num_grow_ch": self.num_grow_ch,
+            "res_scale": self.res_scale,
+            "init_scale": self.init_scale,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -134,15 +148,15 @@ class RRDB(keras.layers.Layer):
     Reference: ESRGAN §3.1, Fig. 4.
     """
 
-    def __init__(self, num_feat=64, num_grow_ch=32, res_scale=0.2, init_scale=0.1,
-                 **kwargs):
+    def __init__(self, num_feat=64, num_grow_ch=32, res_scale=0.2, init_scale=0.1, **kwargs):
         super().__init__(**kwargs)
         self.num_feat = num_feat
         self.num_grow_ch = num_grow_ch
         self.res_scale = res_scale
         self.init_scale = init_scale
-        args = dict(num_feat=num_feat, num_grow_ch=num_grow_ch,
-                    res_scale=res_scale, init_scale=init_scale)
+        args = dict(
+            num_feat=num_feat, num_grow_ch=num_grow_ch, res_scale=res_scale, init_scale=init_scale
+        )
         self.rdb1 = ResidualDenseBlock(name="rdb1", **args)
         self.rdb2 = ResidualDenseBlock(name="rdb2", **args)
         self.rdb3 = ResidualDenseBlock(name="rdb3", **args)
@@ -154,9 +168,13 @@ class RRDB(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "num_feat": self.num_feat,
-                "num_grow_ch": self.num_grow_ch, "res_scale": self.res_scale,
-                "init_scale": self.init_scale}
+        return {
+            **super().get_config(),
+            "num_feat": self.num_feat,
+            "num_grow_ch": self.num_grow_ch,
+            "res_scale": self.res_scale,
+            "init_scale": self.init_scale,
+        }
 
 
 def upsample_factors(scale):
@@ -193,13 +211,27 @@ class RRDBNet(keras.Model):
     the defaults (x4), as the official `RRDB_ESRGAN_x4.pth`.
     """
 
-    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23,
-                 num_grow_ch=32, scale=4, res_scale=0.2, init_scale=0.1, **kwargs):
+    def __init__(
+        self,
+        num_in_ch=3,
+        num_out_ch=3,
+        num_feat=64,
+        num_block=23,
+        num_grow_ch=32,
+        scale=4,
+        res_scale=0.2,
+        init_scale=0.1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         factors = upsample_factors(scale)
-        for arg, value in (("num_in_ch", num_in_ch), ("num_out_ch", num_out_ch),
-                           ("num_feat", num_feat), ("num_block", num_block),
-                           ("num_grow_ch", num_grow_ch)):
+        for arg, value in (
+            ("num_in_ch", num_in_ch),
+            ("num_out_ch", num_out_ch),
+            ("num_feat", num_feat),
+            ("num_block", num_block),
+            ("num_grow_ch", num_grow_ch),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"RRDBNet {arg} must be a positive integer, got {value!r}")
         self.num_in_ch = num_in_ch
@@ -214,8 +246,12 @@ class RRDBNet(keras.Model):
         self.conv_first = conv3x3(num_feat, "conv_first")
         # keras.Sequential (not a Python list) so tf.train.Checkpoint tracks every block.
         self.body = keras.Sequential(
-            [RRDB(num_feat, num_grow_ch, res_scale, init_scale, name=f"rrdb_{i}")
-             for i in range(num_block)], name="body")
+            [
+                RRDB(num_feat, num_grow_ch, res_scale, init_scale, name=f"rrdb_{i}")
+                for i in range(num_block)
+            ],
+            name="body",
+        )
         self.conv_body = conv3x3(num_feat, "conv_body")
         self.upsamplers = keras.Sequential(name="upsamplers")
         for i, factor in enumerate(factors, start=1):
@@ -231,8 +267,7 @@ class RRDBNet(keras.Model):
     @property
     def up_convs(self):
         """The upsampling convs in order (conv_up1, conv_up2, ...)."""
-        return [layer for layer in self.upsamplers.layers
-                if isinstance(layer, keras.layers.Conv2D)]
+        return [layer for layer in self.upsamplers.layers if isinstance(layer, keras.layers.Conv2D)]
 
     def call(self, x):
         feat = self.conv_first(x)
@@ -241,8 +276,14 @@ class RRDBNet(keras.Model):
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
 
     def get_config(self):
-        return {**super().get_config(), "num_in_ch": self.num_in_ch,
-                "num_out_ch": self.num_out_ch, "num_feat": self.num_feat,
-                "num_block": self.num_block, "num_grow_ch": self.num_grow_ch,
-                "scale": self.scale, "res_scale": self.res_scale,
-                "init_scale": self.init_scale}
+        return {
+            **super().get_config(),
+            "num_in_ch": self.num_in_ch,
+            "num_out_ch": self.num_out_ch,
+            "num_feat": self.num_feat,
+            "num_block": self.num_block,
+            "num_grow_ch": self.num_grow_ch,
+            "scale": self.scale,
+            "res_scale": self.res_scale,
+            "init_scale": self.init_scale,
+        }

@@ -14,8 +14,9 @@ SUPPORTED_SCALES = (2, 3, 4, 8)
 def prelu(name):
     # Per-channel slopes initialised at 0.25, as in He et al. 2015 (PReLU paper)
     # and PyTorch's nn.PReLU; Keras's default of 0 would start as a plain ReLU.
-    return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25),
-                              shared_axes=[1, 2], name=name)
+    return keras.layers.PReLU(
+        alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name
+    )
 
 
 def batch_norm(name):
@@ -23,8 +24,7 @@ def batch_norm(name):
     # the SR reference implementations inherit.
     # synchronized: batch statistics over the global batch, so N replicas train (and
     # update the moving averages) like one device with the whole batch.
-    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
-                                           name=name)
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -78,8 +78,7 @@ class SubPixelUpsample(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_feat = num_feat
         self.factor = factor
-        self.conv = keras.layers.Conv2D(num_feat * factor * factor, 3, padding="same",
-                                        name="conv")
+        self.conv = keras.layers.Conv2D(num_feat * factor * factor, 3, padding="same", name="conv")
         self.act = prelu("prelu")
 
     def call(self, x):
@@ -88,8 +87,7 @@ class SubPixelUpsample(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
         f = self.factor
-        return (b, None if h is None else h * f, None if w is None else w * f,
-                self.num_feat)
+        return (b, None if h is None else h * f, None if w is None else w * f, self.num_feat)
 
     def get_config(self):
         return {**super().get_config(), "num_feat": self.num_feat, "factor": self.factor}
@@ -117,8 +115,9 @@ class SRResNet(keras.Model):
     Reference: SRGAN §2.2, Fig. 4 and §3.2 (B = 16).
     """
 
-    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, scale=4,
-                 use_bn=True, **kwargs):
+    def __init__(
+        self, num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, scale=4, use_bn=True, **kwargs
+    ):
         super().__init__(**kwargs)
         if scale not in SUPPORTED_SCALES:
             raise ValueError(f"SRResNet scale must be one of {SUPPORTED_SCALES}, got {scale!r}")
@@ -133,16 +132,19 @@ class SRResNet(keras.Model):
         self.act_first = prelu("prelu_first")
         self.body = keras.Sequential(
             [ResidualBlock(num_feat, use_bn, name=f"block_{i}") for i in range(num_block)],
-            name="body")
+            name="body",
+        )
         self.conv_body = keras.layers.Conv2D(num_feat, 3, padding="same", name="conv_body")
         self.bn_body = batch_norm("bn_body") if use_bn else None
         factors = (3,) if scale == 3 else (2,) * {2: 1, 4: 2, 8: 3}[scale]
         self.upsamplers = keras.Sequential(
             [SubPixelUpsample(num_feat, f, name=f"up{i}") for i, f in enumerate(factors, 1)],
-            name="upsamplers")
+            name="upsamplers",
+        )
         # float32 under any dtype policy (see RRDBNet.conv_last).
-        self.conv_last = keras.layers.Conv2D(num_out_ch, 9, padding="same", name="conv_last",
-                                             dtype="float32")
+        self.conv_last = keras.layers.Conv2D(
+            num_out_ch, 9, padding="same", name="conv_last", dtype="float32"
+        )
 
     def call(self, x, training=None):
         feat = self.act_first(self.conv_first(x))
@@ -152,6 +154,12 @@ class SRResNet(keras.Model):
         return self.conv_last(self.upsamplers(feat + body))
 
     def get_config(self):
-        return {**super().get_config(), "num_in_ch": self.num_in_ch,
-                "num_out_ch": self.num_out_ch, "num_feat": self.num_feat,
-                "num_block": self.num_block, "scale": self.scale, "use_bn": self.use_bn}
+        return {
+            **super().get_config(),
+            "num_in_ch": self.num_in_ch,
+            "num_out_ch": self.num_out_ch,
+            "num_feat": self.num_feat,
+            "num_block": self.num_block,
+            "scale": self.scale,
+            "use_bn": self.use_bn,
+        }

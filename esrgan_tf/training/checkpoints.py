@@ -26,8 +26,7 @@ class RunCheckpoints:
         keep: checkpoints kept.
     """
 
-    def __init__(self, workdir, tracked, iterator, chief=True, worker_id=0, num_workers=1,
-                 keep=3):
+    def __init__(self, workdir, tracked, iterator, chief=True, worker_id=0, num_workers=1, keep=3):
         self.workdir = workdir
         self.directory = os.path.join(workdir, workdir_layout.CHECKPOINT_SUBDIR)
         self.step = tracked["step"]
@@ -38,12 +37,13 @@ class RunCheckpoints:
             self.input_manager = tf.train.CheckpointManager(
                 tf.train.Checkpoint(iterator=iterator),
                 os.path.join(workdir, workdir_layout.INPUT_STATE_SUBDIR, f"worker_{worker_id}"),
-                max_to_keep=keep)
+                max_to_keep=keep,
+            )
         self.checkpoint = tf.train.Checkpoint(**tracked)
         self.scratch_dir = None if chief else os.path.join(workdir, f"worker_{worker_id}_tmp")
-        self.manager = tf.train.CheckpointManager(self.checkpoint,
-                                                  self.scratch_dir or self.directory,
-                                                  max_to_keep=keep)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.scratch_dir or self.directory, max_to_keep=keep
+        )
         self.saved_step = None
 
     def latest(self):
@@ -68,19 +68,22 @@ class RunCheckpoints:
                 raise ValueError(
                     f"checkpoint {path} does not match this run's configuration (flags changed "
                     f"since {os.path.join(self.workdir, 'config.json')}?): "
-                    f"{str(e).splitlines()[0]}") from e
+                    f"{str(e).splitlines()[0]}"
+                ) from e
             # A truncated or corrupt file surfaces as any of these from the reader.
             except (tf.errors.OpError, IndexError, OSError) as e:
                 failures.append(f"{path}: {str(e).splitlines()[0] if str(e) else type(e)}")
-                logging.warning("Checkpoint %s is unreadable (%s); trying the previous one.",
-                                path, failures[-1])
+                logging.warning(
+                    "Checkpoint %s is unreadable (%s); trying the previous one.", path, failures[-1]
+                )
                 continue
             self.saved_step = int(self.step.numpy())
             self._restore_input_position()
             return path
         if failures:
-            raise RuntimeError("no checkpoint in the workdir could be restored:\n"
-                               + "\n".join(failures))
+            raise RuntimeError(
+                "no checkpoint in the workdir could be restored:\n" + "\n".join(failures)
+            )
         return None
 
     def _restore_input_position(self):
@@ -90,8 +93,12 @@ class RunCheckpoints:
         if tf.io.gfile.exists(path + ".index"):
             self.input_manager.checkpoint.restore(path).assert_existing_objects_matched()
         else:
-            logging.warning("No input position of this worker at step %d (%s): its input "
-                            "pipeline starts afresh.", self.saved_step, path)
+            logging.warning(
+                "No input position of this worker at step %d (%s): its input "
+                "pipeline starts afresh.",
+                self.saved_step,
+                path,
+            )
 
     def save(self):
         """Checkpoint the current step (once: a second call at the same step is a no-op);

@@ -15,12 +15,15 @@ def split_cpu(num_devices):
     cpus = tf.config.list_physical_devices("CPU")
     try:
         tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_devices)
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_devices
+        )
     except RuntimeError as e:
         have = len(tf.config.list_logical_devices("CPU"))
         if have < num_devices:
-            raise ValueError(f"TensorFlow is already initialised with {have} logical CPU "
-                             f"device(s); cannot split into {num_devices}") from e
+            raise ValueError(
+                f"TensorFlow is already initialised with {have} logical CPU "
+                f"device(s); cannot split into {num_devices}"
+            ) from e
 
 
 def multi_worker():
@@ -40,12 +43,13 @@ def make_strategy(num_cpu_devices=1):
         return tf.distribute.MirroredStrategy()
     if num_cpu_devices > 1:
         split_cpu(num_cpu_devices)
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:max(num_cpu_devices, 1)]
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][: max(num_cpu_devices, 1)]
     # Collective all-reduce between logical CPUs can pair up the wrong collectives when
     # a step has several (gradient sums plus the loss means of RaGAN/DP) and abort
     # with a shape mismatch; reducing through one device has no such ordering issue.
     return tf.distribute.MirroredStrategy(
-        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
 
 
 def is_chief(strategy):
@@ -54,8 +58,10 @@ def is_chief(strategy):
     if resolver is None or not resolver.cluster_spec().as_dict():
         return True
     return resolver.task_type in (None, "chief") or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict())
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )
 
 
 def worker_info(strategy):

@@ -63,11 +63,13 @@ class Controller:
         # replicas. A host iterator (unlike a distributed one) can be checkpointed,
         # which makes resumed runs continue the exact data stream.
         self.num_workers, worker_id = worker_info(strategy)
-        context = tf.distribute.InputContext(self.num_workers, worker_id,
-                                             strategy.num_replicas_in_sync)
+        context = tf.distribute.InputContext(
+            self.num_workers, worker_id, strategy.num_replicas_in_sync
+        )
         # Each worker's pipeline makes global_batch / num_workers examples per step.
-        dataset = train_dataset(config.data, config.model.scale,
-                                context if self.num_workers > 1 else None)
+        dataset = train_dataset(
+            config.data, config.model.scale, context if self.num_workers > 1 else None
+        )
         self.iterator = iter(dataset)
 
         # ---------------------------------------------------------------- trainer
@@ -75,8 +77,14 @@ class Controller:
 
         # ---------------------------------------------------------------- checkpoint
         self.checkpoints = RunCheckpoints(
-            config.workdir, self.trainer.trackables(), self.iterator, chief=self.chief,
-            worker_id=worker_id, num_workers=self.num_workers, keep=config.keep_checkpoints)
+            config.workdir,
+            self.trainer.trackables(),
+            self.iterator,
+            chief=self.chief,
+            worker_id=worker_id,
+            num_workers=self.num_workers,
+            keep=config.keep_checkpoints,
+        )
         self.restored_from = self.checkpoints.restore_latest()
         if self.restored_from:
             logging.info("Resumed from %s at step %d", self.restored_from, self.step)
@@ -87,16 +95,22 @@ class Controller:
                 logging.info("Initialised the generator from %s", loaded)
 
         # ---------------------------------------------------------------- summaries
-        self.writer = (tf.summary.create_file_writer(
-            os.path.join(config.workdir, workdir_layout.SUMMARY_SUBDIR))
-            if self.chief else tf.summary.create_noop_writer())
+        self.writer = (
+            tf.summary.create_file_writer(
+                os.path.join(config.workdir, workdir_layout.SUMMARY_SUBDIR)
+            )
+            if self.chief
+            else tf.summary.create_noop_writer()
+        )
         self.validation_pairs = None
         if config.val_dir:
-            self.validation_pairs = load_pairs(config.val_dir, config.model.scale,
-                                               config.max_val_images, config.val_lr_dir)
+            self.validation_pairs = load_pairs(
+                config.val_dir, config.model.scale, config.max_val_images, config.val_lr_dir
+            )
         self._train_step = tf.function(
             lambda stop: self.trainer.step_on_batch(*next(self.iterator), stop),
-            input_signature=[tf.TensorSpec([], tf.float32)])
+            input_signature=[tf.TensorSpec([], tf.float32)],
+        )
         self._stop_requested = False
 
     @property
@@ -124,8 +138,14 @@ class Controller:
         if self.chief and start == 0:
             workdir_layout.write_config(c.workdir, c)
         previous = signal.signal(signal.SIGTERM, self._request_stop)
-        progress = tqdm.tqdm(total=end, initial=start, disable=not self.chief,
-                             unit="step", dynamic_ncols=True, desc=os.path.basename(c.workdir))
+        progress = tqdm.tqdm(
+            total=end,
+            initial=start,
+            disable=not self.chief,
+            unit="step",
+            dynamic_ncols=True,
+            desc=os.path.basename(c.workdir),
+        )
         logs = {}
         try:
             stop = False
@@ -135,24 +155,29 @@ class Controller:
                 if self._stop_requested and self.num_workers == 1:
                     stop = True
                     break
-                logs = {k: float(v) for k, v in self._train_step(
-                    tf.constant(float(self._stop_requested))).items()}
+                logs = {
+                    k: float(v)
+                    for k, v in self._train_step(tf.constant(float(self._stop_requested))).items()
+                }
                 stop = logs.pop("stop_requests") > 0
                 step = self.step
                 if not all(math.isfinite(v) for v in logs.values()):
                     raise TrainingDivergedError(
                         f"non-finite loss at step {step}: {logs}; stopped without saving, "
-                        f"the last good checkpoint is {self.latest_checkpoint()}")
+                        f"the last good checkpoint is {self.latest_checkpoint()}"
+                    )
                 progress.update(1)
                 progress.set_postfix(
-                    {k: f"{logs[k]:.4g}" for k in ("l_g_total", "l_d") if k in logs})
+                    {k: f"{logs[k]:.4g}" for k in ("l_g_total", "l_d") if k in logs}
+                )
                 self._periodic_actions(step, end, logs)
             if stop:
                 checkpoint = self.save()
                 self._stop_requested = False
                 raise TrainingInterrupted(
                     f"stopped by SIGTERM at step {self.step}; checkpoint {checkpoint}. "
-                    "Run the same command to resume.")
+                    "Run the same command to resume."
+                )
         except KeyboardInterrupt:
             logging.warning("Interrupted: writing a checkpoint at step %d.", self.step)
             self.save()
@@ -179,8 +204,9 @@ class Controller:
     def validate(self, step=None):
         """Validation PSNR/SSIM (Y, crop = scale) and image grids; returns the means."""
         step = self.step if step is None else step
-        result = validation.evaluate(self.trainer.eval_generator(), self.validation_pairs,
-                                     self.config.model.scale)
+        result = validation.evaluate(
+            self.trainer.eval_generator(), self.validation_pairs, self.config.model.scale
+        )
         validation.write_summaries(self.writer, step, result, self.config.grid_images)
         return result["mean"]
 

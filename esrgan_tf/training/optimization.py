@@ -58,6 +58,8 @@ def apply_gradients(optimizer, tape, loss, variables, num_replicas, prefix):
     grads = [g * tf.cast(poison, g.dtype) for g in grads]
     optimizer.apply_gradients(zip(grads, variables))
     norm = tf.linalg.global_norm(grads) / tf.cast(scale, tf.float32)
-    return {f"{prefix}_grad_norm": tf.where(overflow, 0.0, norm) / num_replicas,
-            f"{prefix}_overflow": tf.cast(overflow, tf.float32) / num_replicas,
-            f"{prefix}_loss_scale": tf.cast(scale, tf.float32) / num_replicas}
+    return {
+        f"{prefix}_grad_norm": tf.where(overflow, 0.0, norm) / num_replicas,
+        f"{prefix}_overflow": tf.cast(overflow, tf.float32) / num_replicas,
+        f"{prefix}_loss_scale": tf.cast(scale, tf.float32) / num_replicas,
+    }

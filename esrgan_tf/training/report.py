@@ -10,9 +10,7 @@ import os
 from absl import logging
 import numpy as np
 
-from esrgan_tf import atomic
-from esrgan_tf import metrics
-from esrgan_tf import tables
+from esrgan_tf import atomic, metrics, tables
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import bicubic_upscale, load_pairs
 from esrgan_tf.training import validation
@@ -47,13 +45,17 @@ def compare_and_write(trained, config):
         strip = [bicubic_upscale(pair.lr, scale)]
         strip += [outputs[name][pair.name] for name in trained]
         strip.append(pair.hr)
-        image_io.write_png(os.path.join(out_dir, f"{pair.name}.png"),
-                           metrics.to_uint8(np.concatenate(strip, axis=1)))
+        image_io.write_png(
+            os.path.join(out_dir, f"{pair.name}.png"),
+            metrics.to_uint8(np.concatenate(strip, axis=1)),
+        )
     table = tables.metrics_table(rows, METRIC_KEYS)
     columns = " | ".join(["bicubic", *trained, "HR"])
-    text = (f"Validation on {len(pairs)} held-out image(s) from {config.val_dir}, x{scale}, "
-            f"Y channel and RGB, crop = {scale}:\n\n{table}\n\n"
-            f"Comparison strips ({columns}) in {out_dir}\n")
+    text = (
+        f"Validation on {len(pairs)} held-out image(s) from {config.val_dir}, x{scale}, "
+        f"Y channel and RGB, crop = {scale}:\n\n{table}\n\n"
+        f"Comparison strips ({columns}) in {out_dir}\n"
+    )
     print(text)
     atomic.write_text(os.path.join(config.workdir, "report.md"), text)
     atomic.write_json(os.path.join(config.workdir, "report.json"), rows)

@@ -34,13 +34,25 @@ def prepare_builtin_if_missing(builtin, data_dir, holdout):
         logging.info("Using the prepared data in %s", data_dir)
         return None
     if multi_worker():
-        raise ValueError("preparing the built-in photos is for one machine: prepare the "
-                         "data (python -m esrgan_tf.prepare) before a multi-worker run")
-    logging.info("No shards in %s: preparing the built-in %r photos (holding out %d).",
-                 data_dir, builtin, holdout)
-    return preparation.prepare(preparation.PrepareConfig(
-        output_dir=data_dir, builtin=builtin, holdout=holdout, crop_size=BUILTIN_CROP_SIZE,
-        step=BUILTIN_STEP))
+        raise ValueError(
+            "preparing the built-in photos is for one machine: prepare the "
+            "data (python -m esrgan_tf.prepare) before a multi-worker run"
+        )
+    logging.info(
+        "No shards in %s: preparing the built-in %r photos (holding out %d).",
+        data_dir,
+        builtin,
+        holdout,
+    )
+    return preparation.prepare(
+        preparation.PrepareConfig(
+            output_dir=data_dir,
+            builtin=builtin,
+            holdout=holdout,
+            crop_size=BUILTIN_CROP_SIZE,
+            step=BUILTIN_STEP,
+        )
+    )
 
 
 def psnr_stage(run_config):
@@ -50,10 +62,14 @@ def psnr_stage(run_config):
     """
     stage = run_config.stage
     return dataclasses.replace(
-        stage, workdir=os.path.join(stage.workdir, workdir_layout.PSNR_STAGE_SUBDIR),
-        total_steps=run_config.pretrain_steps, lr_g=run_config.pretrain_lr,
+        stage,
+        workdir=os.path.join(stage.workdir, workdir_layout.PSNR_STAGE_SUBDIR),
+        total_steps=run_config.pretrain_steps,
+        lr_g=run_config.pretrain_lr,
         loss=LossConfig(pixel_loss=stage.loss.pixel_loss, pixel_weight=1.0),
-        init_checkpoint="", lr_milestones=tuple(run_config.pretrain_lr_milestones))
+        init_checkpoint="",
+        lr_milestones=tuple(run_config.pretrain_lr_milestones),
+    )
 
 
 def plan(run_config):
@@ -79,8 +95,9 @@ def run(run_config, flags_text=None):
     """
     stage = run_config.stage
     if run_config.prepare_builtin:
-        prepare_builtin_if_missing(run_config.prepare_builtin, stage.data.shards,
-                                   run_config.holdout)
+        prepare_builtin_if_missing(
+            run_config.prepare_builtin, stage.data.shards, run_config.holdout
+        )
     # One strategy for every stage: a second MultiWorkerMirroredStrategy in the same
     # process is refused by TF.
     strategy = make_strategy(stage.num_cpu_devices)

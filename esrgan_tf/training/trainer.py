@@ -39,8 +39,10 @@ class Trainer:
         self.strategy = strategy
         self.num_replicas = strategy.num_replicas_in_sync
         if config.data.batch_size % self.num_replicas:
-            raise ValueError(f"batch_size {config.data.batch_size} is not divisible by the "
-                             f"{self.num_replicas} replicas")
+            raise ValueError(
+                f"batch_size {config.data.batch_size} is not divisible by the "
+                f"{self.num_replicas} replicas"
+            )
         self.global_batch = config.data.batch_size
         self.local_replicas = self.num_replicas // num_workers
         hr = config.data.hr_size
@@ -51,21 +53,27 @@ class Trainer:
         loss = config.loss
         with strategy.scope():
             self.generator = built_generator(config.model, policy)
-            self.ema_generator = (built_generator(config.model, policy)
-                                  if config.ema_decay else None)
-            self.discriminator = (built_discriminator(config.model, hr, policy)
-                                  if config.is_gan else None)
+            self.ema_generator = built_generator(config.model, policy) if config.ema_decay else None
+            self.discriminator = (
+                built_discriminator(config.model, hr, policy) if config.is_gan else None
+            )
             self.vgg = self.resnet = None
             if loss.perceptual != "none":
-                self.vgg = VGGFeatures(loss.vgg_layers, loss.vgg_pre_activation,
-                                       weights=loss.vgg_weights)
+                self.vgg = VGGFeatures(
+                    loss.vgg_layers, loss.vgg_pre_activation, weights=loss.vgg_weights
+                )
             if loss.perceptual == "dual":
                 self.resnet = ResNetFeatures(loss.resnet_layer, weights=loss.resnet_weights)
-            adam = functools.partial(optimization.adam, beta_1=config.adam_beta1,
-                                     beta_2=config.adam_beta2, loss_scaling=self.loss_scaling)
-            self.schedules = {name: optimization.learning_rate(
-                rate, config.lr_milestones, config.lr_gamma)
-                for name, rate in (("lr_g", config.lr_g), ("lr_d", config.lr_d))}
+            adam = functools.partial(
+                optimization.adam,
+                beta_1=config.adam_beta1,
+                beta_2=config.adam_beta2,
+                loss_scaling=self.loss_scaling,
+            )
+            self.schedules = {
+                name: optimization.learning_rate(rate, config.lr_milestones, config.lr_gamma)
+                for name, rate in (("lr_g", config.lr_g), ("lr_d", config.lr_d))
+            }
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.g_optimizer = adam(self._rate("lr_g"))
             self.g_optimizer.build(self.generator.trainable_variables)
@@ -77,8 +85,7 @@ class Trainer:
     # -------------------------------------------------------------------- state
     def trackables(self):
         """{name: trackable} of everything a checkpoint of this stage holds."""
-        tracked = dict(generator=self.generator, g_optimizer=self.g_optimizer,
-                       step=self.step)
+        tracked = dict(generator=self.generator, g_optimizer=self.g_optimizer, step=self.step)
         if self.ema_generator is not None:
             tracked["ema_generator"] = self.ema_generator
         if self.discriminator is not None:
@@ -115,8 +122,10 @@ class Trainer:
         """The rates of the last update (number `step`), for the summaries."""
         step = self.step.numpy()
         names = ("lr_g", "lr_d") if self.d_optimizer is not None else ("lr_g",)
-        return {k: float(self.schedules[k](step) if callable(self.schedules[k])
-                         else self.schedules[k]) for k in names}
+        return {
+            k: float(self.schedules[k](step) if callable(self.schedules[k]) else self.schedules[k])
+            for k in names
+        }
 
     def eval_generator(self):
         """The generator used for validation and export (EMA when enabled)."""
@@ -137,10 +146,12 @@ class Trainer:
         local = ctx.replica_id_in_sync_group % self.local_replicas
         per_replica = self.global_batch // self.num_replicas
         tf.debugging.assert_equal(
-            tf.shape(lr_batch)[0], per_replica * self.local_replicas,
-            message="the input pipeline's batch does not match this worker's replicas")
-        lr = lr_batch[local * per_replica:(local + 1) * per_replica]
-        hr = hr_batch[local * per_replica:(local + 1) * per_replica]
+            tf.shape(lr_batch)[0],
+            per_replica * self.local_replicas,
+            message="the input pipeline's batch does not match this worker's replicas",
+        )
+        lr = lr_batch[local * per_replica : (local + 1) * per_replica]
+        hr = hr_batch[local * per_replica : (local + 1) * per_replica]
         loss = self.config.loss
 
         # G first, then D on the same SR (BasicSR's order; k = 1 as SRGAN §3.2). D's loss
@@ -148,26 +159,47 @@ class Trainer:
         with tf.GradientTape() as tape:
             sr = self.generator(lr, training=True)
             g_total, terms = losses.generator_loss(
-                loss, sr, hr, vgg=self.vgg, resnet=self.resnet,
-                discriminator=self.discriminator, global_mean=self._global_mean)
+                loss,
+                sr,
+                hr,
+                vgg=self.vgg,
+                resnet=self.resnet,
+                discriminator=self.discriminator,
+                global_mean=self._global_mean,
+            )
             g_loss = self._average(g_total)
             if self.loss_scaling:
                 g_loss = self.g_optimizer.scale_loss(g_loss)
         logs = {k: self._average(v) for k, v in terms.items()}
-        logs.update(optimization.apply_gradients(
-            self.g_optimizer, tape, g_loss, self.generator.trainable_variables,
-            self.num_replicas, "g"))
+        logs.update(
+            optimization.apply_gradients(
+                self.g_optimizer,
+                tape,
+                g_loss,
+                self.generator.trainable_variables,
+                self.num_replicas,
+                "g",
+            )
+        )
         if self.discriminator is not None:
             with tf.GradientTape() as tape:
                 d_total, stats = losses.discriminator_loss(
-                    loss.gan_type, hr, sr, self.discriminator, self._global_mean)
+                    loss.gan_type, hr, sr, self.discriminator, self._global_mean
+                )
                 d_loss = self._average(d_total)
                 if self.loss_scaling:
                     d_loss = self.d_optimizer.scale_loss(d_loss)
             logs.update({k: self._average(v) for k, v in stats.items()})
-            logs.update(optimization.apply_gradients(
-                self.d_optimizer, tape, d_loss, self.discriminator.trainable_variables,
-                self.num_replicas, "d"))
+            logs.update(
+                optimization.apply_gradients(
+                    self.d_optimizer,
+                    tape,
+                    d_loss,
+                    self.discriminator.trainable_variables,
+                    self.num_replicas,
+                    "d",
+                )
+            )
         return logs
 
     def step_on_batch(self, lr_batch, hr_batch, stop_requested):
@@ -177,14 +209,14 @@ class Trainer:
         as "stop_requests", so that every worker stops at the same step. Call it in a
         `tf.function` (benchmarks time it apart from the input this way).
         """
+
         def replica_step(lr, hr):
             logs = self._replica_step(lr, hr)
             logs["stop_requests"] = tf.identity(stop_requested)  # per replica, to sum
             return logs
 
         per_replica = self.strategy.run(replica_step, args=(lr_batch, hr_batch))
-        logs = {k: self.strategy.reduce("sum", v, axis=None)
-                for k, v in per_replica.items()}
+        logs = {k: self.strategy.reduce("sum", v, axis=None) for k, v in per_replica.items()}
         if self.ema_generator is not None:
             d = self.config.ema_decay
             for e, w in zip(self.ema_generator.weights, self.generator.weights):

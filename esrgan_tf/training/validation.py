@@ -30,16 +30,17 @@ def evaluate(generator, pairs, scale):
         sr = np.clip(np.asarray(generator(pair.lr[None], training=False))[0], 0.0, 1.0)
         outputs[pair.name] = sr
         per_image.append((pair.name, metrics.evaluate_pair(sr, pair.hr, scale)))
-        grids.append((pair.name, np.concatenate(
-            [bicubic_upscale(pair.lr, scale), sr, pair.hr], axis=1)))
-    return {"mean": _mean(per_image), "per_image": per_image, "outputs": outputs,
-            "grids": grids}
+        grids.append(
+            (pair.name, np.concatenate([bicubic_upscale(pair.lr, scale), sr, pair.hr], axis=1))
+        )
+    return {"mean": _mean(per_image), "per_image": per_image, "outputs": outputs, "grids": grids}
 
 
 def evaluate_bicubic(pairs, scale):
     """Per-image and mean metrics of the bicubic baseline on the same pairs."""
-    per_image = [(p.name, metrics.evaluate_pair(bicubic_upscale(p.lr, scale), p.hr, scale))
-                 for p in pairs]
+    per_image = [
+        (p.name, metrics.evaluate_pair(bicubic_upscale(p.lr, scale), p.hr, scale)) for p in pairs
+    ]
     return {"mean": _mean(per_image), "per_image": per_image}
 
 
@@ -50,5 +51,6 @@ def write_summaries(writer, step, result, grid_images):
             tf.summary.scalar(f"val/{name}", value)
         for name, grid in result["grids"][:grid_images]:
             tf.summary.image(f"val/{name}", grid[None])
-    logging.info("step %d validation: %s", step,
-                 ", ".join(f"{k} {v:.4f}" for k, v in result["mean"].items()))
+    logging.info(
+        "step %d validation: %s", step, ", ".join(f"{k} {v:.4f}" for k, v in result["mean"].items())
+    )

@@ -17,8 +17,8 @@ def rrdbnet_flops_per_lr_pixel(nf, nb, gc, scale=4):
     mac = lambda c_in, c_out: 9 * c_in * c_out  # noqa: E731
     dense_block = sum(mac(nf + i * gc, gc) for i in range(4)) + mac(nf + 4 * gc, nf)
     trunk = mac(3, nf) + nb * 3 * dense_block + mac(nf, nf)
-    up = sum(mac(nf, nf) * (2 ** k) ** 2 for k in range(1, int(np.log2(scale)) + 1))
-    hr = (mac(nf, nf) + mac(nf, 3)) * scale ** 2
+    up = sum(mac(nf, nf) * (2**k) ** 2 for k in range(1, int(np.log2(scale)) + 1))
+    hr = (mac(nf, nf) + mac(nf, 3)) * scale**2
     return 2 * (trunk + up + hr)
 
 
@@ -36,8 +36,9 @@ def test_forward_flops_count_matmuls():
     dense.build((None, 7))
     assert timing.forward_flops(dense, tf.TensorSpec([3, 7], tf.float32)) == 2 * 3 * 7 * 5
     b = tf.ones([6, 4, 5])
-    batched = timing.forward_flops(lambda a: tf.linalg.matmul(a, b, adjoint_a=True),
-                                   tf.TensorSpec([6, 4, 3], tf.float32))
+    batched = timing.forward_flops(
+        lambda a: tf.linalg.matmul(a, b, adjoint_a=True), tf.TensorSpec([6, 4, 3], tf.float32)
+    )
     assert batched == 2 * 6 * 3 * 4 * 5
 
 
@@ -50,18 +51,28 @@ def test_time_calls_and_summary():
 
 def test_inference_benchmark_report(tmp_path, capsys):
     output = tmp_path / "inference.json"
-    inference.main(["--tiny", "--sizes=16,20", "--runs=1", "--matmul_n=128",
-                    f"--output={output}", f"--profile_dir={tmp_path / 'profile'}"])
+    inference.main(
+        [
+            "--tiny",
+            "--sizes=16,20",
+            "--runs=1",
+            "--matmul_n=128",
+            f"--output={output}",
+            f"--profile_dir={tmp_path / 'profile'}",
+        ]
+    )
     report = json.loads(output.read_text())
     rows = report["results"]["rows"]
-    assert {(r["size"], r["mode"]) for r in rows} == {(s, m) for s in (16, 20)
-                                                      for m in inference.MODES}
+    assert {(r["size"], r["mode"]) for r in rows} == {
+        (s, m) for s in (16, 20) for m in inference.MODES
+    }
     peak = report["results"]["matmul_peak"]["gflops"]
     for r in rows:
         assert r["gflops"] == pytest.approx(r["gflop"] / r["median_s"])
         assert r["peak_fraction"] == pytest.approx(r["gflops"] / peak)
-        assert r["gflop"] == pytest.approx(r["size"] ** 2 * rrdbnet_flops_per_lr_pixel(8, 1, 4)
-                                           / 1e9)
+        assert r["gflop"] == pytest.approx(
+            r["size"] ** 2 * rrdbnet_flops_per_lr_pixel(8, 1, 4) / 1e9
+        )
     assert report["hardware"]["cpu_count"] >= 1 and report["settings"]["weights"] == "random init"
     assert list((tmp_path / "profile").rglob("*.xplane.pb"))  # a TensorBoard trace
     printed = capsys.readouterr().out
@@ -70,15 +81,27 @@ def test_inference_benchmark_report(tmp_path, capsys):
 
 def test_training_benchmark_report(tmp_path):
     output = tmp_path / "training.json"
-    training.main(["--tiny", "--batch_size=2", "--hr_size=32", "--steps=1", "--matmul_n=128",
-                   "--mixed_precision=none", f"--output={output}"])
+    training.main(
+        [
+            "--tiny",
+            "--batch_size=2",
+            "--hr_size=32",
+            "--steps=1",
+            "--matmul_n=128",
+            "--mixed_precision=none",
+            f"--output={output}",
+        ]
+    )
     rows = json.loads(output.read_text())["results"]["rows"]
-    assert [(r["stage"], r["mixed_precision"]) for r in rows] == [("psnr", "none"),
-                                                                  ("esrgan", "none")]
+    assert [(r["stage"], r["mixed_precision"]) for r in rows] == [
+        ("psnr", "none"),
+        ("esrgan", "none"),
+    ]
     psnr, esrgan = rows
     # psnr: G forward + backward = 3 forward passes of the 8x8 LR batch of 2.
     assert psnr["gflop_per_step"] == pytest.approx(
-        3 * 2 * 64 * rrdbnet_flops_per_lr_pixel(8, 1, 4) / 1e9)
+        3 * 2 * 64 * rrdbnet_flops_per_lr_pixel(8, 1, 4) / 1e9
+    )
     assert esrgan["gflop_per_step"] > psnr["gflop_per_step"]
     for r in rows:
         assert 0.0 <= r["input_wait_share"] < 1.0
@@ -102,21 +125,21 @@ def test_run_writes_everything_and_the_readme_block(tmp_path):
 
 
 def _reports(peak_fraction, wait, saved_ms, tflite_ms, psnr=None):
-    rows = [{"size": 128, "mode": "tf_function", "median_s": 1.0, "peak_fraction": peak_fraction},
-            {"size": 128, "mode": "saved_model", "median_s": saved_ms / 1000},
-            {"size": 128, "mode": "tflite_int8", "median_s": tflite_ms / 1000},
-            {"size": 128, "mode": "tflite_fp32", "median_s": saved_ms / 1000}]
+    rows = [
+        {"size": 128, "mode": "tf_function", "median_s": 1.0, "peak_fraction": peak_fraction},
+        {"size": 128, "mode": "saved_model", "median_s": saved_ms / 1000},
+        {"size": 128, "mode": "tflite_int8", "median_s": tflite_ms / 1000},
+        {"size": 128, "mode": "tflite_fp32", "median_s": saved_ms / 1000},
+    ]
     inf = {"results": {"rows": rows, "psnr_y": psnr}}
     train = {"results": {"rows": [{"input_wait_share": wait}, {"input_wait_share": 0.0}]}}
     return inf, train
 
 
 def test_targets_met_and_missed():
-    met = run.targets(*_reports(0.8, 0.01, 100, 40,
-                                {"saved_model": 30.0, "tflite_int8": 29.8}))
+    met = run.targets(*_reports(0.8, 0.01, 100, 40, {"saved_model": 30.0, "tflite_int8": 29.8}))
     assert [ok for _, _, ok in met] == [True, True, True, True]
-    missed = run.targets(*_reports(0.5, 0.05, 100, 60,
-                                   {"saved_model": 30.0, "tflite_int8": 29.5}))
+    missed = run.targets(*_reports(0.5, 0.05, 100, 60, {"saved_model": 30.0, "tflite_int8": 29.5}))
     assert [ok for _, _, ok in missed] == [False, False, False, False]
     assert missed[2][1] == "tflite_int8: 1.7x" and missed[3][1] == "+0.50 dB lower"
     # A quality report without the TFLite rows gives no PSNR target (and no error).

@@ -11,17 +11,29 @@ from esrgan_tf.data import pipeline
 @pytest.fixture
 def tiny_shards(write_shards, photo_crops):
     """f(directory, lr_scale) -> 4 astronaut crops of 64 px (LR by subsampling, if any)."""
+
     def make(directory, lr_scale):
         crops = photo_crops(size=64, area=256)[:4]
-        return write_shards(directory, crops, lr=lambda hr: hr[::lr_scale, ::lr_scale],
-                            lr_scale=lr_scale)
+        return write_shards(
+            directory, crops, lr=lambda hr: hr[::lr_scale, ::lr_scale], lr_scale=lr_scale
+        )
+
     return make
 
 
 def _run(tmp_path, shards, capsys):
     output = tmp_path / "results" / "input.json"
-    input_pipeline.main([f"--shards={shards}", "--hr_size=32", "--scale=4", "--batch_size=4",
-                         "--seconds=0.5", "--warmup_seconds=0.2", f"--output={output}"])
+    input_pipeline.main(
+        [
+            f"--shards={shards}",
+            "--hr_size=32",
+            "--scale=4",
+            "--batch_size=4",
+            "--seconds=0.5",
+            "--warmup_seconds=0.2",
+            f"--output={output}",
+        ]
+    )
     printed = capsys.readouterr().out.strip().splitlines()
     with open(output, encoding="utf-8") as f:
         return json.load(f), printed
@@ -51,8 +63,9 @@ def test_stored_lr_is_skipped_without_stored_lr(tmp_path, capsys, tiny_shards):
 
 def test_sample_shards_are_usable_training_data(tmp_path):
     shards = str(tmp_path / "sample")
-    count = input_pipeline.build_sample_shards(shards, scale=4, crop_size=64, step=240,
-                                               num_shards=2, max_sub_images=3)
+    count = input_pipeline.build_sample_shards(
+        shards, scale=4, crop_size=64, step=240, num_shards=2, max_sub_images=3
+    )
     assert count == 3 and len(pipeline.shard_files(shards)) == 2
     assert pipeline.stored_lr_scale(shards) == 4
     config = pipeline.TrainDataConfig(shards=shards, hr_size=32, batch_size=2)

@@ -34,7 +34,9 @@ def test_names_are_sorted_and_only_images_are_read(folder):
     images = validation.load_pairs(str(path), scale=4)
     assert [im.name for im in images] == ["a_astronaut", "b_cat", "c_coffee"]
     assert [im.name for im in validation.load_pairs(str(path), 4, limit=2)] == [
-        "a_astronaut", "b_cat"]
+        "a_astronaut",
+        "b_cat",
+    ]
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -47,12 +49,20 @@ def test_hr_is_mod_cropped_top_left_and_lr_is_matlab_bicubic(folder, scale):
         assert image.hr.dtype == np.float32 and image.lr.dtype == np.float32
         np.testing.assert_array_equal(image.hr, (pixels[:h, :w] / 255.0).astype(np.float32))
         np.testing.assert_allclose(
-            image.lr, np.clip(imresize(pixels[:h, :w] / 255.0, 1.0 / scale), 0, 1),
-            rtol=0, atol=1e-6)
+            image.lr,
+            np.clip(imresize(pixels[:h, :w] / 255.0, 1.0 / scale), 0, 1),
+            rtol=0,
+            atol=1e-6,
+        )
         # Independent reference: TF's antialiased bicubic uses the same kernel and equals
         # MATLAB's away from a 2-pixel border (where MATLAB mirrors the image).
-        reference = np.clip(tf.image.resize(image.hr[None].astype(np.float64), image.lr.shape[:2],
-                                            "bicubic", antialias=True)[0].numpy(), 0, 1)
+        reference = np.clip(
+            tf.image.resize(
+                image.hr[None].astype(np.float64), image.lr.shape[:2], "bicubic", antialias=True
+            )[0].numpy(),
+            0,
+            1,
+        )
         np.testing.assert_allclose(image.lr[2:-2, 2:-2], reference[2:-2, 2:-2], atol=1e-5)
 
 

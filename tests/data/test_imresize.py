@@ -22,12 +22,13 @@ SHAPES = [(17, 23), (32, 32), (30, 45)]
 # border (MATLAB's padarray 'symmetric': the edge pixel is repeated), taps found by support.
 # ----------------------------------------------------------------------------------------------
 
+
 def _keys(x, a=-0.5):
     x = abs(x)
     if x <= 1:
-        return (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1
+        return (a + 2) * x**3 - (a + 3) * x**2 + 1
     if x < 2:
-        return a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a
+        return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
     return 0.0
 
 
@@ -41,8 +42,11 @@ def _reference_1d(signal, out_len, scale):
     for o in range(out_len):
         # 0-based centre of output pixel o in input coordinates (pixel centres at integers).
         centre = (o + 0.5) / scale - 0.5
-        taps = [k for k in range(int(math.floor(centre - half)), int(math.ceil(centre + half)) + 1)
-                if abs(centre - k) < half]
+        taps = [
+            k
+            for k in range(int(math.floor(centre - half)), int(math.ceil(centre + half)) + 1)
+            if abs(centre - k) < half
+        ]
         weights = np.array([stretch * _keys(stretch * (centre - k)) for k in taps])
         weights /= weights.sum()
         for k, w in zip(taps, weights):
@@ -79,8 +83,9 @@ def test_golden_ramp_downscale_by_2():
     expected = [0.44921875, 2.48828125, 4.51171875, 6.55078125]
     out = imresize(RAMP, scale=1 / 2)
     np.testing.assert_allclose(out, np.tile(expected, (4, 1)), atol=1e-12)
-    np.testing.assert_allclose(imresize(RAMP.T, scale=1 / 2), np.tile(expected, (4, 1)).T,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        imresize(RAMP.T, scale=1 / 2), np.tile(expected, (4, 1)).T, atol=1e-12
+    )
 
 
 def test_golden_ramp_downscale_by_4():
@@ -113,6 +118,7 @@ def test_golden_ramp_upscale_by_2():
 # ----------------------------------------------------------------------------------------------
 # (b) The module against the independent reference.
 # ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("scale", SCALES + GENERAL_SCALES, ids=lambda s: f"scale{s:.3f}")
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -158,6 +164,7 @@ def test_constant_image_stays_constant():
 # (c) Why not tf.image.resize.
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size,factor", [(32, 2), (30, 3), (32, 4)])
 def test_tf_image_resize_differs_only_at_the_border_when_divisible(size, factor):
     image = np.random.default_rng(3).random((size, size, 3)).astype(np.float32)
@@ -183,6 +190,7 @@ def test_tf_image_resize_differs_everywhere_when_not_divisible():
 # (d) The TF op eagerly, in tf.data and in a tf.function with unknown H and W.
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("scale", SCALES + GENERAL_SCALES, ids=lambda s: f"scale{s:.3f}")
 def test_tf_eager_matches_numpy(scale):
     image = np.random.default_rng(5).random((17, 23, 3)).astype(np.float32)
@@ -199,7 +207,8 @@ def test_tf_data_map_with_varying_sizes_matches_numpy():
     rng = np.random.default_rng(6)
     images = [rng.random(shape + (3,)).astype(np.float32) for shape in SHAPES]
     dataset = tf.data.Dataset.from_generator(
-        lambda: iter(images), output_signature=tf.TensorSpec([None, None, 3], tf.float32))
+        lambda: iter(images), output_signature=tf.TensorSpec([None, None, 3], tf.float32)
+    )
     dataset = dataset.map(lambda image: imresize_tf(image, 1 / 4))
     assert dataset.element_spec.shape.as_list() == [None, None, 3]
     for image, out in zip(images, dataset):
@@ -216,8 +225,10 @@ def test_tf_data_map_with_static_size_keeps_static_shape():
 
 @pytest.mark.parametrize("scale", [1 / 2, 1 / 3, 1 / 4, 2])
 def test_tf_function_with_unknown_height_and_width(scale):
-    resize = tf.function(lambda x: imresize_tf(x, scale),
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    resize = tf.function(
+        lambda x: imresize_tf(x, scale),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+    )
     rng = np.random.default_rng(8)
     for shape in SHAPES:
         batch = rng.random((2,) + shape + (3,)).astype(np.float32)
@@ -233,8 +244,9 @@ def test_gradient_flows():
         tape.watch(image)
         loss = tf.reduce_sum(imresize_tf(image, 1 / 4))
     # Each output pixel's weights sum to 1, so d(sum)/d(input) sums to the output pixel count.
-    np.testing.assert_allclose(tf.reduce_sum(tape.gradient(loss, image)).numpy(), 4 * 4 * 3,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        tf.reduce_sum(tape.gradient(loss, image)).numpy(), 4 * 4 * 3, rtol=1e-5
+    )
 
 
 def test_real_photo_numpy_and_tf_agree():
@@ -253,15 +265,29 @@ def test_real_photo_numpy_and_tf_agree():
 # (e) Output sizes: MATLAB's ceil rule.
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("size,scale,expected", [
-    (17, 1 / 4, 5), (17, 1 / 3, 6), (17, 1 / 2, 9), (30, 1 / 4, 8), (30, 1 / 3, 10),
-    (2040, 1 / 4, 510), (1356, 1 / 3, 452), (7, 2, 14), (5, 1.5, 8)])
+
+@pytest.mark.parametrize(
+    "size,scale,expected",
+    [
+        (17, 1 / 4, 5),
+        (17, 1 / 3, 6),
+        (17, 1 / 2, 9),
+        (30, 1 / 4, 8),
+        (30, 1 / 3, 10),
+        (2040, 1 / 4, 510),
+        (1356, 1 / 3, 452),
+        (7, 2, 14),
+        (5, 1.5, 8),
+    ],
+)
 def test_output_size_uses_ceil(size, scale, expected):
     assert output_size(size, scale) == expected
     image = np.zeros((size, 3), np.float32)
     assert imresize(image, scale=scale).shape == (expected, output_size(3, scale))
-    dynamic = tf.function(lambda x: imresize_tf(x, scale),
-                          input_signature=[tf.TensorSpec([None, None, 1], tf.float32)])
+    dynamic = tf.function(
+        lambda x: imresize_tf(x, scale),
+        input_signature=[tf.TensorSpec([None, None, 1], tf.float32)],
+    )
     assert tuple(dynamic(image[..., None]).shape) == (expected, output_size(3, scale), 1)
 
 
@@ -269,37 +295,45 @@ def test_output_size_uses_ceil(size, scale, expected):
 # (f) Bad input.
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(image=np.zeros(5), scale=0.5), "HxW"),
-    (dict(image=np.zeros((1, 4, 4, 3)), scale=0.5), "HxW"),
-    (dict(image=np.zeros((0, 4)), scale=0.5), "empty"),
-    (dict(image=np.zeros((4, 4)), scale=0), "positive"),
-    (dict(image=np.zeros((4, 4)), scale=-0.5), "positive"),
-    (dict(image=np.zeros((4, 4)), scale=float("nan")), "positive"),
-    (dict(image=np.zeros((4, 4))), "exactly one"),
-    (dict(image=np.zeros((4, 4)), scale=0.5, output_shape=(2, 2)), "exactly one"),
-    (dict(image=np.zeros((4, 4)), output_shape=(2, 0)), "output_shape"),
-    (dict(image=np.zeros((4, 4), np.int8), scale=0.5), "dtype"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(image=np.zeros(5), scale=0.5), "HxW"),
+        (dict(image=np.zeros((1, 4, 4, 3)), scale=0.5), "HxW"),
+        (dict(image=np.zeros((0, 4)), scale=0.5), "empty"),
+        (dict(image=np.zeros((4, 4)), scale=0), "positive"),
+        (dict(image=np.zeros((4, 4)), scale=-0.5), "positive"),
+        (dict(image=np.zeros((4, 4)), scale=float("nan")), "positive"),
+        (dict(image=np.zeros((4, 4))), "exactly one"),
+        (dict(image=np.zeros((4, 4)), scale=0.5, output_shape=(2, 2)), "exactly one"),
+        (dict(image=np.zeros((4, 4)), output_shape=(2, 0)), "output_shape"),
+        (dict(image=np.zeros((4, 4), np.int8), scale=0.5), "dtype"),
+    ],
+)
 def test_numpy_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         imresize(**kwargs)
 
 
-@pytest.mark.parametrize("image,scale,match", [
-    (np.zeros((4, 4), np.float32), 0.5, "H, W, C"),
-    (np.zeros((1, 1, 4, 4, 3), np.float32), 0.5, "H, W, C"),
-    (np.zeros((0, 4, 3), np.float32), 0.5, "empty"),
-    (np.zeros((4, 4, 3), np.float32), 0.0, "positive"),
-    (np.zeros((4, 4, 3), np.uint8), 0.5, "float"),
-])
+@pytest.mark.parametrize(
+    "image,scale,match",
+    [
+        (np.zeros((4, 4), np.float32), 0.5, "H, W, C"),
+        (np.zeros((1, 1, 4, 4, 3), np.float32), 0.5, "H, W, C"),
+        (np.zeros((0, 4, 3), np.float32), 0.5, "empty"),
+        (np.zeros((4, 4, 3), np.float32), 0.0, "positive"),
+        (np.zeros((4, 4, 3), np.uint8), 0.5, "float"),
+    ],
+)
 def test_tf_bad_input(image, scale, match):
     with pytest.raises(ValueError, match=match):
         imresize_tf(image, scale)
 
 
 def test_tf_empty_image_with_unknown_shape_fails_at_run_time():
-    resize = tf.function(lambda x: imresize_tf(x, 0.5),
-                         input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
+    resize = tf.function(
+        lambda x: imresize_tf(x, 0.5), input_signature=[tf.TensorSpec([None, None, 3], tf.float32)]
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="H and W must be > 0"):
         resize(np.zeros((0, 4, 3), np.float32))

@@ -3,8 +3,8 @@
 import os
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from esrgan_tf.data import patches
 from esrgan_tf.data.imresize import imresize
@@ -15,7 +15,8 @@ def write_photos(folder, sizes, seed=0):
     os.makedirs(folder)
     for i, (h, w) in enumerate(sizes):
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
-            os.path.join(folder, f"p{i}.png"))
+            os.path.join(folder, f"p{i}.png")
+        )
     return folder
 
 
@@ -31,8 +32,9 @@ def test_centre_pairs_of_a_folder(tmp_path):
 
 
 def test_centre_pairs_of_skimage_by_name():
-    pairs = patches.centre_pairs(patches.SKIMAGE, 4, (16, 16), count=3,
-                                 names=("rocket", "coffee", "chelsea"))
+    pairs = patches.centre_pairs(
+        patches.SKIMAGE, 4, (16, 16), count=3, names=("rocket", "coffee", "chelsea")
+    )
     assert [n for n, _, _ in pairs] == ["skimage/rocket", "skimage/coffee", "skimage/chelsea"]
     for _, lr, hr in pairs:
         assert lr.shape == (16, 16, 3) and hr.shape == (64, 64, 3)

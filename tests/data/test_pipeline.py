@@ -6,12 +6,11 @@ same symmetry of the matching LR window (stored LR) or equal NumPy ``imresize`` 
 (LR made on the fly).
 """
 
-
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 import pytest
 import skimage.data
 import tensorflow as tf
-from numpy.lib.stride_tricks import sliding_window_view
 
 from esrgan_tf.data import image_io, pipeline, records
 from esrgan_tf.data.imresize import imresize
@@ -24,15 +23,20 @@ PATCH = 24  # HR patch side: a multiple of 2, 3, 4 and 8
 # Tiny shard sets
 # ---------------------------------------------------------------------------------------
 
+
 def _photo_crops(n, size=SUB):
     """n distinct size x size uint8 crops of two real photos, alternating between them."""
     photos = [skimage.data.astronaut(), skimage.data.chelsea()]
     per_photo = []
     for photo in photos:
         h, w = photo.shape[:2]
-        per_photo.append([photo[y:y + size, x:x + size]
-                          for y in range(40, h - size + 1, 67)
-                          for x in range(30, w - size + 1, 71)])
+        per_photo.append(
+            [
+                photo[y : y + size, x : x + size]
+                for y in range(40, h - size + 1, 67)
+                for x in range(30, w - size + 1, 71)
+            ]
+        )
     crops = [c for pair in zip(*per_photo) for c in pair][:n]
     assert len(crops) == n
     return crops
@@ -49,13 +53,23 @@ def shard_set(write_shards):
     """f(directory, sub_images, num_files, lr_scale=0): writes sub-images round-robin into
     num_files shards (stored LR + manifest.json with lr_scale) and returns
     (HR float32 [0, 1] arrays, LR float32 arrays or None, file index of each record)."""
+
     def make(directory, sub_images, num_files, lr_scale=0):
-        write_shards(directory, sub_images, num_files=num_files,
-                     lr=lambda hr: _stored_lr(hr, lr_scale), lr_scale=lr_scale)
+        write_shards(
+            directory,
+            sub_images,
+            num_files=num_files,
+            lr=lambda hr: _stored_lr(hr, lr_scale),
+            lr_scale=lr_scale,
+        )
         hrs = [hr.astype(np.float32) / np.float32(np.iinfo(hr.dtype).max) for hr in sub_images]
-        lrs = [_stored_lr(hr, lr_scale).astype(np.float32) / np.float32(255)
-               for hr in sub_images] if lr_scale else None
+        lrs = (
+            [_stored_lr(hr, lr_scale).astype(np.float32) / np.float32(255) for hr in sub_images]
+            if lr_scale
+            else None
+        )
         return hrs, lrs, [i % num_files for i in range(len(sub_images))]
+
     return make
 
 
@@ -87,18 +101,25 @@ def _batches(config, n, input_context=None):
 
 def _patches(config, n_batches, input_context=None):
     """(lr, hr) patch pairs of the first batches, unbatched."""
-    return [(lr[b], hr[b]) for lr, hr in _batches(config, n_batches, input_context)
-            for b in range(lr.shape[0])]
+    return [
+        (lr[b], hr[b])
+        for lr, hr in _batches(config, n_batches, input_context)
+        for b in range(lr.shape[0])
+    ]
 
 
 # ---------------------------------------------------------------------------------------
 # Independent alignment checks
 # ---------------------------------------------------------------------------------------
 
+
 def _dihedral(image):
     """{(flip, k): image flipped left-right if flip, then rotated k x 90 degrees}: 8 arrays."""
-    return {(flip, k): np.rot90(image[:, ::-1] if flip else image, k)
-            for flip in (0, 1) for k in range(4)}
+    return {
+        (flip, k): np.rot90(image[:, ::-1] if flip else image, k)
+        for flip in (0, 1)
+        for k in range(4)
+    }
 
 
 def _locate(patch, sub_images, step):
@@ -125,14 +146,18 @@ def _transform_of(before, after):
 # Map functions: eagerly and inside tf.data
 # ---------------------------------------------------------------------------------------
 
+
 def _serialized_records(hrs_uint8, scale=0):
     out = []
     for hr in hrs_uint8:
         kwargs = {}
         if scale:
             kwargs = dict(lr_png=image_io.encode_png(_stored_lr(hr, scale)), lr_scale=scale)
-        out.append(records.make_example(image_io.encode_png(hr), source="s", y=0, x=0,
-                                        **kwargs).SerializeToString())
+        out.append(
+            records.make_example(
+                image_io.encode_png(hr), source="s", y=0, x=0, **kwargs
+            ).SerializeToString()
+        )
     return out
 
 
@@ -144,7 +169,8 @@ def _eager_and_tf_data(fn, serialized):
     pairs = [(s, seed) for s in serialized for seed in _SEEDS]
     eager = [fn(records.parse_example(tf.constant(s)), tf.constant(seed)) for s, seed in pairs]
     dataset = tf.data.Dataset.from_tensor_slices(
-        ([s for s, _ in pairs], np.stack([seed for _, seed in pairs])))
+        ([s for s, _ in pairs], np.stack([seed for _, seed in pairs]))
+    )
     dataset = dataset.map(lambda s, seed: fn(records.parse_example(s), seed))
     in_tf_data = list(dataset)
     assert len(eager) == len(in_tf_data)
@@ -159,8 +185,9 @@ def _assert_same(eager, in_tf_data):
 
 def _assert_not_all_equal(outputs):
     first = tf.nest.flatten(outputs[0])[0].numpy()
-    assert any(not np.array_equal(first, tf.nest.flatten(o)[0].numpy()) for o in outputs[1:]), \
+    assert any(not np.array_equal(first, tf.nest.flatten(o)[0].numpy()) for o in outputs[1:]), (
         "every seed gave the same output: the comparison would prove nothing"
+    )
 
 
 @pytest.mark.parametrize("with_lr_crop", [True, False], ids=["with_lr", "hr_only"])
@@ -168,8 +195,9 @@ def test_random_crop_pair_eager_equals_tf_data(with_lr_crop):
     serialized = _serialized_records(_photo_crops(2), scale=4)
 
     def fn(example, seed):
-        hr, lr = pipeline.random_crop_pair(example["hr"], example["lr"] if with_lr_crop else None,
-                                           seed, PATCH, 4)
+        hr, lr = pipeline.random_crop_pair(
+            example["hr"], example["lr"] if with_lr_crop else None, seed, PATCH, 4
+        )
         return (hr, lr) if with_lr_crop else hr
 
     eager, in_tf_data = _eager_and_tf_data(fn, serialized)
@@ -204,8 +232,9 @@ def test_make_training_pair_eager_equals_tf_data(with_stored_lr, augment):
     eager, in_tf_data = _eager_and_tf_data(fn, serialized)
     for e, d in zip(eager, in_tf_data):
         # LR made on the fly is arithmetic; graph and eager kernels may differ in the last bit.
-        np.testing.assert_allclose(e[0].numpy(), d[0].numpy(), rtol=0, atol=0 if with_stored_lr
-                                   else 1e-6)
+        np.testing.assert_allclose(
+            e[0].numpy(), d[0].numpy(), rtol=0, atol=0 if with_stored_lr else 1e-6
+        )
         np.testing.assert_array_equal(e[1].numpy(), d[1].numpy())
     _assert_not_all_equal([(hr, lr) for lr, hr in eager])
 
@@ -216,7 +245,8 @@ def test_augmentation_covers_the_8_symmetries_identically_on_lr_and_hr():
     lr = rng.random((2, 2, 3)).astype(np.float32)
     seeds = np.stack([np.zeros(96, np.int64), np.arange(96)], axis=1)
     dataset = tf.data.Dataset.from_tensor_slices(seeds).map(
-        lambda seed: pipeline.augment_pair(tf.constant(hr), tf.constant(lr), seed))
+        lambda seed: pipeline.augment_pair(tf.constant(hr), tf.constant(lr), seed)
+    )
     seen = set()
     for hr_out, lr_out in dataset:
         t_hr = _transform_of(hr, hr_out.numpy())
@@ -229,6 +259,7 @@ def test_augmentation_covers_the_8_symmetries_identically_on_lr_and_hr():
 # ---------------------------------------------------------------------------------------
 # LR/HR alignment through the whole pipeline
 # ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_lr_on_the_fly_is_imresize_of_the_augmented_hr_patch(hr_only, scale):
@@ -250,7 +281,7 @@ def test_stored_lr_patch_is_the_matching_window_of_the_stored_lr(with_lr):
         hits = _locate(hr, hrs, scale)
         assert len(hits) == 1, f"HR patch found {len(hits)} times in the sub-images"
         i, t, y, x = hits[0]
-        window = lrs[i][y // scale:y // scale + n, x // scale:x // scale + n]
+        window = lrs[i][y // scale : y // scale + n, x // scale : x // scale + n]
         np.testing.assert_array_equal(_dihedral(lr)[t], window)
         symmetries.add(t)
     assert len(symmetries) >= 4  # 24 patches, 8 equally likely symmetries
@@ -266,8 +297,9 @@ def test_manifest_at_another_scale_means_lr_on_the_fly(with_lr):
 def test_use_stored_lr_false_makes_lr_on_the_fly(with_lr):
     directory, _, _ = with_lr
     lr, hr = _patches(_config(directory, use_stored_lr=False), n_batches=1)[0]
-    np.testing.assert_allclose(lr, np.clip(imresize(hr.astype(np.float64), 0.25), 0, 1),
-                               rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        lr, np.clip(imresize(hr.astype(np.float64), 0.25), 0, 1), rtol=0, atol=1e-5
+    )
     # Stored LR is uint8-rounded; LR made on the fly from a 24x24 photo patch is not.
     assert not np.allclose(lr * 255, np.round(lr * 255), atol=1e-3)
 
@@ -275,6 +307,7 @@ def test_use_stored_lr_false_makes_lr_on_the_fly(with_lr):
 # ---------------------------------------------------------------------------------------
 # Batches, reproducibility, bit depth
 # ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("scale,hr_size", [(2, 24), (3, 24), (4, 24), (8, 48)])
 def test_batch_shapes_dtype_and_range(hr_only, scale, hr_size):
@@ -314,17 +347,20 @@ def test_16_bit_records_decode_to_the_right_values(tmp_path, shard_set):
     for lr, hr in _patches(config, n_batches=2):
         # The patch is the whole sub-image: it must be one of them, exactly, in [0, 1].
         assert any(np.array_equal(hr, (s / 65535.0).astype(np.float32)) for s in sixteen)
-        np.testing.assert_allclose(lr, np.clip(imresize(hr.astype(np.float64), 0.25), 0, 1),
-                                   rtol=0, atol=1e-5)
+        np.testing.assert_allclose(
+            lr, np.clip(imresize(hr.astype(np.float64), 0.25), 0, 1), rtol=0, atol=1e-5
+        )
 
 
 # ---------------------------------------------------------------------------------------
 # Distribution: input_context sharding
 # ---------------------------------------------------------------------------------------
 
+
 def _context(i):
-    return tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i,
-                                      num_replicas_in_sync=2)
+    return tf.distribute.InputContext(
+        num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=2
+    )
 
 
 def _records_read(directory, hrs, input_context, n_batches):
@@ -359,7 +395,7 @@ def test_few_files_are_not_read_twice_at_once(hr_only):
     # 2 files, cycle_length 4: an epoch must still hold each record once, not 2-4 copies in a row.
     directory, hrs, _ = hr_only
     config = _config(directory, augment=False, batch_size=8, shuffle_buffer=1, cycle_length=4)
-    (_, hr), = _batches(config, 1)
+    ((_, hr),) = _batches(config, 1)
     assert sorted(_locate(p, hrs, 4)[0][0] for p in hr) == list(range(8))
 
 
@@ -367,10 +403,10 @@ def test_few_files_are_not_read_twice_at_once(hr_only):
 # Errors
 # ---------------------------------------------------------------------------------------
 
+
 def test_no_shards_is_a_helpful_file_not_found(tmp_path):
     for shards in (str(tmp_path), str(tmp_path / "missing-*.tfrecord")):
-        with pytest.raises(FileNotFoundError,
-                           match=r"no TFRecord shards.*esrgan_tf\.prepare"):
+        with pytest.raises(FileNotFoundError, match=r"no TFRecord shards.*esrgan_tf\.prepare"):
             pipeline.train_dataset(*_config(shards))
 
 
@@ -399,6 +435,7 @@ def test_patch_size_not_a_multiple_of_the_scale_is_a_value_error(kwargs, tmp_pat
 # Checkpointing the iterator (the trainer resumes the data stream with the model)
 # ---------------------------------------------------------------------------------------
 
+
 def test_restored_iterator_continues_with_the_same_batches(hr_only, tmp_path):
     directory, _, _ = hr_only
     config = _config(directory)
@@ -416,5 +453,4 @@ def test_restored_iterator_continues_with_the_same_batches(hr_only, tmp_path):
         np.testing.assert_array_equal(hr_e.numpy(), hr_r.numpy())
         np.testing.assert_array_equal(lr_e.numpy(), lr_r.numpy())
     # Otherwise a restore that did nothing would pass too.
-    assert not all(np.array_equal(e[1].numpy(), f[1].numpy())
-                   for e, f in zip(expected, from_start))
+    assert not all(np.array_equal(e[1].numpy(), f[1].numpy()) for e, f in zip(expected, from_start))

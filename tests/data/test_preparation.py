@@ -16,20 +16,19 @@ import sys
 import zlib
 
 import numpy as np
+from PIL import Image, ImageOps
 import pytest
 import tensorflow as tf
 import tifffile
-from PIL import Image, ImageOps
 
+from esrgan_tf.data import image_io, records, shards, sources, subimages
 from esrgan_tf.data import preparation as prep
-from esrgan_tf.data import sources
-from esrgan_tf.data import image_io, records, shards, subimages
 from esrgan_tf.data.imresize import imresize
-
 
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
+
 
 def _noise(shape, dtype=np.uint8, seed=0):
     peak = np.iinfo(dtype).max
@@ -51,8 +50,13 @@ def _png16(pixels, colour_type, exif=b""):
     rows = pixels.reshape(height, width, -1).astype(">u2")
     raw = b"".join(b"\x00" + row.tobytes() for row in rows)
     ihdr = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + (_chunk(b"eXIf", exif) if exif else b"")
-            + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + (_chunk(b"eXIf", exif) if exif else b"")
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _exif(orientation):
@@ -69,8 +73,9 @@ def _write(path, data):
 
 def _config(tmp_path, input_dir, **kwargs):
     kwargs = {"crop_size": 32, "step": 16, "num_workers": 1, "progress": False, **kwargs}
-    return prep.PrepareConfig(output_dir=str(tmp_path / kwargs.pop("out", "out")),
-                              input_dirs=(str(input_dir),), **kwargs)
+    return prep.PrepareConfig(
+        output_dir=str(tmp_path / kwargs.pop("out", "out")), input_dirs=(str(input_dir),), **kwargs
+    )
 
 
 def _shard_files(output_dir):
@@ -88,16 +93,20 @@ def _check_manifest(output_dir, manifest):
     with open(os.path.join(output_dir, "manifest.json"), encoding="utf-8") as f:
         assert json.load(f) == manifest
     assert [s["file"] for s in manifest["shards"]] == [
-        os.path.basename(p) for p in _shard_files(output_dir)]
+        os.path.basename(p) for p in _shard_files(output_dir)
+    ]
     for shard in manifest["shards"]:
         with open(os.path.join(output_dir, shard["file"]), "rb") as f:
             assert hashlib.sha256(f.read()).hexdigest() == shard["sha256"]
-        assert sum(1 for _ in tf.data.TFRecordDataset(
-            os.path.join(output_dir, shard["file"]))) == shard["records"]
+        assert (
+            sum(1 for _ in tf.data.TFRecordDataset(os.path.join(output_dir, shard["file"])))
+            == shard["records"]
+        )
     read = _read(output_dir)
     per_source = collections.Counter(r["source"].decode() for r in read)
-    assert per_source == {e["source"]: e["sub_images"] for e in manifest["inputs"]
-                          if e["sub_images"]}
+    assert per_source == {
+        e["source"]: e["sub_images"] for e in manifest["inputs"] if e["sub_images"]
+    }
     assert len(read) == manifest["totals"]["sub_images"]
     assert not glob.glob(os.path.join(output_dir, ".tmp-*"))
     return read
@@ -106,6 +115,7 @@ def _check_manifest(output_dir, manifest):
 # ----------------------------------------------------------------------------------------------
 # Sub-image positions
 # ----------------------------------------------------------------------------------------------
+
 
 def test_window_positions_follow_basicsr():
     assert subimages.window_positions(64, 32, 16) == [0, 16, 32]
@@ -116,8 +126,7 @@ def test_window_positions_follow_basicsr():
     assert subimages.window_positions(32, 32, 16) == [0]
     assert subimages.window_positions(31, 32, 16) == []
     # A DIV2K width with ESRGAN's settings.
-    assert subimages.window_positions(2040, 480, 240) == [0, 240, 480, 720, 960, 1200, 1440,
-                                                           1560]
+    assert subimages.window_positions(2040, 480, 240) == [0, 240, 480, 720, 960, 1200, 1440, 1560]
 
 
 def test_sub_images_are_the_expected_crops(tmp_path):
@@ -129,7 +138,7 @@ def test_sub_images_are_the_expected_crops(tmp_path):
     assert {(int(r["y"]), int(r["x"])) for r in read} == expected
     for r in read:
         y, x = int(r["y"]), int(r["x"])
-        np.testing.assert_array_equal(np.round(r["hr"] * 255), image[y:y + 32, x:x + 32])
+        np.testing.assert_array_equal(np.round(r["hr"] * 255), image[y : y + 32, x : x + 32])
     assert manifest["inputs"][0]["sub_images"] == 8 and manifest["inputs"][0]["status"] == "ok"
 
 
@@ -137,12 +146,19 @@ def test_sub_images_are_the_expected_crops(tmp_path):
 # Image modes and bit depths
 # ----------------------------------------------------------------------------------------------
 
+
 def _mode_corpus(folder):
     """{file name: (expected HxWx3 uint8/uint16 array)} for every supported kind of input."""
-    rgb, gray, alpha = (_noise((10, 12, 3), seed=1), _noise((10, 12), seed=2),
-                        _noise((10, 12), seed=3))
-    rgb16, gray16, alpha16 = (_noise((10, 12, 3), np.uint16, 4), _noise((10, 12), np.uint16, 5),
-                              _noise((10, 12), np.uint16, 6))
+    rgb, gray, alpha = (
+        _noise((10, 12, 3), seed=1),
+        _noise((10, 12), seed=2),
+        _noise((10, 12), seed=3),
+    )
+    rgb16, gray16, alpha16 = (
+        _noise((10, 12, 3), np.uint16, 4),
+        _noise((10, 12), np.uint16, 5),
+        _noise((10, 12), np.uint16, 6),
+    )
     palette = _noise((256, 3), seed=7)
     indices = _noise((10, 12), seed=8)
     cmyk = _noise((10, 12, 4), seed=9)
@@ -165,11 +181,18 @@ def _mode_corpus(folder):
         image = Image.frombytes("P", (12, 10), indices.tobytes())
         image.putpalette(palette.tobytes())
         image.save(path, **kwargs)
+
     add("palette.png", palette[indices], save_palette)
-    add("palette_transparent.png", palette[indices],
-        lambda p: save_palette(p, transparency=int(indices[0, 0])))
-    add("sub/dir/bilevel.png", np.repeat(bilevel[:, :, None] * np.uint8(255), 3, 2),
-        lambda p: Image.fromarray(bilevel).save(p))
+    add(
+        "palette_transparent.png",
+        palette[indices],
+        lambda p: save_palette(p, transparency=int(indices[0, 0])),
+    )
+    add(
+        "sub/dir/bilevel.png",
+        np.repeat(bilevel[:, :, None] * np.uint8(255), 3, 2),
+        lambda p: Image.fromarray(bilevel).save(p),
+    )
     # Pillow's CMYK → RGB: (255 - C) * (255 - K) / 255 per channel, rounded.
     cmyk_rgb = np.round((255.0 - cmyk[..., :3]) * (255.0 - cmyk[..., 3:]) / 255).astype(np.uint8)
     add("cmyk.tif", cmyk_rgb, lambda p: _save(p, cmyk, "CMYK"))
@@ -182,12 +205,18 @@ def _mode_corpus(folder):
     add("gray16.tif", np.repeat(gray16[:, :, None], 3, 2), lambda p: _save(p, gray16))
     add("rgb16.png", rgb16, lambda p: _write(p, _png16(rgb16, 2)))
     add("rgba16.png", rgb16, lambda p: _write(p, _png16(np.dstack([rgb16, alpha16]), 6)))
-    add("gray_alpha16.png", np.repeat(gray16[:, :, None], 3, 2),
-        lambda p: _write(p, _png16(np.dstack([gray16, alpha16]), 4)))
+    add(
+        "gray_alpha16.png",
+        np.repeat(gray16[:, :, None], 3, 2),
+        lambda p: _write(p, _png16(np.dstack([gray16, alpha16]), 4)),
+    )
     add("rgb16.tif", rgb16, lambda p: tifffile.imwrite(p, rgb16, photometric="rgb"))
     # EXIF orientation 6 means "rotate 90° clockwise to view": that is np.rot90(k=-1).
-    add("rgb16_rotated.png", np.rot90(rgb16, -1),
-        lambda p: _write(p, _png16(rgb16, 2, exif=_exif(6)[6:])))  # eXIf holds no "Exif\0\0"
+    add(
+        "rgb16_rotated.png",
+        np.rot90(rgb16, -1),
+        lambda p: _write(p, _png16(rgb16, 2, exif=_exif(6)[6:])),
+    )  # eXIf holds no "Exif\0\0"
     return expected
 
 
@@ -248,6 +277,7 @@ def test_orientation_table_for_16bit_paths_matches_pillow(orientation):
 # Bad inputs
 # ----------------------------------------------------------------------------------------------
 
+
 def _png_with_declared_size(width, height):
     buffer = io.BytesIO()
     Image.new("RGB", (1, 1)).save(buffer, format="PNG")
@@ -274,12 +304,23 @@ def _bad_corpus(folder):
     _write(os.path.join(folder, "bomb_warning.png"), _png_with_declared_size(15_000, 15_000))
     frames = [Image.new("RGB", (40, 40), (80 * i, 0, 0)) for i in range(3)]
     frames[0].save(os.path.join(folder, "animated.gif"), save_all=True, append_images=frames[1:])
-    frames[0].save(os.path.join(folder, "animated.webp"), save_all=True,
-                   append_images=frames[1:], lossless=True)
-    return {"empty.png": "empty file", "truncated.png": "corrupt or truncated",
-            "text.png": "not an image", "random.tif": "not an image", "small.png": "too small",
-            "bomb.png": "too many pixels", "bomb_warning.png": "too many pixels",
-            "animated.gif": "animated or multi-frame", "animated.webp": "animated or multi-frame"}
+    frames[0].save(
+        os.path.join(folder, "animated.webp"),
+        save_all=True,
+        append_images=frames[1:],
+        lossless=True,
+    )
+    return {
+        "empty.png": "empty file",
+        "truncated.png": "corrupt or truncated",
+        "text.png": "not an image",
+        "random.tif": "not an image",
+        "small.png": "too small",
+        "bomb.png": "too many pixels",
+        "bomb_warning.png": "too many pixels",
+        "animated.gif": "animated or multi-frame",
+        "animated.webp": "animated or multi-frame",
+    }
 
 
 def test_bad_inputs_are_skipped_with_reasons(tmp_path):
@@ -324,6 +365,7 @@ def test_max_pixels_flag(tmp_path):
 # Determinism and recovery
 # ----------------------------------------------------------------------------------------------
 
+
 def _corpus(folder, n=6):
     for i in range(n):
         _save(os.path.join(folder, f"{i:02d}.png"), _noise((48, 64, 3), seed=i))
@@ -336,8 +378,9 @@ def _shard_bytes(output_dir):
 def test_same_inputs_give_identical_shards_with_any_number_of_workers(tmp_path):
     _corpus(str(tmp_path / "in"))
     first = prep.prepare(_config(tmp_path, tmp_path / "in", out="a", num_shards=3, lr_scale=2))
-    second = prep.prepare(_config(tmp_path, tmp_path / "in", out="b", num_shards=3, lr_scale=2,
-                                  num_workers=2))
+    second = prep.prepare(
+        _config(tmp_path, tmp_path / "in", out="b", num_shards=3, lr_scale=2, num_workers=2)
+    )
     assert len(_shard_bytes(str(tmp_path / "a"))) == 3
     assert _shard_bytes(str(tmp_path / "a")) == _shard_bytes(str(tmp_path / "b"))
     assert first["shards"] == second["shards"]
@@ -359,6 +402,7 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path, monkeypatch):
         if len(calls) == 4:
             raise KeyboardInterrupt
         return real_add(self, *args)
+
     monkeypatch.setattr(shards.ShardWriter, "add", crashing_add)
     with pytest.raises(KeyboardInterrupt):
         prep.prepare(config)
@@ -370,12 +414,16 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path, monkeypatch):
 
     processed = []
     real_process = subimages.process
-    monkeypatch.setattr(subimages, "process",
-                        lambda task, cfg: processed.append(task.index) or real_process(task, cfg))
+    monkeypatch.setattr(
+        subimages,
+        "process",
+        lambda task, cfg: processed.append(task.index) or real_process(task, cfg),
+    )
     manifest = prep.prepare(config)
     assert processed == [2, 3, 4, 5]  # images 0 and 1 only fill the kept shard
     assert os.stat(os.path.join(out, "train-00000-of-00003.tfrecord")).st_mtime_ns == (
-        finished.st_mtime_ns)
+        finished.st_mtime_ns
+    )
     assert _shard_bytes(out) == _shard_bytes(str(tmp_path / "ref"))
     assert manifest["inputs"] == reference["inputs"]
     _check_manifest(out, manifest)
@@ -403,15 +451,18 @@ def test_changed_settings_replace_old_shards(tmp_path):
     prep.prepare(_config(tmp_path, tmp_path / "in", num_shards=3))
     manifest = prep.prepare(_config(tmp_path, tmp_path / "in", num_shards=2, step=32))
     assert [os.path.basename(p) for p in _shard_files(str(tmp_path / "out"))] == [
-        "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+        "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord",
+    ]
     # 48x64 at crop 32, step 32: y in (0, 16 edge-aligned), x in (0, 32).
     assert len(_check_manifest(str(tmp_path / "out"), manifest)) == 6 * 4
 
 
 def test_output_folder_inside_the_input_folder_is_not_read(tmp_path):
     _corpus(str(tmp_path / "in"), n=3)
-    config = dataclasses.replace(_config(tmp_path, tmp_path / "in", holdout=1),
-                                 output_dir=str(tmp_path / "in" / "prepared"))
+    config = dataclasses.replace(
+        _config(tmp_path, tmp_path / "in", holdout=1), output_dir=str(tmp_path / "in" / "prepared")
+    )
     first = prep.prepare(config)
     second = prep.prepare(config)  # val_hr/02.png must not become an input
     assert len(second["inputs"]) == 3 and second == first
@@ -421,6 +472,7 @@ def test_output_folder_inside_the_input_folder_is_not_read(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # LR images
 # ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_stored_lr_is_matlab_bicubic_of_hr(tmp_path, scale):
@@ -452,10 +504,19 @@ def test_whole_images_are_mod_cropped_to_the_scale(tmp_path):
 # Other sources
 # ----------------------------------------------------------------------------------------------
 
+
 def test_builtin_skimage_photos_with_holdout(tmp_path):
     from skimage import data  # pylint: disable=import-outside-toplevel
-    config = prep.PrepareConfig(output_dir=str(tmp_path / "out"), builtin="skimage", holdout=2,
-                                crop_size=256, step=256, num_workers=1, progress=False)
+
+    config = prep.PrepareConfig(
+        output_dir=str(tmp_path / "out"),
+        builtin="skimage",
+        holdout=2,
+        crop_size=256,
+        step=256,
+        num_workers=1,
+        progress=False,
+    )
     manifest = prep.prepare(config)
     read = _check_manifest(str(tmp_path / "out"), manifest)
     held = [e for e in manifest["inputs"] if e["status"] == "holdout"]
@@ -464,7 +525,8 @@ def test_builtin_skimage_photos_with_holdout(tmp_path):
         with Image.open(tmp_path / "out" / entry["file"]) as image:
             np.testing.assert_array_equal(np.asarray(image), photo)
     assert {r["source"].decode() for r in read} == {
-        e["source"] for e in manifest["inputs"] if e["status"] == "ok"}
+        e["source"] for e in manifest["inputs"] if e["status"] == "ok"
+    }
     assert manifest["totals"]["ok"] == len(sources.SKIMAGE_PHOTOS) - 2
     assert manifest["totals"]["skipped"] == 0
     assert all(r["hr"].shape == (256, 256, 3) for r in read)
@@ -490,6 +552,7 @@ class _FakeTfds:
             def as_dataset(self, split, shuffle_files):
                 assert not shuffle_files and split == "train"
                 return [{"hr": image, "lr": image[::4, ::4]} for image in fake.images]
+
         return Builder()
 
     @staticmethod
@@ -500,25 +563,34 @@ class _FakeTfds:
 def test_tfds_source(tmp_path, monkeypatch):
     images = [_noise((48, 64, 3), seed=i) for i in range(3)]
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", _FakeTfds(images))
-    config = prep.PrepareConfig(output_dir=str(tmp_path / "out"), tfds="div2k/bicubic_x4",
-                                crop_size=32, step=16, num_workers=1, progress=False)
+    config = prep.PrepareConfig(
+        output_dir=str(tmp_path / "out"),
+        tfds="div2k/bicubic_x4",
+        crop_size=32,
+        step=16,
+        num_workers=1,
+        progress=False,
+    )
     manifest = prep.prepare(config)
     read = _check_manifest(str(tmp_path / "out"), manifest)
     assert [e["source"] for e in manifest["inputs"]] == [
-        f"tfds:div2k/bicubic_x4/train/{i}" for i in range(3)]
+        f"tfds:div2k/bicubic_x4/train/{i}" for i in range(3)
+    ]
     for r in read:
         i, y, x = int(r["source"].decode().rsplit("/", 1)[1]), int(r["y"]), int(r["x"])
-        np.testing.assert_array_equal(np.round(r["hr"] * 255), images[i][y:y + 32, x:x + 32])
+        np.testing.assert_array_equal(np.round(r["hr"] * 255), images[i][y : y + 32, x : x + 32])
 
 
 def test_tfds_errors_are_clear(tmp_path, monkeypatch):
-    config = prep.PrepareConfig(output_dir=str(tmp_path / "out"), tfds="div2k/bicubic_x4",
-                                num_workers=1, progress=False)
+    config = prep.PrepareConfig(
+        output_dir=str(tmp_path / "out"), tfds="div2k/bicubic_x4", num_workers=1, progress=False
+    )
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # not installed
     with pytest.raises(prep.PrepareError, match="pip install tensorflow-datasets"):
         prep.prepare(config)
-    monkeypatch.setitem(sys.modules, "tensorflow_datasets",
-                        _FakeTfds([], fail=ConnectionError("no network")))
+    monkeypatch.setitem(
+        sys.modules, "tensorflow_datasets", _FakeTfds([], fail=ConnectionError("no network"))
+    )
     with pytest.raises(prep.PrepareError, match="no network.*--tfds_data_dir"):
         prep.prepare(config)
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", _FakeTfds([_noise((48, 64, 3))]))
@@ -530,10 +602,19 @@ def test_tfds_errors_are_clear(tmp_path, monkeypatch):
 # Configuration and the command line
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs", [
-    {}, {"input_dirs": ("a",), "builtin": "skimage"}, {"builtin": "flickr"},
-    {"builtin": "skimage", "lr_scale": 8}, {"builtin": "skimage", "crop_size": 30, "lr_scale": 4},
-    {"builtin": "skimage", "step": 0}, {"builtin": "skimage", "prefix": "a/b"}])
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"input_dirs": ("a",), "builtin": "skimage"},
+        {"builtin": "flickr"},
+        {"builtin": "skimage", "lr_scale": 8},
+        {"builtin": "skimage", "crop_size": 30, "lr_scale": 4},
+        {"builtin": "skimage", "step": 0},
+        {"builtin": "skimage", "prefix": "a/b"},
+    ],
+)
 def test_config_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError):
         prep.PrepareConfig(output_dir="out", **kwargs)

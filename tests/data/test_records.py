@@ -14,9 +14,13 @@ def _pixels(shape, dtype, seed=0):
 
 def _serialized(hr, lr=None, scale=0, **kwargs):
     example = records.make_example(
-        image_io.encode_png(hr), source=kwargs.pop("source", "folder/a.png"),
-        y=kwargs.pop("y", 7), x=kwargs.pop("x", 3),
-        lr_png=None if lr is None else image_io.encode_png(lr), lr_scale=scale)
+        image_io.encode_png(hr),
+        source=kwargs.pop("source", "folder/a.png"),
+        y=kwargs.pop("y", 7),
+        x=kwargs.pop("x", 3),
+        lr_png=None if lr is None else image_io.encode_png(lr),
+        lr_scale=scale,
+    )
     return example.SerializeToString()
 
 
@@ -25,8 +29,9 @@ def _parse_in_tf_data(serialized):
     return next(iter(dataset))
 
 
-@pytest.mark.parametrize("parse", [records.parse_example, _parse_in_tf_data],
-                         ids=["eager", "tf.data"])
+@pytest.mark.parametrize(
+    "parse", [records.parse_example, _parse_in_tf_data], ids=["eager", "tf.data"]
+)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_round_trip_without_lr(parse, dtype):
     hr = _pixels((6, 10, 3), dtype)
@@ -44,8 +49,9 @@ def test_round_trip_without_lr(parse, dtype):
     assert parsed["lr"].shape == (0, 0, 3) and parsed["lr"].dtype == tf.float32
 
 
-@pytest.mark.parametrize("parse", [records.parse_example, _parse_in_tf_data],
-                         ids=["eager", "tf.data"])
+@pytest.mark.parametrize(
+    "parse", [records.parse_example, _parse_in_tf_data], ids=["eager", "tf.data"]
+)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_round_trip_with_lr(parse, dtype):
     hr, lr = _pixels((12, 8, 3), dtype, seed=1), _pixels((3, 2, 3), dtype, seed=2)
@@ -65,23 +71,40 @@ def test_feature_names_are_the_documented_schema():
             return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
         return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
-    values = {"hr": image_io.encode_png(hr), "hr_height": 4, "hr_width": 6, "bit_depth": 8,
-              "source": b"x.png", "y": 1, "x": 2}
-    example = tf.train.Example(features=tf.train.Features(
-        feature={k: feature(v) for k, v in values.items()}))
+    values = {
+        "hr": image_io.encode_png(hr),
+        "hr_height": 4,
+        "hr_width": 6,
+        "bit_depth": 8,
+        "source": b"x.png",
+        "y": 1,
+        "x": 2,
+    }
+    example = tf.train.Example(
+        features=tf.train.Features(feature={k: feature(v) for k, v in values.items()})
+    )
     parsed = records.parse_example(example.SerializeToString())
     assert parsed["lr_scale"].numpy() == 0  # optional features default to "no LR"
     np.testing.assert_array_equal(np.round(parsed["hr"].numpy() * 255), hr)
     made = records.make_example(values["hr"], source="x.png", y=1, x=2)
     assert set(made.features.feature) == set(values) | {"lr_scale"}
-    assert (records.HR, records.HR_HEIGHT, records.HR_WIDTH, records.BIT_DEPTH, records.SOURCE,
-            records.Y, records.X, records.LR, records.LR_SCALE) == (
-                "hr", "hr_height", "hr_width", "bit_depth", "source", "y", "x", "lr", "lr_scale")
+    assert (
+        records.HR,
+        records.HR_HEIGHT,
+        records.HR_WIDTH,
+        records.BIT_DEPTH,
+        records.SOURCE,
+        records.Y,
+        records.X,
+        records.LR,
+        records.LR_SCALE,
+    ) == ("hr", "hr_height", "hr_width", "bit_depth", "source", "y", "x", "lr", "lr_scale")
 
 
 def test_parse_fails_loudly_when_the_stored_size_is_wrong():
-    example = records.make_example(image_io.encode_png(_pixels((4, 6, 3), np.uint8)),
-                                   source="x.png", y=0, x=0)
+    example = records.make_example(
+        image_io.encode_png(_pixels((4, 6, 3), np.uint8)), source="x.png", y=0, x=0
+    )
     example.features.feature["hr_height"].int64_list.value[0] = 5
     with pytest.raises(tf.errors.InvalidArgumentError):
         records.parse_example(example.SerializeToString())

@@ -6,15 +6,14 @@ import json
 import os
 
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from esrgan_tf import metrics
 from esrgan_tf.data import patches
 from esrgan_tf.deploy import export
-from esrgan_tf.inference import saved_models
 from esrgan_tf.inference import evaluation as evaluate_lib
-from esrgan_tf.inference import upscaling
+from esrgan_tf.inference import saved_models, upscaling
 from esrgan_tf.inference.tiling import Tiling, tile_upscale
 from esrgan_tf.inference.weights import load_generator
 
@@ -25,9 +24,15 @@ def generator(make_generator, tiny_model):
 
 
 def config(output_dir, **kwargs):
-    base = dict(weights="tiny.weights.h5", output_dir=str(output_dir),
-                tflite_variants=("fp32", "int8"), input_size=(16, 16), num_calibration=4,
-                latency_runs=1, progress=False)
+    base = dict(
+        weights="tiny.weights.h5",
+        output_dir=str(output_dir),
+        tflite_variants=("fp32", "int8"),
+        input_size=(16, 16),
+        num_calibration=4,
+        latency_runs=1,
+        progress=False,
+    )
     return export.ExportConfig(**{**base, **kwargs})
 
 
@@ -45,12 +50,22 @@ def test_layout_and_report(exported, tiny_model):
     assert os.path.isfile(out / "1" / "saved_model.pb")
     assert os.path.isfile(out / "1" / "assets.extra" / "esrgan_tf.json")
     assert sorted(os.listdir(out / "tflite" / "v1")) == [
-        "fp32_16x16.tflite", "fp32_dynamic.tflite", "int8_16x16.tflite", "int8_dynamic.tflite"]
+        "fp32_16x16.tflite",
+        "fp32_dynamic.tflite",
+        "int8_16x16.tflite",
+        "int8_dynamic.tflite",
+    ]
     with open(out / "reports" / "v1.json", encoding="utf-8") as f:
         saved = json.load(f)
     names = [row["name"] for row in saved["artifacts"]]
-    assert names == ["keras", "saved_model", "tflite fp32 dynamic", "tflite fp32 16x16",
-                     "tflite int8 dynamic", "tflite int8 16x16"]
+    assert names == [
+        "keras",
+        "saved_model",
+        "tflite fp32 dynamic",
+        "tflite fp32 16x16",
+        "tflite int8 dynamic",
+        "tflite int8 16x16",
+    ]
     assert saved["samples"]["names"] == ["skimage/rocket", "skimage/coffee", "skimage/chelsea"]
     assert saved["calibration"] == {"source": "skimage", "patches": 4}
     assert saved["model"] == dataclasses.asdict(tiny_model) and saved["hardware"]["cpu_count"] >= 1
@@ -72,8 +87,7 @@ def test_report_numbers_are_recomputable(exported, generator):
     out, report = exported
     model = saved_models.SavedModelGenerator(str(out))
     pairs = patches.centre_pairs("skimage", 4, (16, 16), 3, export.SKIMAGE_SAMPLES)
-    psnr_y = np.mean([metrics.psnr(model(lr[None])[0], hr, crop_border=4)
-                      for _, lr, hr in pairs])
+    psnr_y = np.mean([metrics.psnr(model(lr[None])[0], hr, crop_border=4) for _, lr, hr in pairs])
     row = next(r for r in report["artifacts"] if r["name"] == "saved_model")
     assert row["psnr_y_hr_db"] == pytest.approx(psnr_y, abs=1e-9)
 
@@ -83,7 +97,8 @@ def test_second_export_is_the_next_version(exported, generator, tiny_model):
     report = export.export(config(out, tflite_variants=()), generator, tiny_model)
     assert report["version"] == 2
     assert os.path.isfile(out / "2" / "saved_model.pb") and os.path.isfile(
-        out / "reports" / "v2.json")
+        out / "reports" / "v2.json"
+    )
     with pytest.raises(ValueError, match="already exists"):
         export.export(config(out, version=2, tflite_variants=()), generator, tiny_model)
 
@@ -100,8 +115,9 @@ def test_out_of_tolerance_publishes_nothing(generator, tmp_path, monkeypatch, ti
         rows = json.load(f)["artifacts"]
     assert any(r["violations"] for r in rows)
     # Without enforcement the same artifacts are published.
-    report = export.export(config(out, tflite_variants=("fp32",), enforce_tolerances=False),
-                           generator, tiny_model)
+    report = export.export(
+        config(out, tflite_variants=("fp32",), enforce_tolerances=False), generator, tiny_model
+    )
     assert report["version"] == 1 and sorted(os.listdir(out)) == ["1", "reports", "tflite"]
 
 
@@ -113,26 +129,31 @@ def test_tolerance_violations():
     assert export.Tolerance(min_psnr=31).violations(dict(row, psnr_db=None)) == []  # exact
     nan = dict(finite=False, max_abs_diff=None, psnr_db=None)
     assert export.Tolerance(max_abs=1.0, min_psnr=1).violations(nan) == [
-        "non-finite output (NaN/Inf)"]
+        "non-finite output (NaN/Inf)"
+    ]
 
 
 def test_measure_flags_nan_outputs():
     samples = [("a", np.zeros((4, 4, 3), np.float32), np.zeros((16, 16, 3), np.float32))]
     refs = [np.zeros((16, 16, 3))]
-    result = export.measure(lambda x: np.full((1, 16, 16, 3), np.nan, np.float32), samples,
-                            refs, 4, runs=1)
+    result = export.measure(
+        lambda x: np.full((1, 16, 16, 3), np.nan, np.float32), samples, refs, 4, runs=1
+    )
     assert not result["finite"] and result["latency_ms"] is None
     assert json.loads(json.dumps(result, allow_nan=False)) == result  # valid JSON
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(precision="int8"), "precision must be one of"),
-    (dict(tflite_variants=("fp64",)), "unknown TFLite variant"),
-    (dict(tflite_shapes=("square",)), "unknown TFLite shape"),
-    (dict(tflite_shapes=()), "no --tflite_shapes"),
-    (dict(num_samples=0), "num_samples must be positive"),
-    (dict(weights=""), "weights and output_dir are required"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(precision="int8"), "precision must be one of"),
+        (dict(tflite_variants=("fp64",)), "unknown TFLite variant"),
+        (dict(tflite_shapes=("square",)), "unknown TFLite shape"),
+        (dict(tflite_shapes=()), "no --tflite_shapes"),
+        (dict(num_samples=0), "num_samples must be positive"),
+        (dict(weights=""), "weights and output_dir are required"),
+    ],
+)
 def test_config_errors(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         config(tmp_path, **kwargs)
@@ -148,6 +169,7 @@ def test_a_saved_model_is_not_export_input(exported):
 # Exported models in the other commands
 # ---------------------------------------------------------------------------------------
 
+
 def test_evaluate_accepts_the_exported_model(exported, generator, tmp_path):
     out, _ = exported
     hr_dir = tmp_path / "Set1" / "HR"
@@ -156,21 +178,33 @@ def test_evaluate_accepts_the_exported_model(exported, generator, tmp_path):
     Image.fromarray(photo).save(hr_dir / "a.png")
     datasets = evaluate_lib.name_datasets([str(hr_dir)])
     keras_summary = evaluate_lib.evaluate(generator, datasets, 4, progress=False)
-    summary = evaluate_lib.run(evaluate_lib.EvaluateConfig(
-        weights=str(out), hr_dirs=(str(hr_dir),), output_dir=str(tmp_path / "res"),
-        progress=False))
+    summary = evaluate_lib.run(
+        evaluate_lib.EvaluateConfig(
+            weights=str(out),
+            hr_dirs=(str(hr_dir),),
+            output_dir=str(tmp_path / "res"),
+            progress=False,
+        )
+    )
     for key in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"):
         assert summary["Set1"]["results"]["model"][key] == pytest.approx(
-            keras_summary["Set1"]["results"]["model"][key], abs=1e-6)
+            keras_summary["Set1"]["results"]["model"][key], abs=1e-6
+        )
 
 
 def test_upscaling_with_the_exported_model(exported, generator, tmp_path):
     out, _ = exported
     photo = np.random.default_rng(1).integers(0, 256, (30, 26, 3), dtype=np.uint8)
     Image.fromarray(photo).save(tmp_path / "p.png")
-    outputs, failures = upscaling.run(upscaling.UpscaleConfig(
-        weights=str(out), inputs=(str(tmp_path / "p.png"),), output_dir=str(tmp_path / "up"),
-        tiling=Tiling(tile=16), progress=False))
+    outputs, failures = upscaling.run(
+        upscaling.UpscaleConfig(
+            weights=str(out),
+            inputs=(str(tmp_path / "p.png"),),
+            output_dir=str(tmp_path / "up"),
+            tiling=Tiling(tile=16),
+            progress=False,
+        )
+    )
     assert not failures and [os.path.basename(p) for p in outputs] == ["p_x4.png"]
     sr = np.asarray(Image.open(tmp_path / "up" / "p_x4.png"))
     expected = tile_upscale(generator, photo.astype(np.float32) / 255.0, 4, Tiling(tile=16))

@@ -18,18 +18,19 @@ import subprocess
 import threading
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
-from PIL import Image
 
-from esrgan_tf.deploy import export
-from esrgan_tf.deploy import tflite
+from esrgan_tf.deploy import export, tflite
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 # ---------------------------------------------------------------------------------------
 # Stand-ins for TF Serving's two APIs
 # ---------------------------------------------------------------------------------------
+
 
 def _rest_handler(loaded):
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -50,15 +51,18 @@ def _rest_handler(loaded):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             signature = loaded.signatures[body.get("signature_name", "serving_default")]
             (name,) = signature.structured_input_signature[1]
-            values = [base64.b64decode(v["b64"]) if isinstance(v, dict) else v
-                      for v in body["instances"]]
+            values = [
+                base64.b64decode(v["b64"]) if isinstance(v, dict) else v for v in body["instances"]
+            ]
             try:
                 outputs = signature(**{name: tf.constant(values)})
             except tf.errors.OpError as e:
                 return self._reply(400, {"error": e.message})
-            (key, value), = outputs.items()
-            rows = [{"b64": base64.b64encode(v).decode()} if key.endswith("_bytes")
-                    else v.tolist() for v in value.numpy()]
+            ((key, value),) = outputs.items()
+            rows = [
+                {"b64": base64.b64encode(v).decode()} if key.endswith("_bytes") else v.tolist()
+                for v in value.numpy()
+            ]
             return self._reply(200, {"predictions": rows})
 
     return Handler
@@ -68,9 +72,19 @@ def _rest_handler(loaded):
 def exported(tmp_path_factory, make_generator, tiny_model):
     generator = make_generator(tiny_model, seed=8)
     out = tmp_path_factory.mktemp("guide") / "quickstart"
-    export.export(export.ExportConfig(
-        weights="tiny", output_dir=str(out), tflite_variants=("int8",), input_size=(16, 16),
-        num_calibration=4, latency_runs=1, progress=False), generator, tiny_model)
+    export.export(
+        export.ExportConfig(
+            weights="tiny",
+            output_dir=str(out),
+            tflite_variants=("int8",),
+            input_size=(16, 16),
+            num_calibration=4,
+            latency_runs=1,
+            progress=False,
+        ),
+        generator,
+        tiny_model,
+    )
     return out
 
 
@@ -91,8 +105,10 @@ def rest_server(loaded):
 @pytest.fixture(scope="module")
 def grpc_server(loaded):
     import grpc  # pylint: disable=import-outside-toplevel
-    from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
-    from tensorflow_serving.apis import prediction_service_pb2_grpc  # pylint: disable=import-outside-toplevel
+    from tensorflow_serving.apis import (
+        predict_pb2,  # pylint: disable=import-outside-toplevel
+        prediction_service_pb2_grpc,  # pylint: disable=import-outside-toplevel
+    )
 
     class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):  # noqa: N802 (the proto's name)
@@ -105,8 +121,10 @@ def grpc_server(loaded):
                 response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
             return response
 
-    options = [("grpc.max_receive_message_length", 1 << 28),
-               ("grpc.max_send_message_length", 1 << 28)]
+    options = [
+        ("grpc.max_receive_message_length", 1 << 28),
+        ("grpc.max_send_message_length", 1 << 28),
+    ]
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(2), options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -119,6 +137,7 @@ def grpc_server(loaded):
 # The guide's commands
 # ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def guide(repo_root):
     """The shell commands of export/README.md's ```bash blocks (continuations joined)."""
@@ -127,14 +146,16 @@ def guide(repo_root):
     commands = []
     for block in blocks:
         joined = re.sub(r"\\\n\s*", " ", block)
-        commands += [line.strip() for line in joined.splitlines()
-                     if line.strip() and not line.strip().startswith("#")]
+        commands += [
+            line.strip()
+            for line in joined.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
     return commands
 
 
 def command(guide, prefix, *contains):
-    matches = [c for c in guide if c.startswith(prefix)
-               and all(s in c for s in contains)]
+    matches = [c for c in guide if c.startswith(prefix) and all(s in c for s in contains)]
     assert len(matches) == 1, f"the guide should have one {prefix!r} {contains} command"
     return matches[0]
 
@@ -153,8 +174,15 @@ def workdir(tmp_path, exported, repo_root):
 
 
 def sh(cmd, cwd):
-    proc = subprocess.run(["bash", "-c", cmd], cwd=cwd, env=ENV, capture_output=True, text=True,
-                          timeout=300, check=False)
+    proc = subprocess.run(
+        ["bash", "-c", cmd],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, f"{cmd}\n{proc.stderr[-3000:]}"
     return proc
 
@@ -178,36 +206,51 @@ def test_saved_model_cli_commands(workdir, guide):
 def test_curl_command(workdir, rest_server, loaded, guide):
     cmd = command(guide, "curl").replace("http://localhost:8501", rest_server)
     sh(cmd, workdir)
-    np.testing.assert_array_equal(np.asarray(Image.open(workdir / "photo_x4.png")),
-                                  expected_png(loaded, workdir / "photo.png"))
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(workdir / "photo_x4.png")),
+        expected_png(loaded, workdir / "photo.png"),
+    )
 
 
 def test_client_rest_command(workdir, rest_server, loaded, guide):
-    sh(command(guide, "python export/client.py --server").replace("http://localhost:8501", rest_server),
-       workdir)
-    np.testing.assert_array_equal(np.asarray(Image.open(workdir / "upscaled" / "photo_sr.png")),
-                                  expected_png(loaded, workdir / "photo.png"))
+    sh(
+        command(guide, "python export/client.py --server").replace(
+            "http://localhost:8501", rest_server
+        ),
+        workdir,
+    )
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(workdir / "upscaled" / "photo_sr.png")),
+        expected_png(loaded, workdir / "photo.png"),
+    )
 
 
 def test_client_grpc_command(workdir, grpc_server, loaded, guide):
-    sh(command(guide, "python export/client.py --grpc").replace("localhost:8500", grpc_server), workdir)
+    sh(
+        command(guide, "python export/client.py --grpc").replace("localhost:8500", grpc_server),
+        workdir,
+    )
     for name in ("photo", "b"):
         source = workdir / ("photo.png" if name == "photo" else "b.jpg")
         np.testing.assert_array_equal(
             np.asarray(Image.open(workdir / "upscaled" / f"{name}_sr.png")),
-            expected_png(loaded, source))
+            expected_png(loaded, source),
+        )
 
 
 def test_client_functions_and_errors(rest_server, grpc_server, repo_root):
     import sys  # pylint: disable=import-outside-toplevel
+
     sys.path.insert(0, os.path.join(repo_root, "export"))
     try:
         import client  # pylint: disable=import-outside-toplevel
     finally:
         sys.path.pop(0)
     body = client.rest_request([b"\x89PNG..."])
-    assert body == {"signature_name": "upscale_image_bytes",
-                    "instances": [{"b64": base64.b64encode(b"\x89PNG...").decode()}]}
+    assert body == {
+        "signature_name": "upscale_image_bytes",
+        "instances": [{"b64": base64.b64encode(b"\x89PNG...").decode()}],
+    }
     assert client.rest_predictions({"predictions": [{"b64": "YWJj"}]}) == [b"abc"]
     assert client.rest_predictions({"predictions": [{"sr_bytes": {"b64": "YWJj"}}]}) == [b"abc"]
     request = client.grpc_request("esrgan", [b"a", b"bc"], version=3)
@@ -222,6 +265,7 @@ def test_client_functions_and_errors(rest_server, grpc_server, repo_root):
     with pytest.raises(RuntimeError, match="more LR pixels than this model"):
         client.predict_rest(rest_server, "esrgan", [big.getvalue()])
     import grpc  # pylint: disable=import-outside-toplevel
+
     with pytest.raises(grpc.RpcError):
         client.predict_grpc(grpc_server, "esrgan", [b"not an image"])
 
@@ -238,8 +282,10 @@ def test_tflite_example_command(workdir, exported, guide):
 def test_tflite_example_tiles_a_fixed_model(workdir, exported):
     """A fixed 16x16 model on a 20x24 photo: overlapping tiles, close to the dynamic model."""
     fixed = exported / "tflite" / "v1" / "int8_16x16.tflite"
-    sh(f"python export/tflite_example.py --model={fixed} --image=photo.png --output=tiled.png",
-       workdir)
+    sh(
+        f"python export/tflite_example.py --model={fixed} --image=photo.png --output=tiled.png",
+        workdir,
+    )
     tiled = np.asarray(Image.open(workdir / "tiled.png"), np.float64)
     assert tiled.shape == (80, 96, 3)
     whole = tflite.TFLiteModel(str(exported / "tflite" / "v1" / "int8_dynamic.tflite"))
@@ -247,14 +293,29 @@ def test_tflite_example_tiles_a_fixed_model(workdir, exported):
     reference = np.clip(whole(lr[None])[0], 0, 1) * 255
     # Away from the tile seams both see the same pixels; the seams differ by context only.
     assert np.abs(tiled - reference).mean() < 2.0
-    bad = subprocess.run(["python", "export/tflite_example.py", f"--model={fixed}",
-                          "--image=photo.png", "--output=x.png", "--overlap=16"], cwd=workdir,
-                         env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    bad = subprocess.run(
+        [
+            "python",
+            "export/tflite_example.py",
+            f"--model={fixed}",
+            "--image=photo.png",
+            "--output=x.png",
+            "--overlap=16",
+        ],
+        cwd=workdir,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert bad.returncode != 0 and "overlap must be in [0, 16)" in bad.stderr
     with pytest.raises(AssertionError):  # a photo smaller than the tile is refused
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(workdir / "small.png")
-        sh(f"python export/tflite_example.py --model={fixed} --image=small.png "
-           "--output=s.png", workdir)
+        sh(
+            f"python export/tflite_example.py --model={fixed} --image=small.png --output=s.png",
+            workdir,
+        )
 
 
 def test_models_config_matches_the_docker_command(guide, repo_root):
@@ -266,5 +327,5 @@ def test_models_config_matches_the_docker_command(guide, repo_root):
     (model,) = config.model_config_list.config
     assert model.name == "esrgan" and model.model_platform == "tensorflow"
     docker = command(guide, "docker run", "--model_config_file")
-    assert f"/models/{model.name}\"" in docker or f":{model.base_path}\"" in docker
+    assert f'/models/{model.name}"' in docker or f':{model.base_path}"' in docker
     assert model.base_path == "/models/esrgan"

@@ -9,9 +9,9 @@ import re
 import subprocess
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from esrgan_tf import metrics
 from esrgan_tf.deploy import serving
@@ -29,8 +29,9 @@ def generator(make_generator, tiny_model):
 @pytest.fixture(scope="module")
 def saved_model(generator, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("serving") / "1")
-    serving.write_saved_model(generator, path, max_pixels=MAX_PIXELS,
-                              metadata={"scale": 4, "model": {"num_feat": 8}})
+    serving.write_saved_model(
+        generator, path, max_pixels=MAX_PIXELS, metadata={"scale": 4, "model": {"num_feat": 8}}
+    )
     return path
 
 
@@ -57,10 +58,12 @@ def keras_sr(generator, images):
 # Signatures through tf.saved_model.load
 # ---------------------------------------------------------------------------------------
 
+
 def test_signatures_and_metadata(loaded, saved_model):
     assert set(serving.SIGNATURES) <= set(loaded.signatures)
-    inputs = {name: loaded.signatures[name].structured_input_signature[1]
-              for name in serving.SIGNATURES}
+    inputs = {
+        name: loaded.signatures[name].structured_input_signature[1] for name in serving.SIGNATURES
+    }
     assert inputs["serving_default"]["images"].dtype == tf.float32
     assert inputs["upscale_uint8"]["images"].dtype == tf.uint8
     assert inputs["upscale_image_bytes"]["images_bytes"].dtype == tf.string
@@ -85,13 +88,15 @@ def test_uint8_signature_rounds_like_metrics_to_uint8(loaded):
     out = loaded.signatures["upscale_uint8"](images=tf.constant(pixels))["sr"].numpy()
     assert out.dtype == np.uint8 and out.shape == (2, 36, 24, 3)
     float_sr = loaded.signatures["serving_default"](
-        images=tf.constant(pixels.astype(np.float32) / 255.0))["sr"].numpy()
+        images=tf.constant(pixels.astype(np.float32) / 255.0)
+    )["sr"].numpy()
     np.testing.assert_array_equal(out, metrics.to_uint8(float_sr))
 
 
 def test_to_uint8_tf_rounds_half_up_like_matlab():
-    values = np.array([0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255 - 1e-7, 0.999, 1.0, 1.2, -0.3],
-                      np.float32)
+    values = np.array(
+        [0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255 - 1e-7, 0.999, 1.0, 1.2, -0.3], np.float32
+    )
     np.testing.assert_array_equal(serving.to_uint8_tf(values).numpy(), metrics.to_uint8(values))
     assert serving.to_uint8_tf(np.float32(2.5 / 255)).numpy() == 3  # half up, not to even
 
@@ -108,8 +113,9 @@ def test_bytes_signature_every_format_and_size(loaded):
         (encode(rgb, "BMP"), rgb),
     ]
     data = [c[0] for c in cases]
-    outputs = loaded.signatures["upscale_image_bytes"](
-        images_bytes=tf.constant(data))["sr_bytes"].numpy()
+    outputs = loaded.signatures["upscale_image_bytes"](images_bytes=tf.constant(data))[
+        "sr_bytes"
+    ].numpy()
     assert len(outputs) == len(cases)
     uint8_sig = loaded.signatures["upscale_uint8"]
     for png, (_, pixels) in zip(outputs, cases):
@@ -120,15 +126,22 @@ def test_bytes_signature_every_format_and_size(loaded):
 
 
 def test_bytes_signature_jpeg(loaded):
-    photo = np.asarray(Image.fromarray(
-        (rng_images((16, 20, 3), 4) * 255).astype(np.uint8)))
+    photo = np.asarray(Image.fromarray((rng_images((16, 20, 3), 4) * 255).astype(np.uint8)))
     out = loaded.signatures["upscale_image_bytes"](
-        images_bytes=tf.constant([encode(photo, "JPEG")]))["sr_bytes"].numpy()[0]
+        images_bytes=tf.constant([encode(photo, "JPEG")])
+    )["sr_bytes"].numpy()[0]
     assert Image.open(io.BytesIO(out)).size == (80, 64)
 
 
-@pytest.mark.parametrize("fmt,mode,shape", [("PNG", None, (7, 9, 3)), ("BMP", None, (6, 4, 3)),
-                                            ("JPEG", None, (13, 17, 3)), ("PNG", "L", (3, 8))])
+@pytest.mark.parametrize(
+    "fmt,mode,shape",
+    [
+        ("PNG", None, (7, 9, 3)),
+        ("BMP", None, (6, 4, 3)),
+        ("JPEG", None, (13, 17, 3)),
+        ("PNG", "L", (3, 8)),
+    ],
+)
 def test_header_pixels(fmt, mode, shape):
     array = np.zeros(shape, np.uint8)
     data = encode(array, fmt, mode)
@@ -148,6 +161,7 @@ def test_header_pixels_unknown_and_short_inputs():
 # ---------------------------------------------------------------------------------------
 # Limits and bad inputs
 # ---------------------------------------------------------------------------------------
+
 
 def test_request_above_max_pixels_is_refused(loaded):
     ok = rng_images((1, 40, 40, 3))
@@ -178,8 +192,11 @@ def test_wrong_dtype_and_bad_bytes_are_clear_errors(loaded):
         loaded.signatures["serving_default"](images=tf.constant(np.zeros((1, 8, 8, 3))))
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a uint8"):
         loaded.signatures["upscale_uint8"](images=tf.constant(np.zeros((1, 8, 8, 3), np.float32)))
-    for data in (b"garbage" * 10, encode(np.zeros((4, 4, 3), np.uint8), "GIF"),
-                 encode(np.zeros((4, 4, 3), np.uint8), "WEBP")):
+    for data in (
+        b"garbage" * 10,
+        encode(np.zeros((4, 4, 3), np.uint8), "GIF"),
+        encode(np.zeros((4, 4, 3), np.uint8), "WEBP"),
+    ):
         with pytest.raises(tf.errors.InvalidArgumentError, match="must hold PNG, JPEG or BMP"):
             loaded.signatures["upscale_image_bytes"](images_bytes=tf.constant([data]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="must be a vector"):
@@ -190,6 +207,7 @@ def test_wrong_dtype_and_bad_bytes_are_clear_errors(loaded):
 # saved_model_cli run: the session-based loader
 # ---------------------------------------------------------------------------------------
 
+
 def run_cli(saved_model, signature, inputs, tmp_path):
     """`saved_model_cli run` with each input saved as .npy; returns (process, outputs)."""
     args = []
@@ -199,9 +217,27 @@ def run_cli(saved_model, signature, inputs, tmp_path):
         args.append(f"{key}={path}")
     outdir = tmp_path / f"out_{signature}"
     proc = subprocess.run(
-        ["saved_model_cli", "run", "--dir", saved_model, "--tag_set", "serve",
-         "--signature_def", signature, "--inputs", ";".join(args), "--outdir", str(outdir),
-         "--overwrite"], capture_output=True, text=True, env=CLI_ENV, timeout=300, check=False)
+        [
+            "saved_model_cli",
+            "run",
+            "--dir",
+            saved_model,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            signature,
+            "--inputs",
+            ";".join(args),
+            "--outdir",
+            str(outdir),
+            "--overwrite",
+        ],
+        capture_output=True,
+        text=True,
+        env=CLI_ENV,
+        timeout=300,
+        check=False,
+    )
     outputs = {}
     if outdir.is_dir():
         outputs = {p.stem: np.load(p, allow_pickle=True) for p in outdir.glob("*.npy")}
@@ -213,14 +249,15 @@ def test_saved_model_cli_runs_every_signature(saved_model, loaded, tmp_path):
     proc, out = run_cli(saved_model, "serving_default", {"images": images}, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     np.testing.assert_allclose(
-        out["sr"], loaded.signatures["serving_default"](images=tf.constant(images))["sr"],
-        atol=1e-6)
+        out["sr"], loaded.signatures["serving_default"](images=tf.constant(images))["sr"], atol=1e-6
+    )
 
     pixels = (images * 255).astype(np.uint8)
     proc, out = run_cli(saved_model, "upscale_uint8", {"images": pixels}, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     np.testing.assert_array_equal(
-        out["sr"], loaded.signatures["upscale_uint8"](images=tf.constant(pixels))["sr"])
+        out["sr"], loaded.signatures["upscale_uint8"](images=tf.constant(pixels))["sr"]
+    )
 
     pngs = np.array([encode(pixels[0], "PNG"), encode(pixels[1, :4], "PNG")], dtype=object)
     proc, out = run_cli(saved_model, "upscale_image_bytes", {"images_bytes": pngs}, tmp_path)
@@ -235,19 +272,39 @@ def _bomb_png():
     return bytes(png)
 
 
-@pytest.mark.parametrize("signature,key,array,message", [
-    ("serving_default", "images", np.zeros((1, 8, 8, 4), np.float32),
-     r"must be \[N, H, W, 3\] \(RGB\)"),
-    ("serving_default", "images", np.zeros((8, 8, 3), np.float32),
-     r"must be \[N, H, W, 3\] \(RGB\)"),
-    ("upscale_uint8", "images", np.zeros((1, 50, 50, 3), np.uint8), "limit of 1600"),
-    ("upscale_image_bytes", "images_bytes", np.array([b"garbage" * 10], dtype=object),
-     "must hold PNG, JPEG or BMP images"),
-    ("upscale_image_bytes", "images_bytes", np.array([_bomb_png()], dtype=object),
-     "an image has more LR pixels than this model.{1,2}s limit of 1600"),
-])
-def test_saved_model_cli_bad_inputs_fail_clearly(saved_model, tmp_path, signature, key, array,
-                                                 message):
+@pytest.mark.parametrize(
+    "signature,key,array,message",
+    [
+        (
+            "serving_default",
+            "images",
+            np.zeros((1, 8, 8, 4), np.float32),
+            r"must be \[N, H, W, 3\] \(RGB\)",
+        ),
+        (
+            "serving_default",
+            "images",
+            np.zeros((8, 8, 3), np.float32),
+            r"must be \[N, H, W, 3\] \(RGB\)",
+        ),
+        ("upscale_uint8", "images", np.zeros((1, 50, 50, 3), np.uint8), "limit of 1600"),
+        (
+            "upscale_image_bytes",
+            "images_bytes",
+            np.array([b"garbage" * 10], dtype=object),
+            "must hold PNG, JPEG or BMP images",
+        ),
+        (
+            "upscale_image_bytes",
+            "images_bytes",
+            np.array([_bomb_png()], dtype=object),
+            "an image has more LR pixels than this model.{1,2}s limit of 1600",
+        ),
+    ],
+)
+def test_saved_model_cli_bad_inputs_fail_clearly(
+    saved_model, tmp_path, signature, key, array, message
+):
     proc, _ = run_cli(saved_model, signature, {key: array}, tmp_path)
     assert proc.returncode != 0
     assert re.search(message, proc.stderr), proc.stderr[-2000:]
@@ -257,10 +314,11 @@ def test_saved_model_cli_bad_inputs_fail_clearly(saved_model, tmp_path, signatur
 # Precision, versions, loading back
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("precision,dtype,min_psnr", [("fp16", "float16", 50.0),
-                                                      ("bf16", "bfloat16", 30.0)])
-def test_reduced_precision_generator(generator, precision, dtype, min_psnr, tmp_path,
-                                     tiny_model):
+
+@pytest.mark.parametrize(
+    "precision,dtype,min_psnr", [("fp16", "float16", 50.0), ("bf16", "bfloat16", 30.0)]
+)
+def test_reduced_precision_generator(generator, precision, dtype, min_psnr, tmp_path, tiny_model):
     half = serving.cast_generator(generator, tiny_model, precision)
     # Half-precision weights, but the output conv stays float32 under any policy.
     assert {v.dtype for v in half.weights if "conv_last" not in v.path} == {dtype}
@@ -269,8 +327,11 @@ def test_reduced_precision_generator(generator, precision, dtype, min_psnr, tmp_
     reference = keras_sr(generator, images)
     path = str(tmp_path / "1")
     serving.write_saved_model(half, path, metadata={"scale": 4})
-    out = tf.saved_model.load(path).signatures["serving_default"](
-        images=tf.constant(images))["sr"].numpy()
+    out = (
+        tf.saved_model.load(path)
+        .signatures["serving_default"](images=tf.constant(images))["sr"]
+        .numpy()
+    )
     assert out.dtype == np.float32 and np.all(np.isfinite(out))
     mse = np.mean((out.astype(np.float64) - reference) ** 2)
     assert 10 * np.log10(1 / mse) > min_psnr
@@ -310,4 +371,3 @@ def test_saved_model_generator_needs_an_esrgan_export(tmp_path):
     tf.saved_model.save(plain, str(tmp_path / "plain"))
     with pytest.raises(ValueError, match="not an esrgan_tf export"):
         saved_models.SavedModelGenerator(str(tmp_path / "plain"))
-

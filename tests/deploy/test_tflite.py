@@ -1,10 +1,10 @@
 """esrgan_tf.deploy.tflite: every variant converts, is what it claims to be, matches the Keras
 model, and runs at fixed and dynamic sizes on the ai-edge-litert interpreter."""
 
+import dataclasses
+
 import numpy as np
 import pytest
-
-import dataclasses
 
 from esrgan_tf.deploy import tflite
 
@@ -30,8 +30,11 @@ def calibration():
 @pytest.fixture(scope="module")
 def models(generator, calibration):
     """{(variant, shape): flatbuffer bytes} for every variant and shape."""
-    return {(v, s): tflite.convert(generator, v, SIZE if s == "fixed" else None, calibration)
-            for v in tflite.VARIANTS for s in tflite.SHAPES}
+    return {
+        (v, s): tflite.convert(generator, v, SIZE if s == "fixed" else None, calibration)
+        for v in tflite.VARIANTS
+        for s in tflite.SHAPES
+    }
 
 
 def reference(generator, x):
@@ -44,8 +47,12 @@ def psnr(a, b):
 
 # Bounds for this tiny random model (measured: fp32 ~1e-7, fp16 ~2e-5, dynamic int8 ~1e-2,
 # int8 ~55 dB); each is loose enough for round-off and tight enough to catch a broken model.
-BOUNDS = {"fp32": dict(max_abs=1e-5), "fp16": dict(max_abs=1e-3),
-          "dynamic_int8": dict(min_psnr=35.0), "int8": dict(min_psnr=35.0)}
+BOUNDS = {
+    "fp32": dict(max_abs=1e-5),
+    "fp16": dict(max_abs=1e-3),
+    "dynamic_int8": dict(min_psnr=35.0),
+    "int8": dict(min_psnr=35.0),
+}
 
 
 @pytest.mark.parametrize("variant", tflite.VARIANTS)
@@ -54,8 +61,10 @@ def test_variant_matches_keras_fixed_and_dynamic(models, generator, variant):
     dynamic = tflite.TFLiteModel(models[(variant, "dynamic")])
     assert fixed.input_size == SIZE and not fixed.dynamic
     assert dynamic.input_size is None and dynamic.dynamic
-    for model, shapes in ((fixed, [(2, *SIZE, 3)]),
-                          (dynamic, [(1, *SIZE, 3), (2, 9, 21, 3), (1, 5, 5, 3)])):
+    for model, shapes in (
+        (fixed, [(2, *SIZE, 3)]),
+        (dynamic, [(1, *SIZE, 3), (2, 9, 21, 3), (1, 5, 5, 3)]),
+    ):
         for shape in shapes:
             x = images(shape, seed=sum(shape))
             out, ref = model(x), reference(generator, x)
@@ -99,8 +108,9 @@ def test_model_file_and_bytes_give_the_same(models, tmp_path):
     path = tmp_path / "m.tflite"
     path.write_bytes(models[("fp16", "dynamic")])
     x = images((1, 7, 9, 3))
-    np.testing.assert_array_equal(tflite.TFLiteModel(str(path))(x),
-                                  tflite.TFLiteModel(models[("fp16", "dynamic")])(x))
+    np.testing.assert_array_equal(
+        tflite.TFLiteModel(str(path))(x), tflite.TFLiteModel(models[("fp16", "dynamic")])(x)
+    )
 
 
 def test_conversion_errors(generator):

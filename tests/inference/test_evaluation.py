@@ -22,9 +22,11 @@ from esrgan_tf.inference.tiling import Tiling
 SCALE = 4
 KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 # Three real photos, cropped to sizes that are not multiples of 4 (mod-crop is exercised).
-PHOTOS = {"astronaut": (skimage.data.astronaut, 90, 170, 50, 42),
-          "chelsea": (skimage.data.chelsea, 60, 150, 45, 61),
-          "coffee": (skimage.data.coffee, 100, 200, 40, 36)}
+PHOTOS = {
+    "astronaut": (skimage.data.astronaut, 90, 170, 50, 42),
+    "chelsea": (skimage.data.chelsea, 60, 150, 45, 61),
+    "coffee": (skimage.data.coffee, 100, 200, 40, 36),
+}
 
 
 class BicubicStandIn:
@@ -34,8 +36,9 @@ class BicubicStandIn:
         del training
 
         def upscale(batch):
-            return np.stack([np.clip(imresize(im, float(SCALE)), 0, 1).astype(np.float32)
-                             for im in batch])
+            return np.stack(
+                [np.clip(imresize(im, float(SCALE)), 0, 1).astype(np.float32) for im in batch]
+            )
 
         return tf.numpy_function(upscale, [x], tf.float32)
 
@@ -44,14 +47,14 @@ def write_set(root, name="Set3"):
     hr_dir = os.path.join(root, name, "HR")
     os.makedirs(hr_dir)
     for stem, (load, y, x, h, w) in PHOTOS.items():
-        Image.fromarray(load()[y:y + h, x:x + w]).save(os.path.join(hr_dir, f"{stem}.png"))
+        Image.fromarray(load()[y : y + h, x : x + w]).save(os.path.join(hr_dir, f"{stem}.png"))
     return hr_dir
 
 
 def hr_of(stem):
     load, y, x, h, w = PHOTOS[stem]
-    crop = load()[y:y + h, x:x + w]
-    return crop[:h - h % SCALE, :w - w % SCALE].astype(np.float32) / 255.0
+    crop = load()[y : y + h, x : x + w]
+    return crop[: h - h % SCALE, : w - w % SCALE].astype(np.float32) / 255.0
 
 
 def hand_psnr(sr, hr, y_only):
@@ -61,7 +64,7 @@ def hand_psnr(sr, hr, y_only):
         weights = np.array([65.481, 128.553, 24.966]) / 255.0
         a, b = a @ weights + 16.0, b @ weights + 16.0
     a, b = a[SCALE:-SCALE, SCALE:-SCALE], b[SCALE:-SCALE, SCALE:-SCALE]
-    return 10 * np.log10(255.0 ** 2 / np.mean((a - b) ** 2))
+    return 10 * np.log10(255.0**2 / np.mean((a - b) ** 2))
 
 
 def read_csv(path):
@@ -78,9 +81,15 @@ def test_dataset_names():
 def test_bicubic_stand_in_against_hand_metrics(tmp_path):
     hr_dir = write_set(str(tmp_path))
     out = str(tmp_path / "out")
-    summary = evaluate_lib.evaluate(BicubicStandIn(), {"Set3": (hr_dir, "")}, SCALE,
-                                    Tiling(tile=8, tile_pad=4), output_dir=out,
-                                    save_images=True, progress=False)
+    summary = evaluate_lib.evaluate(
+        BicubicStandIn(),
+        {"Set3": (hr_dir, "")},
+        SCALE,
+        Tiling(tile=8, tile_pad=4),
+        output_dir=out,
+        save_images=True,
+        progress=False,
+    )
     rows = read_csv(os.path.join(out, "Set3.csv"))
     assert [r["method"] for r in rows].count("bicubic") == len(PHOTOS)
     assert len(rows) == len(PHOTOS) * 2
@@ -88,8 +97,7 @@ def test_bicubic_stand_in_against_hand_metrics(tmp_path):
         hr = hr_of(row["image"])
         bicubic = np.clip(imresize(np.clip(imresize(hr, 1 / SCALE), 0, 1), SCALE), 0, 1)
         assert float(row["psnr_y"]) == pytest.approx(hand_psnr(bicubic, hr, True), abs=1e-9)
-        assert float(row["psnr_rgb"]) == pytest.approx(hand_psnr(bicubic, hr, False),
-                                                       abs=1e-9)
+        assert float(row["psnr_rgb"]) == pytest.approx(hand_psnr(bicubic, hr, False), abs=1e-9)
         assert 0.3 < float(row["ssim_y"]) < 1.0
     for stem in PHOTOS:  # the stand-in is bicubic, so both rows agree (multi-tile here)
         pair = [r for r in rows if r["image"] == stem]
@@ -117,7 +125,8 @@ def test_paired_lr_folder_is_used(tmp_path):
     for stem in PHOTOS:  # a different LR than MATLAB bicubic: PIL box filter
         hr = hr_of(stem)
         lr = Image.fromarray((hr * 255).round().astype(np.uint8)).resize(
-            (hr.shape[1] // SCALE, hr.shape[0] // SCALE), Image.BOX)
+            (hr.shape[1] // SCALE, hr.shape[0] // SCALE), Image.BOX
+        )
         lr.save(lr_dir / f"{stem}x{SCALE}.png")
     out = str(tmp_path / "out")
     datasets = evaluate_lib.name_datasets([hr_dir], [str(lr_dir)])

@@ -77,8 +77,8 @@ def test_interpolate_weights_in_memory_order(tiny_model):
     blended = interp.interpolate_weights(psnr, gan, 0.25)
     for value, vp, vg in zip(blended, psnr.weights, gan.weights):
         np.testing.assert_allclose(
-            value, 0.75 * vp.numpy().astype(np.float64) + 0.25 * vg.numpy(), rtol=1e-6,
-            atol=1e-8)
+            value, 0.75 * vp.numpy().astype(np.float64) + 0.25 * vg.numpy(), rtol=1e-6, atol=1e-8
+        )
 
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
@@ -87,8 +87,7 @@ def test_alpha_outside_unit_interval(pair, tmp_path, alpha, tiny_model):
     with pytest.raises(ValueError, match="alpha must be in"):
         interp.interpolate_files(*pair, alpha, str(out), tiny_model)
     with pytest.raises(ValueError, match="alpha must be in"):
-        interp.interpolate_weights(make_model(tiny_model), make_model(tiny_model, seed=1),
-                                   alpha)
+        interp.interpolate_weights(make_model(tiny_model), make_model(tiny_model, seed=1), alpha)
     assert set(os.listdir(tmp_path)) == {"psnr.weights.h5", "gan.weights.h5"}
 
 
@@ -122,7 +121,7 @@ def test_mismatched_files_leave_no_output(tmp_path, other, tiny_model):
 
 def write_photo(path, size=(20, 24)):
     """A crop of a real photo (skimage's astronaut), h x w = size."""
-    Image.fromarray(skimage.data.astronaut()[100:100 + size[0], 180:180 + size[1]]).save(path)
+    Image.fromarray(skimage.data.astronaut()[100 : 100 + size[0], 180 : 180 + size[1]]).save(path)
     return str(path)
 
 
@@ -130,17 +129,23 @@ def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model):
     image = write_photo(tmp_path / "lr.png")
     alphas = (0.0, 0.5, 1.0)
     out = str(tmp_path / "strip.png")
-    strip = interp.comparison_strip(*pair, alphas, image, out, tiny_model,
-                                    Tiling(tile=16, tile_pad=4))
+    strip = interp.comparison_strip(
+        *pair, alphas, image, out, tiny_model, Tiling(tile=16, tile_pad=4)
+    )
     gap = interp.STRIP_GAP
     assert strip.shape == (20 * 4, 3 * 24 * 4 + 2 * gap, 3)
     assert np.array_equal(np.asarray(Image.open(out)), strip)
-    assert np.all(strip[:, 96:96 + gap] == 255)
+    assert np.all(strip[:, 96 : 96 + gap] == 255)
     lr = np.asarray(Image.open(image), np.float32) / 255.0
     for i, path in ((0, pair[0]), (2, pair[1])):
         model, _ = load_generator(path, tiny_model)
-        expected = np.floor(np.clip(tile_upscale(model, lr, 4, Tiling(tile=16, tile_pad=4)), 0, 1)
-                            .astype(np.float64) * 255 + 0.5).astype(np.uint8)
+        expected = np.floor(
+            np.clip(tile_upscale(model, lr, 4, Tiling(tile=16, tile_pad=4)), 0, 1).astype(
+                np.float64
+            )
+            * 255
+            + 0.5
+        ).astype(np.uint8)
         start = i * (96 + gap)
-        assert np.array_equal(strip[:, start:start + 96], expected)
-    assert not np.array_equal(strip[:, :96], strip[:, 2 * (96 + gap):])
+        assert np.array_equal(strip[:, start : start + 96], expected)
+    assert not np.array_equal(strip[:, :96], strip[:, 2 * (96 + gap) :])

@@ -25,8 +25,14 @@ def conv_specs(num_in_ch=3, num_out_ch=3, num_up=2):
     for i in range(NB):
         for j in (1, 2, 3):
             for k in (1, 2, 3, 4, 5):
-                specs.append((f"RRDB_trunk.{i}.RDB{j}.conv{k}", f"body.{i}.rdb{j}.conv{k}",
-                              GC if k < 5 else NF, NF + (k - 1) * GC))
+                specs.append(
+                    (
+                        f"RRDB_trunk.{i}.RDB{j}.conv{k}",
+                        f"body.{i}.rdb{j}.conv{k}",
+                        GC if k < 5 else NF,
+                        NF + (k - 1) * GC,
+                    )
+                )
     specs.append(("trunk_conv", "conv_body", NF, NF))
     specs += [(f"upconv{u}", f"conv_up{u}", NF, NF) for u in range(1, num_up + 1)]
     specs += [("HRconv", "conv_hr", NF, NF), ("conv_last", "conv_last", num_out_ch, NF)]
@@ -48,12 +54,21 @@ def make_state_dicts(seed=0, **spec_kwargs):
 
 def keras_convs(model):
     """BasicSR name -> Conv2D of an RRDBNet, spelled out by hand."""
-    convs = {"conv_first": model.conv_first, "conv_body": model.conv_body,
-             "conv_hr": model.conv_hr, "conv_last": model.conv_last}
+    convs = {
+        "conv_first": model.conv_first,
+        "conv_body": model.conv_body,
+        "conv_hr": model.conv_hr,
+        "conv_last": model.conv_last,
+    }
     for i, rrdb in enumerate(model.body.layers):
         for j, rdb in ((1, rrdb.rdb1), (2, rrdb.rdb2), (3, rrdb.rdb3)):
-            for k, conv in ((1, rdb.conv1), (2, rdb.conv2), (3, rdb.conv3),
-                            (4, rdb.conv4), (5, rdb.conv5)):
+            for k, conv in (
+                (1, rdb.conv1),
+                (2, rdb.conv2),
+                (3, rdb.conv3),
+                (4, rdb.conv4),
+                (5, rdb.conv5),
+            ):
                 convs[f"body.{i}.rdb{j}.conv{k}"] = conv
     for u, conv in enumerate(model.up_convs, start=1):
         convs[f"conv_up{u}"] = conv
@@ -73,6 +88,7 @@ def build(num_in_ch=3, **kwargs):
 
 # ---- NumPy reference of the official ESRGAN forward pass (original key names) ----
 
+
 def np_conv(x, sd, name):
     """3x3 'same' cross-correlation of NHWC x with a PyTorch [out, in, 3, 3] weight."""
     w, b = sd[name + ".weight"].astype(np.float64), sd[name + ".bias"]
@@ -81,7 +97,7 @@ def np_conv(x, sd, name):
     out = np.zeros(x.shape[:3] + (w.shape[0],))
     for dy in range(3):
         for dx in range(3):
-            out += np.einsum("nhwi,oi->nhwo", padded[:, dy:dy + h, dx:dx + wd], w[:, :, dy, dx])
+            out += np.einsum("nhwi,oi->nhwo", padded[:, dy : dy + h, dx : dx + wd], w[:, :, dy, dx])
     return out + b
 
 
@@ -97,10 +113,14 @@ def np_rrdbnet(x, sd, num_up):
         for j in (1, 2, 3):
             feats = [trunk]
             for k in (1, 2, 3, 4):
-                feats.append(np_lrelu(np_conv(np.concatenate(feats, -1), sd,
-                                              f"RRDB_trunk.{i}.RDB{j}.conv{k}")))
-            trunk = trunk + 0.2 * np_conv(np.concatenate(feats, -1), sd,
-                                          f"RRDB_trunk.{i}.RDB{j}.conv5")
+                feats.append(
+                    np_lrelu(
+                        np_conv(np.concatenate(feats, -1), sd, f"RRDB_trunk.{i}.RDB{j}.conv{k}")
+                    )
+                )
+            trunk = trunk + 0.2 * np_conv(
+                np.concatenate(feats, -1), sd, f"RRDB_trunk.{i}.RDB{j}.conv5"
+            )
         trunk = rrdb_in + 0.2 * trunk
     fea = fea + np_conv(trunk, sd, "trunk_conv")
     for u in range(1, num_up + 1):
@@ -110,6 +130,7 @@ def np_rrdbnet(x, sd, num_up):
 
 
 # ---- Successful conversion ----
+
 
 @pytest.mark.parametrize("layout", ["esrgan", "basicsr"])
 def test_every_variable_is_the_transposed_tensor(tmp_path, layout):
@@ -133,12 +154,13 @@ def test_every_variable_is_the_transposed_tensor(tmp_path, layout):
 @pytest.mark.parametrize("layout,num_up", [("esrgan", 2), ("basicsr", 2), ("esrgan", 1)])
 def test_output_matches_numpy_reference(tmp_path, layout, num_up):
     sds = make_state_dicts(seed=1, num_up=num_up)
-    model = convert_lib.convert(write(tmp_path / "in.safetensors", sds[layout]),
-                                str(tmp_path / "out.weights.h5"))
+    model = convert_lib.convert(
+        write(tmp_path / "in.safetensors", sds[layout]), str(tmp_path / "out.weights.h5")
+    )
     x = np.random.default_rng(2).uniform(size=(1, 12, 12, 3)).astype(np.float32)
     expected = np_rrdbnet(x.astype(np.float64), sds["esrgan"], num_up)
     actual = keras.ops.convert_to_numpy(model(x))
-    assert actual.shape == (1, 12 * 2 ** num_up, 12 * 2 ** num_up, 3)
+    assert actual.shape == (1, 12 * 2**num_up, 12 * 2**num_up, 3)
     assert np.std(expected) > 0.1  # A non-trivial output, not all-bias.
     assert np.max(np.abs(actual - expected)) <= 1e-4
 
@@ -148,26 +170,35 @@ def test_output_matches_numpy_reference(tmp_path, layout, num_up):
 def test_infer_config(layout, num_up, num_in_ch, num_out_ch):
     sd = make_state_dicts(num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_up=num_up)[layout]
     assert convert_lib.infer_config(sd) == dict(
-        num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_feat=NF, num_block=NB,
-        num_grow_ch=GC, scale=2 ** num_up)
+        num_in_ch=num_in_ch,
+        num_out_ch=num_out_ch,
+        num_feat=NF,
+        num_block=NB,
+        num_grow_ch=GC,
+        scale=2**num_up,
+    )
 
 
 def test_agreeing_overrides_and_scale_3():
     sd = make_state_dicts(num_up=1)["esrgan"]
-    config = convert_lib.infer_config(sd, num_feat=NF, num_block=NB, num_grow_ch=GC,
-                                      num_in_ch=3, num_out_ch=3, scale=2)
+    config = convert_lib.infer_config(
+        sd, num_feat=NF, num_block=NB, num_grow_ch=GC, num_in_ch=3, num_out_ch=3, scale=2
+    )
     assert config["scale"] == 2
     # One x3 stage has the same tensors as one x2 stage; only the user can tell.
     assert convert_lib.infer_config(sd, scale=3)["scale"] == 3
 
 
-@pytest.mark.parametrize("override,fragments", [
-    (dict(num_feat=16), ["num_feat=16", "conv_first.weight", "(8, 3, 3, 3)", "(16, 3, 3, 3)"]),
-    (dict(num_grow_ch=8), ["body.0.rdb1.conv1.weight", "(4, 8, 3, 3)", "(8, 8, 3, 3)"]),
-    (dict(num_out_ch=1), ["conv_last.weight", "(3, 8, 3, 3)", "(1, 8, 3, 3)"]),
-    (dict(num_block=3), ["num_block=3", "2 RRDBs"]),
-    (dict(scale=8), ["scale=8", "2 upsampling"]),
-])
+@pytest.mark.parametrize(
+    "override,fragments",
+    [
+        (dict(num_feat=16), ["num_feat=16", "conv_first.weight", "(8, 3, 3, 3)", "(16, 3, 3, 3)"]),
+        (dict(num_grow_ch=8), ["body.0.rdb1.conv1.weight", "(4, 8, 3, 3)", "(8, 8, 3, 3)"]),
+        (dict(num_out_ch=1), ["conv_last.weight", "(3, 8, 3, 3)", "(1, 8, 3, 3)"]),
+        (dict(num_block=3), ["num_block=3", "2 RRDBs"]),
+        (dict(scale=8), ["scale=8", "2 upsampling"]),
+    ],
+)
 def test_disagreeing_override_fails(tmp_path, override, fragments):
     path = write(tmp_path / "in.safetensors", make_state_dicts()["basicsr"])
     out = tmp_path / "out.weights.h5"
@@ -187,8 +218,9 @@ def test_wrappers_prefer_params_ema():
     assert all(unwrapped[k] is other[k] for k in other)
 
 
-@pytest.mark.parametrize("raw", [[np.zeros(3)], {"params": [1]}, {"w": "text"}, {1: np.zeros(1)},
-                                 {}, {"params_ema": {}}])
+@pytest.mark.parametrize(
+    "raw", [[np.zeros(3)], {"params": [1]}, {"w": "text"}, {1: np.zeros(1)}, {}, {"params_ema": {}}]
+)
 def test_non_state_dicts_fail(raw):
     with pytest.raises(ValueError, match="ckpt.pth"):
         convert_lib.unwrap_state_dict(raw, "ckpt.pth")
@@ -202,6 +234,7 @@ def test_module_prefix_is_removed():
 
 
 # ---- Failures leave no output ----
+
 
 def assert_only(directory, *names):
     assert sorted(os.listdir(directory)) == sorted(names)
@@ -262,12 +295,15 @@ def broken(kind):
     return sd
 
 
-@pytest.mark.parametrize("kind,fragments", [
-    ("missing", ["missing", "RRDB_trunk.1.RDB2.conv3.bias"]),
-    ("unexpected", ["unexpected", "RRDB_trunk.0.RDB1.conv6.weight"]),
-    ("shape", ["HRconv.weight", "(8, 8, 1, 1)", "(8, 8, 3, 3)"]),
-    ("mixed", ["mixes", "body.0.rdb1.conv1.weight"]),
-])
+@pytest.mark.parametrize(
+    "kind,fragments",
+    [
+        ("missing", ["missing", "RRDB_trunk.1.RDB2.conv3.bias"]),
+        ("unexpected", ["unexpected", "RRDB_trunk.0.RDB1.conv6.weight"]),
+        ("shape", ["HRconv.weight", "(8, 8, 1, 1)", "(8, 8, 3, 3)"]),
+        ("mixed", ["mixes", "body.0.rdb1.conv1.weight"]),
+    ],
+)
 def test_bad_state_dict_fails_and_writes_nothing(tmp_path, kind, fragments):
     out = tmp_path / "out.weights.h5"
     out.write_bytes(b"previous output")

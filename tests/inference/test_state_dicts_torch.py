@@ -23,6 +23,7 @@ NF, NB, GC = 8, 2, 4  # num_feat, num_block, num_grow_ch
 
 # ---- PyTorch RRDBNet, ESRGAN §3.1 / Fig. 4, with the original release's names ----
 
+
 class DenseBlock(nn.Module):
     """Five 3x3 convs, each seeing the block input and all earlier outputs."""
 
@@ -75,9 +76,15 @@ def to_basicsr(state_dict):
     """Original ESRGAN key names -> BasicSR key names, by plain string edits."""
     renamed = {}
     for key, value in state_dict.items():
-        for old, new in (("RRDB_trunk.", "body."), (".RDB1.", ".rdb1."), (".RDB2.", ".rdb2."),
-                         (".RDB3.", ".rdb3."), ("trunk_conv.", "conv_body."),
-                         ("upconv", "conv_up"), ("HRconv.", "conv_hr.")):
+        for old, new in (
+            ("RRDB_trunk.", "body."),
+            (".RDB1.", ".rdb1."),
+            (".RDB2.", ".rdb2."),
+            (".RDB3.", ".rdb3."),
+            ("trunk_conv.", "conv_body."),
+            ("upconv", "conv_up"),
+            ("HRconv.", "conv_hr."),
+        ):
             key = key.replace(old, new)
         renamed[key] = value
     return renamed
@@ -94,19 +101,25 @@ def test_keras_output_matches_pytorch(tmp_path, layout, num_up):
     state = net.state_dict()
     if layout == "basicsr":
         # As Real-ESRGAN releases it: EMA weights next to (here different) raw weights.
-        state = {"params_ema": to_basicsr(state),
-                 "params": to_basicsr(torch_net(1, num_up).state_dict())}
+        state = {
+            "params_ema": to_basicsr(state),
+            "params": to_basicsr(torch_net(1, num_up).state_dict()),
+        }
     torch.save(state, tmp_path / "net.pth")
 
     model = convert_lib.convert(str(tmp_path / "net.pth"), str(tmp_path / "net.weights.h5"))
-    assert model.scale == 2 ** num_up and model.num_block == NB
+    assert model.scale == 2**num_up and model.num_block == NB
     assert model.count_params() == sum(p.numel() for p in net.parameters())
 
     x = np.random.default_rng(0).uniform(size=(1, 12, 12, 3)).astype(np.float32)
     with torch.no_grad():
         expected = net(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
-    reloaded = type(model)(**{k: getattr(model, k) for k in (
-        "num_in_ch", "num_out_ch", "num_feat", "num_block", "num_grow_ch", "scale")})
+    reloaded = type(model)(
+        **{
+            k: getattr(model, k)
+            for k in ("num_in_ch", "num_out_ch", "num_feat", "num_block", "num_grow_ch", "scale")
+        }
+    )
     reloaded(x)
     reloaded.load_weights(str(tmp_path / "net.weights.h5"))
     for keras_model in (model, reloaded):
@@ -121,8 +134,8 @@ def test_half_precision_checkpoints(tmp_path, dtype):
     torch.save(state, tmp_path / "half.pth")
     model = convert_lib.convert(str(tmp_path / "half.pth"), str(tmp_path / "half.weights.h5"))
     np.testing.assert_array_equal(
-        model.conv_hr.kernel.numpy(),
-        state["conv_hr.weight"].float().numpy().transpose(2, 3, 1, 0))
+        model.conv_hr.kernel.numpy(), state["conv_hr.weight"].float().numpy().transpose(2, 3, 1, 0)
+    )
 
 
 def zip_not_torch():
@@ -147,8 +160,14 @@ def test_pickled_module_is_refused(tmp_path):
         convert_lib.load_state_dict(str(tmp_path / "module.pth"))
 
 
-@pytest.mark.parametrize("obj", [[torch.zeros(3)], {"params": [torch.zeros(3)]},
-                                 {"conv_first.weight": torch.zeros(3), "iter": 5}])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        [torch.zeros(3)],
+        {"params": [torch.zeros(3)]},
+        {"conv_first.weight": torch.zeros(3), "iter": 5},
+    ],
+)
 def test_not_a_state_dict(tmp_path, obj):
     torch.save(obj, tmp_path / "odd.pth")
     with pytest.raises(ValueError, match="odd.pth"):

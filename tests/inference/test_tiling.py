@@ -18,10 +18,12 @@ def nearest_with_bad_border(scale):
     Receptive-field radius 1: with pad >= 1 tiling must equal the untiled call exactly, which
     only holds if every window's context (padding) part is thrown away.
     """
+
     def call(x):
         shape = tf.shape(x)
         inner = tf.pad(tf.ones(shape - [0, 2, 2, 0]), [[0, 0], [1, 1], [1, 1], [0, 0]])
         return nearest(scale)(x + 100.0 * (1.0 - inner))
+
     return call
 
 
@@ -46,12 +48,14 @@ def test_tiled_equals_untiled_rrdbnet(rrdbnet):
     exact = tile_upscale(rrdbnet, image, 4, Tiling(tile=16, tile_pad=19, tiles_per_call=3))
     np.testing.assert_allclose(exact, untiled, atol=1e-5)
     # Too little context must show: the test can fail.
-    assert np.abs(tile_upscale(rrdbnet, image, 4, Tiling(tile=8, tile_pad=0))
-                  - untiled).max() > 1e-3
+    assert (
+        np.abs(tile_upscale(rrdbnet, image, 4, Tiling(tile=8, tile_pad=0)) - untiled).max() > 1e-3
+    )
 
 
-@pytest.mark.parametrize("tile,pad,batch_size", [(1, 0, 1), (5, 0, 3), (7, 2, 2), (16, 3, 4),
-                                                 (11, 30, 5), (64, 1, 1)])
+@pytest.mark.parametrize(
+    "tile,pad,batch_size", [(1, 0, 1), (5, 0, 3), (7, 2, 2), (16, 3, 4), (11, 30, 5), (64, 1, 1)]
+)
 def test_every_output_pixel_comes_from_its_own_tile_centre(tile, pad, batch_size):
     # Position-coded input: a misplaced or missing tile changes the output.
     h, w = 13, 18
@@ -63,8 +67,7 @@ def test_every_output_pixel_comes_from_its_own_tile_centre(tile, pad, batch_size
     if pad >= 1:
         model = nearest_with_bad_border(3)
         untiled = model(image[None]).numpy()[0]
-        np.testing.assert_array_equal(
-            tile_upscale(model, image, 3, tiling), untiled)
+        np.testing.assert_array_equal(tile_upscale(model, image, 3, tiling), untiled)
 
 
 def test_bad_arguments():

@@ -4,9 +4,9 @@ import io
 import os
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from esrgan_tf.data import image_io
 from esrgan_tf.data.imresize import imresize
@@ -26,6 +26,7 @@ def random_image(h, w, seed=0):
 # ---------------------------------------------------------------------------------------
 # Files, every mode (nearest upsampling makes the expected pixels exact)
 # ---------------------------------------------------------------------------------------
+
 
 def repeat(a, s=4):
     return np.repeat(np.repeat(a, s, 0), s, 1)
@@ -71,8 +72,7 @@ def test_rgba_alpha_is_bicubic(tmp_path):
 def test_16bit_stays_16bit(tmp_path):
     rgb = (random_image(9, 14) * 65535).astype(np.uint16)
     rgb[0, 0] = (1000, 1001, 65535)  # not representable in 8 bits
-    _, _, data = upscale_to_array(tmp_path, "a.png",
-                                  tf.io.encode_png(rgb).numpy())
+    _, _, data = upscale_to_array(tmp_path, "a.png", tf.io.encode_png(rgb).numpy())
     out = tf.io.decode_png(data, channels=3, dtype=tf.uint16).numpy()
     np.testing.assert_array_equal(out, repeat(rgb))
     assert data[24] == 16  # IHDR bit depth
@@ -129,8 +129,12 @@ def test_run_reports_bad_files_and_continues(tmp_path, capsys):
         (src / name).write_bytes(good)
     (src / "bad.png").write_bytes(b"not an image")
     # b.png's output would be the input b_x4.png: refused, that input untouched.
-    config = upscale.UpscaleConfig(weights="unused", inputs=(str(src), str(tmp_path / "no*")),
-                                   output_dir=str(src), progress=False)
+    config = upscale.UpscaleConfig(
+        weights="unused",
+        inputs=(str(src), str(tmp_path / "no*")),
+        output_dir=str(src),
+        progress=False,
+    )
     outputs, failures = upscale.run(config, model=nearest(4), scale=4)
     assert [os.path.basename(p) for p, _ in failures] == ["no*", "b.png", "bad.png"]
     assert "overwrite" in failures[1][1] and "not an image" in failures[2][1]

@@ -20,12 +20,16 @@ def test_weights_file_round_trip_through_load_generator(tmp_path, tiny_model, ma
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-@pytest.mark.parametrize("other, message", [
-    (dict(num_block=2), "holds 42 arrays"),  # more blocks
-    (dict(num_feat=16), "arrays of other shapes"),  # same count
-])
-def test_other_architecture_is_a_clear_error_and_loads_nothing(tmp_path, other, message,
-                                                               tiny_model, make_generator):
+@pytest.mark.parametrize(
+    "other, message",
+    [
+        (dict(num_block=2), "holds 42 arrays"),  # more blocks
+        (dict(num_feat=16), "arrays of other shapes"),  # same count
+    ],
+)
+def test_other_architecture_is_a_clear_error_and_loads_nothing(
+    tmp_path, other, message, tiny_model, make_generator
+):
     make_generator(tiny_model).save_weights(str(tmp_path / "g.weights.h5"))
     target = make_generator(dataclasses.replace(tiny_model, **other))
     before = [w.numpy().copy() for w in target.weights]

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from esrgan_tf.models.features import (RESNET50_LAYERS, VGG19_LAYERS, ResNetFeatures,
-                                       VGGFeatures, imagenet_caffe_preprocess)
+from esrgan_tf.models.features import (
+    RESNET50_LAYERS,
+    VGG19_LAYERS,
+    ResNetFeatures,
+    VGGFeatures,
+    imagenet_caffe_preprocess,
+)
 
 VGG_PAIR = ("block2_conv2", "block5_conv4")
 
@@ -23,8 +28,7 @@ def images():
 @pytest.fixture(scope="module")
 def vgg19(tmp_path_factory):
     """Full keras.applications.VGG19 (include_top=False) and its weights file."""
-    full = keras.applications.VGG19(include_top=False, weights=None,
-                                    input_shape=(None, None, 3))
+    full = keras.applications.VGG19(include_top=False, weights=None, input_shape=(None, None, 3))
     path = str(tmp_path_factory.mktemp("vgg") / "vgg19_notop.weights.h5")
     full.save_weights(path)
     return full, path
@@ -38,8 +42,7 @@ def vgg_pre(vgg19):
 @pytest.fixture(scope="module")
 def resnet50(tmp_path_factory):
     """Full ResNet50 with non-trivial BatchNorm moving statistics, and its file."""
-    full = keras.applications.ResNet50(include_top=False, weights=None,
-                                       input_shape=(None, None, 3))
+    full = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(None, None, 3))
     rng = np.random.default_rng(1)
     for layer in full.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -74,16 +77,21 @@ def assert_close(actual, expected):
 def test_caffe_preprocess_equals_keras_preprocess_input(images):
     ours = np.asarray(imagenet_caffe_preprocess(images))
     np.testing.assert_allclose(
-        ours, keras.applications.vgg19.preprocess_input(images * 255.0), atol=1e-4)
+        ours, keras.applications.vgg19.preprocess_input(images * 255.0), atol=1e-4
+    )
     np.testing.assert_allclose(
-        ours, keras.applications.resnet50.preprocess_input(images * 255.0), atol=1e-4)
+        ours, keras.applications.resnet50.preprocess_input(images * 255.0), atol=1e-4
+    )
     # Symbolic (graph) path too.
     graph = tf.function(imagenet_caffe_preprocess)(tf.constant(images))
     np.testing.assert_allclose(graph, ours, atol=1e-4)
     # One pixel by hand: RGB (1, 0.5, 0) -> BGR (0, 127.5, 255) minus the BGR mean.
     pixel = np.array([[[[1.0, 0.5, 0.0]]]], np.float32)
-    np.testing.assert_allclose(np.asarray(imagenet_caffe_preprocess(pixel)).ravel(),
-                               [-103.939, 127.5 - 116.779, 255.0 - 123.68], atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(imagenet_caffe_preprocess(pixel)).ravel(),
+        [-103.939, 127.5 - 116.779, 255.0 - 123.68],
+        atol=1e-4,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -95,8 +103,7 @@ def test_vgg_pre_activation_is_the_conv_before_its_relu(vgg19, vgg_pre, images):
     assert set(pre) == set(VGG_PAIR)
     assert pre["block2_conv2"].shape == (2, 16, 16, 128)
     assert pre["block5_conv4"].shape == (2, 2, 2, 512)
-    post_ref = keras_intermediate(full, VGG_PAIR, images,
-                                  keras.applications.vgg19.preprocess_input)
+    post_ref = keras_intermediate(full, VGG_PAIR, images, keras.applications.vgg19.preprocess_input)
     for name, ref in zip(VGG_PAIR, post_ref):
         p = np.asarray(pre[name])
         assert (p < 0).mean() > 0.1  # really before the ReLU
@@ -137,14 +144,17 @@ def test_vgg_config_round_trip(vgg19, vgg_pre, images):
     assert config["layer_names"] == VGG_PAIR and config["weights"] == vgg19[1]
     clone = VGGFeatures.from_config(config)
     assert clone.pre_activation and clone.layer_names == VGG_PAIR
-    np.testing.assert_array_equal(np.asarray(clone(images)["block5_conv4"]),
-                                  np.asarray(vgg_pre(images)["block5_conv4"]))
+    np.testing.assert_array_equal(
+        np.asarray(clone(images)["block5_conv4"]), np.asarray(vgg_pre(images)["block5_conv4"])
+    )
 
 
 def test_keras_save_and_load(tmp_path):
     x = np.random.default_rng(2).random((1, 8, 8, 3), dtype=np.float32)
-    for model, path in ((VGGFeatures("block2_conv2", weights=None), "vgg.keras"),
-                        (ResNetFeatures("conv2_block3_out", weights=None), "resnet.keras")):
+    for model, path in (
+        (VGGFeatures("block2_conv2", weights=None), "vgg.keras"),
+        (ResNetFeatures("conv2_block3_out", weights=None), "resnet.keras"),
+    ):
         expected = keras.tree.flatten(model(x))
         model.save(tmp_path / path)
         loaded = keras.models.load_model(tmp_path / path)
@@ -165,8 +175,9 @@ def test_vgg_bad_layer_names():
 # ---------------------------------------------------------------------------
 def test_resnet_features_equal_full_resnet50_at_the_layer(resnet50, resnet_feats, images):
     full, _ = resnet50
-    (ref,) = keras_intermediate(full, ["conv4_block6_out"], images,
-                                keras.applications.resnet50.preprocess_input)
+    (ref,) = keras_intermediate(
+        full, ["conv4_block6_out"], images, keras.applications.resnet50.preprocess_input
+    )
     out = np.asarray(resnet_feats(images))
     assert out.shape == (2, 2, 2, 1024)
     assert out.min() >= 0.0  # after the stage's ReLU
@@ -206,8 +217,7 @@ def test_resnet_is_truncated_and_frozen(resnet_feats, images):
 def test_resnet_other_stages(resnet50, layer, images):
     full, path = resnet50
     out = ResNetFeatures(layer, weights=path)(images)
-    (ref,) = keras_intermediate(full, [layer], images,
-                                keras.applications.resnet50.preprocess_input)
+    (ref,) = keras_intermediate(full, [layer], images, keras.applications.resnet50.preprocess_input)
     assert_close(np.asarray(out), ref)
 
 
@@ -246,6 +256,7 @@ def test_legacy_h5_file_round_trip(vgg19, images, tmp_path):
     legacy = str(tmp_path / "vgg19_notop.h5")
     keras.saving.save_model(full, legacy)
     feats = VGGFeatures("block1_conv2", pre_activation=False, weights=legacy)(images)
-    (ref,) = keras_intermediate(full, ["block1_conv2"], images,
-                                keras.applications.vgg19.preprocess_input)
+    (ref,) = keras_intermediate(
+        full, ["block1_conv2"], images, keras.applications.vgg19.preprocess_input
+    )
     assert_close(np.asarray(feats["block1_conv2"]), ref)

@@ -13,15 +13,19 @@ def conv_params(cin, cout, k=3):
     return k * k * cin * cout + cout
 
 
-def expected_rrdbnet_params(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23,
-                            num_grow_ch=32, num_up=2):
+def expected_rrdbnet_params(
+    num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, num_up=2
+):
     # Counted from the paper's description (ESRGAN §3.1, Fig. 4): a dense block has
     # 4 convs growing by num_grow_ch and a 5th back to num_feat.
     rdb = sum(conv_params(num_feat + i * num_grow_ch, num_grow_ch) for i in range(4))
     rdb += conv_params(num_feat + 4 * num_grow_ch, num_feat)
-    return (conv_params(num_in_ch, num_feat) + num_block * 3 * rdb
-            + conv_params(num_feat, num_feat) * (1 + num_up + 1)  # body, ups, hr
-            + conv_params(num_feat, num_out_ch))
+    return (
+        conv_params(num_in_ch, num_feat)
+        + num_block * 3 * rdb
+        + conv_params(num_feat, num_feat) * (1 + num_up + 1)  # body, ups, hr
+        + conv_params(num_feat, num_out_ch)
+    )
 
 
 def test_full_size_parameter_count_matches_official_x4():
@@ -68,7 +72,7 @@ def test_dense_block_matches_equation():
         k, b = (w.numpy() for w in layer.weights)
         p = np.pad(v, ((0, 0), (1, 1), (1, 1), (0, 0)))
         h, w = v.shape[1:3]
-        cols = np.stack([p[:, i:i + h, j:j + w] for i in range(3) for j in range(3)], -2)
+        cols = np.stack([p[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], -2)
         return np.einsum("nhwkc,kco->nhwo", cols, k.reshape(9, *k.shape[2:])) + b
 
     feats = [x]

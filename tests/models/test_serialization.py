@@ -1,9 +1,9 @@
 """Config and .keras round trips, and checkpoint restore of every variable."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from esrgan_tf.models import RRDBNet, SRResNet, UNetDiscriminatorSN, VGGStyleDiscriminator
 

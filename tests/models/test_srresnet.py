@@ -15,9 +15,15 @@ def expected_srresnet_params(num_feat=64, num_block=16, num_up=2, use_bn=True):
     bn = 4 * num_feat if use_bn else 0
     block = 2 * conv_params(num_feat, num_feat, 3) + 2 * bn + num_feat
     up = conv_params(num_feat, 4 * num_feat, 3) + num_feat
-    return (conv_params(3, num_feat, 9) + num_feat + num_block * block
-            + conv_params(num_feat, num_feat, 3) + bn + num_up * up
-            + conv_params(num_feat, 3, 9))
+    return (
+        conv_params(3, num_feat, 9)
+        + num_feat
+        + num_block * block
+        + conv_params(num_feat, num_feat, 3)
+        + bn
+        + num_up * up
+        + conv_params(num_feat, 3, 9)
+    )
 
 
 def test_full_size_parameter_count():
@@ -37,7 +43,11 @@ def test_without_bn_has_no_batch_norm():
 def test_output_shapes(scale):
     model = SRResNet(scale=scale, num_block=1, num_feat=8)
     assert model(np.random.rand(2, 5, 6, 3).astype(np.float32)).shape == (
-        2, 5 * scale, 6 * scale, 3)
+        2,
+        5 * scale,
+        6 * scale,
+        3,
+    )
 
 
 def test_inference_is_deterministic_and_training_uses_batch_statistics():

@@ -1,4 +1,4 @@
-"""One worker of the 2-process MultiWorkerMirroredStrategy test (tests/training/test_multiworker.py).
+"""One worker of the 2-process MultiWorkerMirroredStrategy test (test_multiworker.py).
 
   TF_CONFIG='{"cluster": ...}' python tests/training/multiworker_worker.py WORKDIR SHARDS STEPS OUT
 
@@ -18,9 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from esrgan_tf.training import loop  # noqa: E402
 from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig  # noqa: E402
 from esrgan_tf.data.pipeline import TrainDataConfig  # noqa: E402
+from esrgan_tf.training import loop  # noqa: E402
 
 
 def weights_hash(controller):
@@ -34,19 +34,28 @@ def weights_hash(controller):
 def main(workdir, shards, total_steps, out):
     config = TrainConfig(
         workdir=workdir,
-        data=TrainDataConfig(shards=shards, hr_size=32, batch_size=4, shuffle_buffer=8,
-                             seed=5),
-        model=ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet",
-                          d_num_feat=4),
+        data=TrainDataConfig(shards=shards, hr_size=32, batch_size=4, shuffle_buffer=8, seed=5),
+        model=ModelConfig(
+            num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet", d_num_feat=4
+        ),
         loss=LossConfig(pixel_weight=1.0, gan_type="ragan", adversarial_weight=5e-3),
-        total_steps=int(total_steps), log_every=1, checkpoint_every=2, lr_g=1e-3,
-        deterministic=True)
+        total_steps=int(total_steps),
+        log_every=1,
+        checkpoint_every=2,
+        lr_g=1e-3,
+        deterministic=True,
+    )
     controller = loop.Controller(config)
     # train() handles SIGTERM while it runs; between its calls here, too.
     signal.signal(signal.SIGTERM, controller._request_stop)  # pylint: disable=protected-access
-    report = {"chief": controller.chief, "replicas": controller.trainer.num_replicas,
-              "start_step": controller.step, "restored_hash": weights_hash(controller),
-              "hashes": [], "ended": "done"}
+    report = {
+        "chief": controller.chief,
+        "replicas": controller.trainer.num_replicas,
+        "start_step": controller.step,
+        "restored_hash": weights_hash(controller),
+        "hashes": [],
+        "ended": "done",
+    }
     try:
         while controller.step < config.total_steps:
             logs = controller.train(num_steps=1)

@@ -6,11 +6,11 @@ import glob
 import os
 import signal
 
+import keras
 import numpy as np
 import pytest
 import skimage.data
 import tensorflow as tf
-import keras
 
 from esrgan_tf import losses
 from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig
@@ -27,11 +27,20 @@ def shards(tiny_shards):
 
 
 def make_config(shards, workdir, **overrides):
-    data = TrainDataConfig(shards=str(shards), hr_size=HR, batch_size=4, shuffle_buffer=8,
-                           seed=3)
-    base = dict(workdir=str(workdir), data=data, model=MODEL, total_steps=4, log_every=1,
-                checkpoint_every=2, val_every=2, val_dir=str(shards / "val"),
-                num_cpu_devices=2, deterministic=True, lr_g=1e-3)
+    data = TrainDataConfig(shards=str(shards), hr_size=HR, batch_size=4, shuffle_buffer=8, seed=3)
+    base = dict(
+        workdir=str(workdir),
+        data=data,
+        model=MODEL,
+        total_steps=4,
+        log_every=1,
+        checkpoint_every=2,
+        val_every=2,
+        val_dir=str(shards / "val"),
+        num_cpu_devices=2,
+        deterministic=True,
+        lr_g=1e-3,
+    )
     base.update(overrides)
     return TrainConfig(**base)
 
@@ -73,18 +82,44 @@ def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_pa
     vgg.save_weights(str(tmp_path / "vgg.weights.h5"))
     resnet = keras.applications.ResNet50(include_top=False, weights=None)
     resnet.save_weights(str(tmp_path / "resnet.weights.h5"))
-    loss = LossConfig(pixel_weight=1e-2, perceptual="dual", gan_type="ragan",
-                      adversarial_weight=5e-3, vgg_weights=str(tmp_path / "vgg.weights.h5"),
-                      resnet_weights=str(tmp_path / "resnet.weights.h5"))
-    config = make_config(shards, tmp_path / "gan", loss=loss, total_steps=2, ema_decay=0.5,
-                         init_checkpoint=str(tmp_path / "psnr"), val_dir="")
+    loss = LossConfig(
+        pixel_weight=1e-2,
+        perceptual="dual",
+        gan_type="ragan",
+        adversarial_weight=5e-3,
+        vgg_weights=str(tmp_path / "vgg.weights.h5"),
+        resnet_weights=str(tmp_path / "resnet.weights.h5"),
+    )
+    config = make_config(
+        shards,
+        tmp_path / "gan",
+        loss=loss,
+        total_steps=2,
+        ema_decay=0.5,
+        init_checkpoint=str(tmp_path / "psnr"),
+        val_dir="",
+    )
     gan = loop.Controller(config)
     for a, b in zip(weights(psnr.trainer.generator), weights(gan.trainer.generator)):
         np.testing.assert_array_equal(a, b)
-    g0, d0, e0 = weights(gan.trainer.generator), weights(gan.trainer.discriminator), weights(gan.trainer.ema_generator)
+    g0, d0, e0 = (
+        weights(gan.trainer.generator),
+        weights(gan.trainer.discriminator),
+        weights(gan.trainer.ema_generator),
+    )
     logs = gan.train(num_steps=1)
-    expected_terms = {"l_pix", "l_vgg", "l_res", "dp_weight", "l_percep", "l_g_adv",
-                      "l_g_total", "l_d", "d_real_logit", "d_fake_logit"}
+    expected_terms = {
+        "l_pix",
+        "l_vgg",
+        "l_res",
+        "dp_weight",
+        "l_percep",
+        "l_g_adv",
+        "l_g_total",
+        "l_d",
+        "d_real_logit",
+        "d_fake_logit",
+    }
     assert expected_terms <= set(logs)
     assert all(np.isfinite(v) for v in logs.values())
     assert logs["dp_weight"] > 0
@@ -98,8 +133,9 @@ def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_pa
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path, monkeypatch):
     loop.train(make_config(shards, tmp_path / "run", total_steps=2))
-    monkeypatch.setattr(losses, "l1_loss",
-                        lambda sr, hr: tf.reduce_mean(sr - hr, axis=[1, 2, 3]) * np.nan)
+    monkeypatch.setattr(
+        losses, "l1_loss", lambda sr, hr: tf.reduce_mean(sr - hr, axis=[1, 2, 3]) * np.nan
+    )
     broken = loop.Controller(make_config(shards, tmp_path / "run", total_steps=4))
     with pytest.raises(loop.TrainingDivergedError, match="non-finite loss at step 3"):
         broken.train()
@@ -107,8 +143,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path, mon
 
 
 def test_sigterm_writes_a_checkpoint_and_stops(shards, tmp_path):
-    run = loop.Controller(make_config(shards, tmp_path / "run", total_steps=10,
-                                              checkpoint_every=100))
+    run = loop.Controller(
+        make_config(shards, tmp_path / "run", total_steps=10, checkpoint_every=100)
+    )
     step_fn = run._train_step
 
     def step_then_signal(stop_requested):
@@ -122,8 +159,9 @@ def test_sigterm_writes_a_checkpoint_and_stops(shards, tmp_path):
         run.train()
     assert run.step == 2
     assert run.latest_checkpoint().endswith("ckpt-2")
-    resumed = loop.Controller(make_config(shards, tmp_path / "run", total_steps=10,
-                                              checkpoint_every=100))
+    resumed = loop.Controller(
+        make_config(shards, tmp_path / "run", total_steps=10, checkpoint_every=100)
+    )
     assert resumed.step == 2
 
 
@@ -152,18 +190,23 @@ def test_ema_starts_from_the_generator(shards, tmp_path):
 
 def test_bad_init_checkpoint_is_a_clear_error_before_training(shards, tmp_path):
     with pytest.raises(FileNotFoundError, match="neither a .weights.h5"):
-        loop.Controller(make_config(shards, tmp_path / "a",
-                                        init_checkpoint=str(tmp_path / "missing")))
+        loop.Controller(
+            make_config(shards, tmp_path / "a", init_checkpoint=str(tmp_path / "missing"))
+        )
     loop.train(make_config(shards, tmp_path / "small", total_steps=1))
     bigger = dataclasses.replace(MODEL, num_block=2)
     with pytest.raises(ValueError, match="different architecture"):
-        loop.Controller(make_config(shards, tmp_path / "b", model=bigger,
-                                        init_checkpoint=str(tmp_path / "small")))
+        loop.Controller(
+            make_config(
+                shards, tmp_path / "b", model=bigger, init_checkpoint=str(tmp_path / "small")
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------
 # Mixed precision
 # ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def vgg_weights(tmp_path_factory):
@@ -173,23 +216,29 @@ def vgg_weights(tmp_path_factory):
 
 
 def esrgan_config(shards, workdir, vgg_weights, precision):
-    loss = LossConfig(pixel_weight=1e-2, perceptual="vgg", gan_type="ragan",
-                      adversarial_weight=5e-3, vgg_weights=vgg_weights)
-    return make_config(shards, workdir, loss=loss, total_steps=3, mixed_precision=precision,
-                       ema_decay=0.5)
+    loss = LossConfig(
+        pixel_weight=1e-2,
+        perceptual="vgg",
+        gan_type="ragan",
+        adversarial_weight=5e-3,
+        vgg_weights=vgg_weights,
+    )
+    return make_config(
+        shards, workdir, loss=loss, total_steps=3, mixed_precision=precision, ema_decay=0.5
+    )
 
 
 @pytest.fixture(scope="module")
 def fp32_esrgan(shards, vgg_weights, tmp_path_factory):
-    run = loop.Controller(esrgan_config(shards, tmp_path_factory.mktemp("fp32"),
-                                                vgg_weights, "none"))
+    run = loop.Controller(
+        esrgan_config(shards, tmp_path_factory.mktemp("fp32"), vgg_weights, "none")
+    )
     run.train()
     return run
 
 
 @pytest.mark.parametrize("precision,dtype", [("bf16", "bfloat16"), ("fp16", "float16")])
-def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan, precision,
-                                      dtype):
+def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan, precision, dtype):
     config = esrgan_config(shards, tmp_path / precision, vgg_weights, precision)
     run = loop.Controller(config)
     for model in (run.trainer.generator, run.trainer.discriminator, run.trainer.ema_generator):
@@ -199,7 +248,8 @@ def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan
     assert run.trainer.discriminator.conv9.compute_dtype == "float32"
     assert run.trainer.vgg.compute_dtype == "float32"
     assert isinstance(run.trainer.g_optimizer, keras.optimizers.LossScaleOptimizer) == (
-        precision == "fp16")
+        precision == "fp16"
+    )
     g0 = weights(run.trainer.generator)
     logs = run.train()
     assert all(np.isfinite(v) for v in logs.values())
@@ -218,12 +268,14 @@ def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan
     assert resumed.step == 3
     if precision == "fp16":
         assert float(resumed.trainer.g_optimizer.dynamic_scale.numpy()) == float(
-            run.trainer.g_optimizer.dynamic_scale.numpy())
+            run.trainer.g_optimizer.dynamic_scale.numpy()
+        )
 
 
 def test_fp16_overflow_on_one_replica_skips_the_update_on_all(shards, tmp_path, monkeypatch):
-    run = loop.Controller(make_config(shards, tmp_path / "run", total_steps=1,
-                                              mixed_precision="fp16", val_dir=""))
+    run = loop.Controller(
+        make_config(shards, tmp_path / "run", total_steps=1, mixed_precision="fp16", val_dir="")
+    )
     l1 = losses.l1_loss
 
     def overflowing_on_replica_1(sr, hr):
@@ -242,9 +294,17 @@ def test_fp16_overflow_on_one_replica_skips_the_update_on_all(shards, tmp_path, 
 
 
 def test_rates_follow_the_trainer_step_even_when_fp16_skips(shards, tmp_path, monkeypatch):
-    run = loop.Controller(make_config(shards, tmp_path / "run", total_steps=2,
-                                              lr_milestones=(2,), lr_gamma=0.1,
-                                              mixed_precision="fp16", val_dir=""))
+    run = loop.Controller(
+        make_config(
+            shards,
+            tmp_path / "run",
+            total_steps=2,
+            lr_milestones=(2,),
+            lr_gamma=0.1,
+            mixed_precision="fp16",
+            val_dir="",
+        )
+    )
     assert float(run.trainer.g_optimizer.learning_rate) == pytest.approx(1e-3)  # update 1
     l1 = losses.l1_loss
     monkeypatch.setattr(losses, "l1_loss", lambda sr, hr: l1(sr, hr) * 1e30)  # overflows

@@ -17,7 +17,6 @@ import time
 import pytest
 import tensorflow as tf
 
-
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multiworker_worker.py")
 
 
@@ -43,13 +42,28 @@ def launch(workdir, shards, steps, out_dir, root):
     cluster = {"worker": [f"localhost:{p}" for p in free_ports(2)]}
     workers = []
     for index in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root,
-               "TF_CONFIG": json.dumps({"cluster": cluster,
-                                        "task": {"type": "worker", "index": index}})}
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONPATH": root,
+            "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+        }
         out = os.path.join(out_dir, f"worker{index}.json")
         log = open(os.path.join(out_dir, f"worker{index}.log"), "w")  # noqa: SIM115
-        workers.append((subprocess.Popen([sys.executable, WORKER, workdir, shards, str(steps),
-                                          out], env=env, stdout=log, stderr=log), out, log))
+        workers.append(
+            (
+                subprocess.Popen(
+                    [sys.executable, WORKER, workdir, shards, str(steps), out],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                ),
+                out,
+                log,
+            )
+        )
     return workers
 
 
@@ -83,8 +97,9 @@ def test_two_workers_train_identically_stop_together_and_resume(shards, tmp_path
     assert glob.glob(os.path.join(workdir, "worker_*_tmp")) == []  # scratch dirs removed
     assert len(glob.glob(os.path.join(workdir, "summaries", "train", "events.*"))) == 1
     for index in range(2):  # each worker's own input position
-        assert os.path.exists(os.path.join(workdir, "input_state", f"worker_{index}",
-                                           "ckpt-3.index"))
+        assert os.path.exists(
+            os.path.join(workdir, "input_state", f"worker_{index}", "ckpt-3.index")
+        )
 
     # -- a SIGTERM to worker 1 only stops both at the same step, with a checkpoint
     run2 = tmp_path / "second"

@@ -1,9 +1,9 @@
 """Optimisation: the multi-step schedule, and updates with loss scaling across replicas."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 from esrgan_tf.training import optimization
 from esrgan_tf.training.distribute import make_strategy
@@ -13,15 +13,23 @@ def test_multistep_schedule_follows_basicsr():
     """MultiStepLR in BasicSR: milestone m applies from the m-th iteration on."""
     rate = optimization.learning_rate(1e-3, (2, 4), 0.5)
     assert [float(rate(k)) for k in range(1, 6)] == pytest.approx(
-        [1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
+        [1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4]
+    )
     assert optimization.learning_rate(1e-3, (), 0.5) == 1e-3
 
 
 def test_esrgan_gan_stage_milestones():
     # ESRGAN §4.1: 1e-4 halved at 50k, 100k, 200k and 300k.
     rate = optimization.learning_rate(1e-4, (50_000, 100_000, 200_000, 300_000), 0.5)
-    expected = {1: 1e-4, 49_999: 1e-4, 50_000: 5e-5, 100_000: 2.5e-5, 299_999: 1.25e-5,
-                300_000: 6.25e-6, 400_000: 6.25e-6}
+    expected = {
+        1: 1e-4,
+        49_999: 1e-4,
+        50_000: 5e-5,
+        100_000: 2.5e-5,
+        299_999: 1.25e-5,
+        300_000: 6.25e-6,
+        400_000: 6.25e-6,
+    }
     for update, value in expected.items():
         assert float(rate(update)) == pytest.approx(value)
 
@@ -52,6 +60,7 @@ def _one_update(loss_scaling, grads_by_replica):
                 if loss_scaling:
                     loss = optimizer.scale_loss(loss)
             return optimization.apply_gradients(optimizer, tape, loss, [variable], 2, "g")
+
         logs = strategy.run(replica_fn)
         return {k: strategy.reduce("sum", v, axis=None) for k, v in logs.items()}
 
