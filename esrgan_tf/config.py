@@ -10,13 +10,13 @@ import dataclasses
 
 from esrgan_tf.data.pipeline import TrainDataConfig
 
-GENERATORS = ("rrdbnet", "srresnet")
+GENERATORS = ("rrdbnet", "srresnet", "srvgg")
 DISCRIMINATORS = ("vgg", "unet")
 GAN_TYPES = ("none", "gan", "ragan")
 PERCEPTUAL = ("none", "vgg", "dual")
 # --mixed_precision -> the Keras dtype policy of the generator and discriminator.
 MIXED_PRECISION = {"none": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
-SCALES = (2, 3, 4, 8)
+SCALES = (1, 2, 3, 4, 8)
 
 
 def _check_choice(name, value, choices):
@@ -29,10 +29,14 @@ class ModelConfig:
     """Generator and discriminator architecture.
 
     Attributes:
-        generator: 'rrdbnet' (ESRGAN) or 'srresnet' (SRGAN).
-        scale: SR factor.
-        num_feat, num_block, num_grow_ch: generator width/depth (num_grow_ch:
-            RRDBNet only).
+        generator: 'rrdbnet' (ESRGAN), 'srresnet' (SRGAN) or 'srvgg' (Real-ESRGAN's
+            SRVGGNetCompact).
+        scale: SR factor (1 only for RRDBNet and SRVGGNetCompact).
+        num_feat, num_block, num_grow_ch: generator width/depth (num_block: RRDBs or
+            residual blocks; num_grow_ch: RRDBNet only).
+        num_conv: SRVGGNetCompact's body convs (16 in realesr-animevideov3).
+        unshuffle: RRDBNet with BasicSR's pixel-unshuffle input (scale 1 or 2: Real-ESRGAN's
+            x2plus), not this project's own x2 / x1 RRDBNet.
         use_bn: SRResNet batch normalisation.
         discriminator: 'vgg' (VGG-style, fixed patch size) or 'unet' (spectral norm).
         d_num_feat: discriminator base width.
@@ -45,6 +49,8 @@ class ModelConfig:
     num_feat: int = 64
     num_block: int = 23
     num_grow_ch: int = 32
+    num_conv: int = 16
+    unshuffle: bool = False
     use_bn: bool = True
     discriminator: str = "vgg"
     d_num_feat: int = 64
@@ -55,6 +61,10 @@ class ModelConfig:
         _check_choice("generator", self.generator, GENERATORS)
         _check_choice("discriminator", self.discriminator, DISCRIMINATORS)
         _check_choice("scale", self.scale, SCALES)
+        if self.scale == 1 and self.generator == "srresnet":
+            raise ValueError("SRResNet has no x1 variant (scale 1)")
+        if self.unshuffle and (self.generator != "rrdbnet" or self.scale not in (1, 2)):
+            raise ValueError("unshuffle is BasicSR's RRDBNet layout for scale 1 or 2 only")
 
 
 @dataclasses.dataclass(frozen=True)

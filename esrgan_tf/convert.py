@@ -1,45 +1,39 @@
-"""python -m esrgan_tf.convert --input=RRDB_ESRGAN_x4.pth --output=rrdb_esrgan_x4.weights.h5
+"""python -m esrgan_tf.convert --input=RealESRGAN_x4plus.pth --output=realesrgan_x4plus.weights.h5
 
-Imports PyTorch ESRGAN / BasicSR / Real-ESRGAN RRDBNet weights (`.pth`, `.safetensors`) into
-a Keras `.weights.h5`. The architecture is read from the tensors; the flags only check it or
-pick scale 3 (indistinguishable from 2 by its weights). Thin driver: flags ->
-`esrgan_tf.inference.state_dicts.convert`.
+Imports ESRGAN-family weights into a Keras `.weights.h5`: PyTorch `.pth` / `.safetensors`
+(BasicSR / Real-ESRGAN, the ESRGAN release and the old-arch community layout; RRDBNet incl.
+the pixel-unshuffle x2plus / x1 models, and SRVGGNetCompact), ncnn `.param` + `.bin`, or a
+bundled `zoo:<name>`. The architecture is read from the file; the architecture flags only
+check it, or pick scale 3 (which has the same tensors as scale 2). Thin driver: flags ->
+`esrgan_tf.inference.weights.convert`.
 """
 
 from absl import flags
 
 from esrgan_tf import cli
-from esrgan_tf.inference import state_dicts
+from esrgan_tf.config import GENERATORS
+from esrgan_tf.inference import weights
 
 
 def define_flags(fv=flags.FLAGS):
     """Flags of `python -m esrgan_tf.convert` into the FlagValues `fv`."""
     kw = dict(flag_values=fv)
     flags.DEFINE_string(
-        "input", None, "PyTorch checkpoint: .safetensors, or .pth/.pt (needs torch).", **kw
+        "input",
+        None,
+        "Weights to import: .safetensors, .pth/.pt (needs torch), an ncnn .param (its .bin "
+        "beside it) or zoo:<name>.",
+        **kw,
     )
     flags.DEFINE_string("output", None, "Keras weights file, ending .weights.h5.", **kw)
-    flags.DEFINE_integer(
-        "scale", None, "Upscaling factor; inferred (2, 4 or 8) unless given. 3 must be given.", **kw
-    )
-    flags.DEFINE_integer("num_block", None, "Number of RRDBs; checked if given.", **kw)
-    flags.DEFINE_integer("num_feat", None, "Trunk channels; checked if given.", **kw)
-    flags.DEFINE_integer(
-        "num_grow_ch", None, "Dense-block growth channels; checked if given.", **kw
-    )
+    cli.define_architecture_flags(GENERATORS, fv)
+    flags.adopt_module_key_flags(cli, flag_values=fv)  # --help lists the shared ones too
     flags.mark_flags_as_required(["input", "output"], flag_values=fv)
 
 
 def main():
     fv = flags.FLAGS
-    state_dicts.convert(
-        fv.input,
-        fv.output,
-        scale=fv.scale,
-        num_block=fv.num_block,
-        num_feat=fv.num_feat,
-        num_grow_ch=fv.num_grow_ch,
-    )
+    weights.convert(fv.input, fv.output, **cli.architecture_overrides(fv))
 
 
 if __name__ == "__main__":

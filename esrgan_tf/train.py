@@ -95,6 +95,8 @@ def define_flags(fv=flags.FLAGS):
     integer("num_feat", 64, "Generator channels.")
     integer("num_block", 23, "RRDBs (RRDBNet) or residual blocks (SRResNet).")
     integer("num_grow_ch", 32, "RRDBNet growth channels.")
+    integer("num_conv", 16, "SRVGGNetCompact body convs (Real-ESRGAN's compact net).")
+    boolean("unshuffle", False, "RRDBNet with BasicSR's pixel-unshuffle input (scale 1 or 2).")
     boolean("use_bn", True, "SRResNet batch normalisation.")
     enum("discriminator", "vgg", DISCRIMINATORS, "Discriminator architecture.")
     integer("d_num_feat", 64, "Discriminator base channels.")
@@ -169,6 +171,8 @@ def config_from_flags(fv=flags.FLAGS):
         num_feat=f.num_feat,
         num_block=f.num_block,
         num_grow_ch=f.num_grow_ch,
+        num_conv=f.num_conv,
+        unshuffle=f.unshuffle,
         use_bn=f.use_bn,
         discriminator=f.discriminator,
         d_num_feat=f.d_num_feat,

@@ -39,6 +39,21 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer(
         "max_pixels", upscaling.MAX_PIXELS, "Refuse inputs with more (LR) pixels.", **kw
     )
+    flags.DEFINE_float(
+        "denoise_strength",
+        None,
+        "For Real-ESRGAN's realesr-general-x4v3: 1 = its strong denoising, 0 = keep noise "
+        "(its weak-denoise twin realesr-general-wdn-x4v3); in between, network "
+        "interpolation of the two (Real-ESRGAN's -dn).",
+        **kw,
+    )
+    flags.DEFINE_string(
+        "denoise_weights",
+        "",
+        "The weak-denoise model of --denoise_strength ('' = realesr-general-wdn-x4v3 beside "
+        "--weights).",
+        **kw,
+    )
     cli.define_tiling_flags(fv)
     cli.define_progress_flag(fv)
     cli.define_architecture_flags(GENERATORS, fv)
@@ -57,6 +72,8 @@ def config_from_flags(fv=flags.FLAGS):
         tiling=Tiling(**cli.tiling_values(fv)),
         use_ema=fv.use_ema,
         max_pixels=fv.max_pixels,
+        denoise_strength=fv.denoise_strength,
+        denoise_weights=fv.denoise_weights,
         progress=fv.progress,
     )
 

@@ -37,3 +37,24 @@ def test_temporary_files_of_a_crash_are_removed(tmp_path):
     assert os.path.basename(leftover).startswith(atomic.TMP_PREFIX)
     atomic.remove_temporary_files(str(tmp_path))
     assert os.listdir(tmp_path) == ["keep.png"]
+
+
+def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch, tiny_model, make_generator):
+    def broken_save(self, path):
+        with open(path, "wb") as f:
+            f.write(b"half")
+        raise OSError("disk full")
+
+    model = make_generator(tiny_model)
+    monkeypatch.setattr(type(model), "save_weights", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic.save_keras_weights(model, str(tmp_path / "out.weights.h5"))
+    assert not os.listdir(tmp_path)
+
+
+def test_saved_weights_get_the_usual_file_mode(tmp_path, tiny_model, make_generator):
+    path = tmp_path / "g.weights.h5"
+    atomic.save_keras_weights(make_generator(tiny_model), str(path))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)

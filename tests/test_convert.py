@@ -15,11 +15,11 @@ def test_cli_end_to_end(tmp_path, tiny_model, run_command):
     # tests/inference/test_state_dicts.py).
     source = built_generator(tiny_model)
     tensors = {}
-    for prefix, conv in state_dicts._named_convs(source):  # pylint: disable=protected-access
-        tensors[f"{prefix}.weight"] = np.ascontiguousarray(
-            conv.kernel.numpy().transpose(3, 2, 0, 1)
+    for key, variable, _ in state_dicts.named_variables(source):
+        value = variable.numpy()
+        tensors[key] = np.ascontiguousarray(
+            value.transpose(3, 2, 0, 1) if value.ndim == 4 else value
         )
-        tensors[f"{prefix}.bias"] = conv.bias.numpy()
     save_file(tensors, str(tmp_path / "in.safetensors"))
     out = tmp_path / "out.weights.h5"
     result = run_command(
@@ -31,7 +31,8 @@ def test_cli_end_to_end(tmp_path, tiny_model, run_command):
         "--num_feat=8",
     )
     assert result.returncode == 0, result.stderr
-    assert "BasicSR/Real-ESRGAN" in result.stderr and "parameters" in result.stderr
+    assert "RRDBNet x4 with num_feat=8, num_block=1" in result.stderr
+    assert "parameters" in result.stderr
     model = built_generator(tiny_model)
     model.load_weights(str(out))
     for a, b in zip(source.weights, model.weights):

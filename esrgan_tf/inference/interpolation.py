@@ -14,11 +14,11 @@ import os
 from absl import logging
 import numpy as np
 
-from esrgan_tf import metrics
+from esrgan_tf import atomic, metrics
 from esrgan_tf.config import ModelConfig
 from esrgan_tf.data import image_io
 from esrgan_tf.inference.tiling import Tiling, tile_upscale
-from esrgan_tf.inference.weights import load_generator, save_weights_atomically
+from esrgan_tf.inference.weights import load_generator
 from esrgan_tf.models.builders import built_generator
 
 # White gap between the images of a strip, in pixels (ESRGAN Fig. 10 separates its panels).
@@ -138,7 +138,7 @@ def interpolate_files(psnr_path, gan_path, alpha, output_path, model_config=None
         raise ValueError(f"output {output_path!r} must end with .weights.h5")
     psnr_model, gan_model, config = load_pair(psnr_path, gan_path, model_config)
     psnr_model.set_weights(interpolate_weights(psnr_model, gan_model, alpha))
-    save_weights_atomically(psnr_model, output_path)
+    atomic.save_keras_weights(psnr_model, output_path)
     return config
 
 
@@ -195,3 +195,42 @@ def run(config):
             config.tiling,
         )
         logging.info("Wrote the comparison strip (alphas %s) to %s", config.alphas, config.strip)
+
+
+# Real-ESRGAN's general model and its "weak denoise" twin (its release: realesr-general-x4v3
+# and realesr-general-wdn-x4v3, the same SRVGGNetCompact trained to keep more noise).
+GENERAL_MODEL = "realesr-general-x4v3"
+GENERAL_WDN_MODEL = "realesr-general-wdn-x4v3"
+
+
+def denoise_weights_of(path):
+    """The weak-denoise twin of a realesr-general-x4v3 file: same folder and extension."""
+    folder, name = os.path.split(path)
+    if GENERAL_MODEL not in name:
+        raise ValueError(
+            f"--denoise_strength blends {GENERAL_MODEL} with {GENERAL_WDN_MODEL}; {path!r} is "
+            "not the former (give the latter with --denoise_weights)"
+        )
+    return os.path.join(folder, name.replace(GENERAL_MODEL, GENERAL_WDN_MODEL))
+
+
+def denoise_blend(path, strength, wdn_path=""):
+    """Real-ESRGAN's `--denoise_strength` (its `-dn`): theta = strength * theta_general +
+    (1 - strength) * theta_wdn, network interpolation of the general model and its
+    weak-denoise twin (strength 1: the general model, strong denoising; 0: keep noise).
+
+    Returns (model, model_config) of the blend.
+    """
+    _check_alpha(strength)
+    wdn_path = wdn_path or denoise_weights_of(path)
+    if not os.path.exists(wdn_path):
+        raise FileNotFoundError(
+            f"--denoise_strength needs the weak-denoise model {wdn_path!r} (Real-ESRGAN's "
+            f"{GENERAL_WDN_MODEL}) next to {path!r}, or --denoise_weights"
+        )
+    wdn_model, general_model, config = load_pair(wdn_path, path)
+    wdn_model.set_weights(interpolate_weights(wdn_model, general_model, strength))
+    logging.info(
+        "Denoise strength %g: %g x %s + %g x %s", strength, strength, path, 1 - strength, wdn_path
+    )
+    return wdn_model, config

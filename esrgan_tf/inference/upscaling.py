@@ -24,7 +24,7 @@ from esrgan_tf import metrics
 from esrgan_tf.config import ModelConfig
 from esrgan_tf.data import image_io
 from esrgan_tf.data.imresize import imresize
-from esrgan_tf.inference import weights
+from esrgan_tf.inference import interpolation, weights
 from esrgan_tf.inference.tiling import Tiling, tile_upscale
 
 MAX_PIXELS = 50_000_000  # LR pixels: the float32 output alone is 48 * this many bytes at x4.
@@ -46,6 +46,9 @@ class UpscaleConfig:
         tiling: see `esrgan_tf.inference.tiling.Tiling`.
         use_ema: from a training checkpoint, prefer its EMA generator.
         max_pixels: refuse inputs with more LR pixels than this.
+        denoise_strength: for Real-ESRGAN's realesr-general-x4v3, blend it with its
+            weak-denoise twin (`interpolation.denoise_blend`); None: the model as it is.
+        denoise_weights: that twin ('' = realesr-general-wdn-x4v3 beside `weights`).
         progress: tqdm bar over the files.
     """
 
@@ -57,11 +60,15 @@ class UpscaleConfig:
     tiling: Tiling = Tiling()
     use_ema: bool = True
     max_pixels: int = MAX_PIXELS
+    denoise_strength: float = None
+    denoise_weights: str = ""
     progress: bool = True
 
     def __post_init__(self):
         if not self.weights or not self.inputs or not self.output_dir:
             raise ValueError("weights, inputs and output_dir are required")
+        if self.denoise_weights and self.denoise_strength is None:
+            raise ValueError("--denoise_weights goes with --denoise_strength")
 
 
 def _quantize(sr, dtype, rows=256):
@@ -126,7 +133,12 @@ def expand_inputs(inputs):
 
 def run(config, model=None, scale=None):
     """Upscales every input; returns ([written PNG paths], [(input, error message)])."""
-    if model is None:
+    if model is None and config.denoise_strength is not None:
+        model, model_config = interpolation.denoise_blend(
+            config.weights, config.denoise_strength, config.denoise_weights
+        )
+        scale = model_config.scale
+    elif model is None:
         model, model_config = weights.load_generator(
             config.weights, config.model, use_ema=config.use_ema, allow_saved_model=True
         )

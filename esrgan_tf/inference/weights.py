@@ -2,8 +2,9 @@
 
 `load_generator(path)` accepts a Keras `.weights.h5` (e.g. from `python -m esrgan_tf.convert`
 or `python -m esrgan_tf.interpolate`), a training workdir (its latest checkpoint), a
-checkpoint prefix (`<workdir>/checkpoints/ckpt-12`), or an exported SavedModel
-(`esrgan_tf.inference.saved_models`). Loading is all-or-nothing: a file that holds a
+checkpoint prefix (`<workdir>/checkpoints/ckpt-12`), a PyTorch `.pth` / `.safetensors` of
+any ESRGAN-family layout, an ncnn `.param` + `.bin`, a bundled `zoo:<name>`, or an exported
+SavedModel (`esrgan_tf.inference.saved_models`). Loading is all-or-nothing: a file that holds a
 different architecture is a clear error, never a partly loaded model (Keras alone silently
 loads a 23-block file into a 2-block model).
 """
@@ -11,6 +12,7 @@ loads a 23-block file into a 2-block model).
 import dataclasses
 import os
 
+from absl import logging
 import h5py
 import numpy as np
 import tensorflow as tf
@@ -18,7 +20,7 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from esrgan_tf import atomic, workdir
 from esrgan_tf.config import ModelConfig
-from esrgan_tf.inference import saved_models
+from esrgan_tf.inference import ncnn, saved_models, state_dicts, zoo
 from esrgan_tf.models.builders import built_generator
 
 
@@ -144,29 +146,61 @@ def load_generator_weights(model, path, use_ema=False):
     return f"{key} of checkpoint {prefix}"
 
 
+# Weight files of other frameworks whose architecture is read from the file itself.
+STATE_DICT_EXTENSIONS = (".pth", ".pt", ".safetensors")
+NCNN_EXTENSION = ".param"
+
+
+def _foreign(path):
+    """The resolved file of a PyTorch / ncnn / zoo weights path, or None for our own forms."""
+    if zoo.is_zoo(path):
+        return zoo.resolve(path)
+    lower = str(path).lower()
+    return path if lower.endswith(STATE_DICT_EXTENSIONS + (NCNN_EXTENSION,)) else None
+
+
+def _load_foreign(path, overrides):
+    """(model, config, note) of a resolved PyTorch or ncnn file."""
+    if path.lower().endswith(NCNN_EXTENSION):
+        return ncnn.load_generator(path, **overrides)
+    model, config, _ = state_dicts.load_generator(path, **overrides)
+    return model, config, ""
+
+
 def resolve_model_config(path, overrides=None):
     """The architecture of the weights at `path`, with `overrides` ({field: value}) applied.
 
-    A training workdir or checkpoint has its config.json; a `.weights.h5` carries no
-    architecture, so the base is `ModelConfig()`: ESRGAN's RRDBNet x4 with 23 blocks, the
-    official weights' architecture. A SavedModel records its own (`load_generator` ignores
-    this for it).
+    A training workdir or checkpoint has its config.json; PyTorch (`.pth`, `.safetensors`),
+    ncnn (`.param`) and zoo files are read and their tensors say (the overrides must agree);
+    a `.weights.h5` carries no architecture, so the base is `ModelConfig()`: ESRGAN's
+    RRDBNet x4 with 23 blocks, the official weights' architecture. A SavedModel records its
+    own (`load_generator` ignores this for it).
     """
+    overrides = dict(overrides or {})
+    foreign = _foreign(path)
+    if foreign is not None:
+        if foreign.lower().endswith(NCNN_EXTENSION):
+            imported = ncnn.read(foreign)
+            return state_dicts.infer_model_config(imported.state_dict, **overrides)
+        return state_dicts.infer_model_config(state_dicts.load_state_dict(foreign), **overrides)
     base = None if path.endswith(".h5") else workdir.model_config(path)
-    return dataclasses.replace(base or ModelConfig(), **(overrides or {}))
+    return dataclasses.replace(base or ModelConfig(), **overrides)
 
 
 def load_generator(path, model_config=None, use_ema=True, allow_saved_model=False):
     """Build a generator and load its weights from `path`, ready for inference.
 
     Args:
-        path: `.weights.h5`, a training workdir, or a checkpoint prefix; with
+        path: any form users hold weights in: a `.weights.h5`, a training workdir, a
+            checkpoint prefix, a PyTorch `.pth` / `.safetensors` (any ESRGAN-family key
+            layout: `esrgan_tf.inference.state_dicts`), an ncnn `.param` with its `.bin`
+            (`esrgan_tf.inference.ncnn`), `zoo:<name>` (`esrgan_tf.inference.zoo`); with
             `allow_saved_model` also an exported SavedModel (`esrgan_tf.export`) or a
             Serving base path (its newest version).
-        model_config: the architecture; None takes it from the workdir's
-            config.json (required for a `.weights.h5`, where the default is ESRGAN's
-            RRDBNet x4 with 23 blocks, the official weights' architecture). Ignored for
-            a SavedModel, which records its own.
+        model_config: the architecture; None takes it from the weights where they carry
+            it (workdir config.json, PyTorch / ncnn tensors), else ESRGAN's RRDBNet x4 with
+            23 blocks (a `.weights.h5`). For PyTorch / ncnn files it must agree with the
+            tensors. Ignored for a SavedModel, which records its own.
         use_ema: from a training checkpoint, prefer its EMA generator.
         allow_saved_model: accept SavedModels; they give a `saved_models.SavedModelGenerator`
             (inference only: no Keras weights to train or interpolate).
@@ -180,6 +214,15 @@ def load_generator(path, model_config=None, use_ema=True, allow_saved_model=Fals
                 "weights (.weights.h5, a training workdir or a checkpoint)"
             )
         return saved_models.load_saved_model(path)
+    foreign = _foreign(path)
+    if foreign is not None:
+        inferred = resolve_model_config(path)
+        if model_config is not None and model_config != inferred:
+            raise ValueError(
+                f"{path} holds {inferred}, not the architecture asked for ({model_config})"
+            )
+        model, config, _ = _load_foreign(foreign, {})
+        return model, config
     if model_config is None:
         model_config = resolve_model_config(path)
     model = built_generator(model_config)
@@ -187,18 +230,39 @@ def load_generator(path, model_config=None, use_ema=True, allow_saved_model=Fals
     return model, model_config
 
 
-def save_weights_atomically(model, output_path):
-    """`model.save_weights(output_path)` through `esrgan_tf.atomic`.
+def convert(input_path, output_path, **overrides):
+    """Writes the Keras `.weights.h5` of PyTorch / ncnn / zoo weights; returns (model, config).
 
-    A failure (disk full, interrupted run) never leaves a partial or corrupt weights
-    file at `output_path`; an existing file there stays until the new one is complete.
+    The architecture is read from the file (`overrides`, `ModelConfig` fields that are not
+    None, must agree with it). The weights are written to a temporary file next to
+    `output_path` and moved onto it only when complete: a failure never leaves a partial
+    output.
     """
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    foreign = _foreign(input_path)
+    if foreign is None:
+        raise ValueError(
+            f"{input_path!r}: convert reads PyTorch (.pth, .pt, .safetensors), ncnn (.param) "
+            "or zoo:<name> weights"
+        )
+    if os.path.realpath(foreign) == os.path.realpath(output_path):
+        raise ValueError(f"input and output are the same file: {input_path!r}")
     if not output_path.endswith(".weights.h5"):
         raise ValueError(
-            f"output {output_path!r} must end with .weights.h5 (Keras 3 picks "
-            "the weights format by file name)"
+            f"output {output_path!r} must end with '.weights.h5' (Keras 3 chooses the "
+            "weights format by file name)"
         )
-    directory = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(directory, exist_ok=True)
-    with atomic.atomic_path(output_path) as tmp:
-        model.save_weights(tmp)
+    out_dir = os.path.dirname(os.path.abspath(output_path))
+    if not os.path.isdir(out_dir):
+        raise FileNotFoundError(f"output directory {out_dir!r} does not exist")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    model, config, _ = _load_foreign(foreign, given)
+    atomic.save_keras_weights(model, output_path)
+    logging.info(
+        "%s: %s, %s parameters -> %s",
+        input_path,
+        state_dicts.describe(dataclasses.asdict(config)),
+        f"{model.count_params():,}",
+        output_path,
+    )
+    return model, config

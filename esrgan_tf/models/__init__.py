@@ -3,12 +3,14 @@
 from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
 from esrgan_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from esrgan_tf.models.srresnet import SRResNet
+from esrgan_tf.models.srvgg import SRVGGNetCompact
 
 __all__ = [
     "RRDB",
     "RRDBNet",
     "ResidualDenseBlock",
     "SRResNet",
+    "SRVGGNetCompact",
     "UNetDiscriminatorSN",
     "VGGStyleDiscriminator",
 ]

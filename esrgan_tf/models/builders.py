@@ -8,6 +8,7 @@ import numpy as np
 from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
 from esrgan_tf.models.rrdbnet import RRDBNet
 from esrgan_tf.models.srresnet import SRResNet
+from esrgan_tf.models.srvgg import SRVGGNetCompact
 
 
 @contextlib.contextmanager
@@ -44,7 +45,12 @@ def build_generator(model_config, dtype_policy=None):
                 num_block=c.num_block,
                 num_grow_ch=c.num_grow_ch,
                 scale=c.scale,
+                unshuffle=c.unshuffle,
                 name="generator",
+            )
+        if c.generator == "srvgg":
+            return SRVGGNetCompact(
+                num_feat=c.num_feat, num_conv=c.num_conv, scale=c.scale, name="generator"
             )
         if c.generator == "srresnet":
             return SRResNet(
@@ -54,7 +60,7 @@ def build_generator(model_config, dtype_policy=None):
                 use_bn=c.use_bn,
                 name="generator",
             )
-    raise ValueError(f"unknown generator {c.generator!r}; use 'rrdbnet' or 'srresnet'")
+    raise ValueError(f"unknown generator {c.generator!r}; use 'rrdbnet', 'srresnet' or 'srvgg'")
 
 
 def build_discriminator(model_config, hr_size, dtype_policy=None):

@@ -10,7 +10,10 @@ import tensorflow as tf
 
 _PKG = "esrgan_tf"
 
-SUPPORTED_SCALES = (2, 3, 4, 8)
+SUPPORTED_SCALES = (1, 2, 3, 4, 8)
+# BasicSR's pixel-unshuffle RRDBNet (Real-ESRGAN x2plus and x1 models): the input is
+# pixel-unshuffled by 4 / scale and the usual x4 tail upsamples it back.
+UNSHUFFLE_SCALES = (1, 2)
 
 
 def scaled_msra_init(scale=0.1):
@@ -177,11 +180,50 @@ class RRDB(keras.layers.Layer):
         }
 
 
-def upsample_factors(scale):
-    """Upsampling stages of RRDBNet: one x2 stage per factor of 2, one x3 for scale 3."""
+def upsample_factors(scale, unshuffle=False):
+    """Upsampling stages of RRDBNet: one x2 stage per factor of 2, one x3 for scale 3; with
+    `unshuffle`, always the two x2 stages of x4 (the input was unshuffled by 4 / scale)."""
+    if unshuffle:
+        if scale not in UNSHUFFLE_SCALES:
+            raise ValueError(f"RRDBNet with unshuffle has scale 1 or 2, got {scale!r}")
+        return (2, 2)
     if scale not in SUPPORTED_SCALES:
         raise ValueError(f"RRDBNet scale must be one of {SUPPORTED_SCALES}, got {scale!r}")
-    return (3,) if scale == 3 else (2,) * {2: 1, 4: 2, 8: 3}[scale]
+    return (3,) if scale == 3 else (2,) * {1: 0, 2: 1, 4: 2, 8: 3}[scale]
+
+
+@keras.saving.register_keras_serializable(package=_PKG)
+class PixelUnshuffle(keras.layers.Layer):
+    """Space-to-depth by an integer factor (`tf.nn.space_to_depth`), for dynamic H and W.
+
+    The channel order is TensorFlow's, (i * factor + j) * C + c for the pixel at offset
+    (i, j) of channel c, not PyTorch's c * factor**2 + i * factor + j: weights converted
+    from PyTorch have the input channels of the next conv permuted to match
+    (`esrgan_tf.inference.state_dicts`).
+
+    Args:
+        factor: the unshuffle factor; H and W must be multiples of it.
+    """
+
+    def __init__(self, factor=2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        return tf.nn.space_to_depth(x, self.factor)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        f = self.factor
+        return (
+            b,
+            None if h is None else h // f,
+            None if w is None else w // f,
+            None if c is None else c * f * f,
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -190,9 +232,15 @@ class RRDBNet(keras.Model):
 
     conv_first -> num_block RRDBs -> conv_body (+ long skip from conv_first) ->
     [nearest x2 upsample -> conv -> LeakyReLU 0.2] per factor of 2 (one x3 stage for
-    scale 3) -> conv_hr -> LeakyReLU 0.2 -> conv_last. No batch normalisation.
-    Attribute names follow BasicSR's `RRDBNet` so weight import is a readable
-    one-to-one mapping (`esrgan_tf.convert`).
+    scale 3, none for scale 1) -> conv_hr -> LeakyReLU 0.2 -> conv_last. No batch
+    normalisation. Attribute names follow BasicSR's `RRDBNet` so weight import is a readable
+    one-to-one mapping (`esrgan_tf.inference.state_dicts`).
+
+    Two kinds of x2 (and x1) model exist, and they must not be confused: this project's own
+    (one x2 upsampling stage; no upsampling at x1, as the old ESRGAN code's 1x models), and
+    BasicSR's `unshuffle` layout of Real-ESRGAN's `RealESRGAN_x2plus`: the input is
+    pixel-unshuffled by 4 / scale (12 or 48 input channels for conv_first) and the x4 tail
+    upsamples it back. Their tensors tell them apart (conv_first's input channels).
 
     Input and output: NHWC float32 RGB in [0, 1] (output not clipped); any H and W.
     Under a mixed-precision policy the body computes in float16/bfloat16 and the last
@@ -204,7 +252,9 @@ class RRDBNet(keras.Model):
         num_feat: trunk channels (64 in ESRGAN).
         num_block: number of RRDBs (23 in ESRGAN).
         num_grow_ch: dense-block growth channels (32 in ESRGAN).
-        scale: upscaling factor, one of 2, 3, 4, 8.
+        scale: upscaling factor, one of 1, 2, 3, 4, 8 (1 or 2 with `unshuffle`).
+        unshuffle: BasicSR's pixel-unshuffle input for scales 1 and 2 (see above); H and W
+            of the input must then be multiples of 4 / scale.
         res_scale: residual scaling beta (0.2 in ESRGAN).
         init_scale: multiplier of the MSRA init in the dense blocks (0.1 in ESRGAN).
     Reference: ESRGAN §3.1 and supplementary §A.2-A.3. 16,697,987 parameters at
@@ -221,10 +271,11 @@ class RRDBNet(keras.Model):
         scale=4,
         res_scale=0.2,
         init_scale=0.1,
+        unshuffle=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        factors = upsample_factors(scale)
+        factors = upsample_factors(scale, unshuffle)
         for arg, value in (
             ("num_in_ch", num_in_ch),
             ("num_out_ch", num_out_ch),
@@ -242,7 +293,11 @@ class RRDBNet(keras.Model):
         self.scale = scale
         self.res_scale = res_scale
         self.init_scale = init_scale
+        self.unshuffle = bool(unshuffle)
 
+        self.pixel_unshuffle = (
+            PixelUnshuffle(4 // scale, name="pixel_unshuffle") if unshuffle else None
+        )
         self.conv_first = conv3x3(num_feat, "conv_first")
         # keras.Sequential (not a Python list) so tf.train.Checkpoint tracks every block.
         self.body = keras.Sequential(
@@ -253,7 +308,8 @@ class RRDBNet(keras.Model):
             name="body",
         )
         self.conv_body = conv3x3(num_feat, "conv_body")
-        self.upsamplers = keras.Sequential(name="upsamplers")
+        # No upsampling stage at x1: no (empty, never built) Sequential either.
+        self.upsamplers = keras.Sequential(name="upsamplers") if factors else None
         for i, factor in enumerate(factors, start=1):
             self.upsamplers.add(NearestUpsample(factor, name=f"up{i}"))
             self.upsamplers.add(conv3x3(num_feat, f"conv_up{i}"))
@@ -267,12 +323,16 @@ class RRDBNet(keras.Model):
     @property
     def up_convs(self):
         """The upsampling convs in order (conv_up1, conv_up2, ...)."""
-        return [layer for layer in self.upsamplers.layers if isinstance(layer, keras.layers.Conv2D)]
+        layers = self.upsamplers.layers if self.upsamplers is not None else []
+        return [layer for layer in layers if isinstance(layer, keras.layers.Conv2D)]
 
     def call(self, x):
+        if self.pixel_unshuffle is not None:
+            x = self.pixel_unshuffle(x)
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
-        feat = self.upsamplers(feat)
+        if self.upsamplers is not None:
+            feat = self.upsamplers(feat)
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
 
     def get_config(self):
@@ -286,4 +346,5 @@ class RRDBNet(keras.Model):
             "scale": self.scale,
             "res_scale": self.res_scale,
             "init_scale": self.init_scale,
+            "unshuffle": self.unshuffle,
         }

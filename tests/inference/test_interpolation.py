@@ -149,3 +149,41 @@ def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model):
         start = i * (96 + gap)
         assert np.array_equal(strip[:, start : start + 96], expected)
     assert not np.array_equal(strip[:, :96], strip[:, 2 * (96 + gap) :])
+
+
+def test_denoise_strength_blends_the_general_model_with_its_twin(tmp_path):
+    """Real-ESRGAN's -dn: theta = dn * general + (1 - dn) * wdn, with the twin found by name."""
+    from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
+
+    def compact(seed):
+        r = np.random.default_rng(seed)
+        return {
+            "body.0.weight": r.normal(size=(4, 3, 3, 3)).astype(np.float32),
+            "body.0.bias": r.normal(size=4).astype(np.float32),
+            "body.1.weight": r.uniform(size=4).astype(np.float32),
+            "body.2.weight": r.normal(size=(4, 4, 3, 3)).astype(np.float32),
+            "body.2.bias": r.normal(size=4).astype(np.float32),
+            "body.3.weight": r.uniform(size=4).astype(np.float32),
+            "body.4.weight": r.normal(size=(48, 4, 3, 3)).astype(np.float32),
+            "body.4.bias": r.normal(size=48).astype(np.float32),
+        }
+
+    general, wdn = compact(1), compact(2)
+    save_file(general, str(tmp_path / "realesr-general-x4v3.safetensors"))
+    save_file(wdn, str(tmp_path / "realesr-general-wdn-x4v3.safetensors"))
+    path = str(tmp_path / "realesr-general-x4v3.safetensors")
+    model, config = interp.denoise_blend(path, 0.3)
+    assert config.generator == "srvgg" and config.num_conv == 1
+    # By hand from the two files: the first conv's kernel, HWIO.
+    expected = (0.3 * general["body.0.weight"] + 0.7 * wdn["body.0.weight"]).transpose(2, 3, 1, 0)
+    np.testing.assert_allclose(model.body.layers[0].kernel.numpy(), expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        model.body.layers[1].alpha.numpy().ravel(),
+        0.3 * general["body.1.weight"] + 0.7 * wdn["body.1.weight"],
+        rtol=1e-5,
+    )
+    with pytest.raises(ValueError, match="not the former"):
+        interp.denoise_blend(str(tmp_path / "realesr-general-wdn-x4v3.safetensors"), 0.5)
+    os.remove(tmp_path / "realesr-general-wdn-x4v3.safetensors")
+    with pytest.raises(FileNotFoundError, match="weak-denoise model"):
+        interp.denoise_blend(path, 0.5)

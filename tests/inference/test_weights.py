@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import os
 
 import numpy as np
 import pytest
@@ -42,27 +41,6 @@ def test_other_architecture_is_a_clear_error_and_loads_nothing(
 def test_missing_path_is_a_clear_error(tmp_path, tiny_model, make_generator):
     with pytest.raises(FileNotFoundError, match="neither a .weights.h5"):
         checkpoints.load_generator_weights(make_generator(tiny_model), str(tmp_path / "nothing"))
-
-
-def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch, tiny_model, make_generator):
-    def broken_save(self, path):
-        with open(path, "wb") as f:
-            f.write(b"half")
-        raise OSError("disk full")
-
-    model = make_generator(tiny_model)
-    monkeypatch.setattr(type(model), "save_weights", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        checkpoints.save_weights_atomically(model, str(tmp_path / "out.weights.h5"))
-    assert not os.listdir(tmp_path)
-
-
-def test_saved_weights_get_the_usual_file_mode(tmp_path, tiny_model, make_generator):
-    path = tmp_path / "g.weights.h5"
-    checkpoints.save_weights_atomically(make_generator(tiny_model), str(path))
-    umask = os.umask(0)
-    os.umask(umask)
-    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
 
 
 def test_architecture_of_a_workdir_and_its_overrides(tmp_path, tiny_model):

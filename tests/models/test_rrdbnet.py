@@ -99,3 +99,25 @@ def test_smaller_msra_init_in_dense_blocks():
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):
         RRDBNet(**kwargs)
+
+
+def test_pixel_unshuffle_x2plus_parameter_count_and_shapes():
+    # RealESRGAN_x2plus.pth: the x4 net with conv_first on 12 channels (Real-ESRGAN's
+    # release): 16,697,987 + 9 * 64 * (12 - 3) = 16,703,171 parameters.
+    model = RRDBNet(scale=2, unshuffle=True)
+    y = model(np.zeros((1, 8, 12, 3), np.float32))
+    assert y.shape == (1, 16, 24, 3) and model.count_params() == 16_703_171
+    assert model.conv_first.kernel.shape == (3, 3, 12, 64)
+    x1 = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=1, unshuffle=True)
+    assert x1(np.zeros((1, 8, 4, 3), np.float32)).shape == (1, 8, 4, 3)
+    assert x1.conv_first.kernel.shape == (3, 3, 48, 8)
+    with pytest.raises(ValueError, match="unshuffle has scale 1 or 2"):
+        RRDBNet(scale=4, unshuffle=True)
+
+
+def test_own_x1_has_no_upsampling():
+    model = RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=1)
+    assert model(np.zeros((1, 5, 7, 3), np.float32)).shape == (1, 5, 7, 3)
+    assert model.up_convs == [] and model.count_params() == expected_rrdbnet_params(
+        num_feat=8, num_block=1, num_grow_ch=4, num_up=0
+    )

@@ -5,16 +5,37 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from esrgan_tf.models import RRDBNet, SRResNet, UNetDiscriminatorSN, VGGStyleDiscriminator
+from esrgan_tf.models import (
+    RRDBNet,
+    SRResNet,
+    SRVGGNetCompact,
+    UNetDiscriminatorSN,
+    VGGStyleDiscriminator,
+)
 
 CASES = [
     (lambda: RRDBNet(num_feat=8, num_block=2, num_grow_ch=4, scale=2), (1, 6, 5, 3)),
+    (
+        lambda: RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=2, unshuffle=True),
+        (1, 8, 6, 3),
+    ),
+    (lambda: RRDBNet(num_feat=8, num_block=1, num_grow_ch=4, scale=1), (1, 6, 5, 3)),
+    (lambda: SRVGGNetCompact(num_feat=8, num_conv=2, scale=3), (1, 6, 5, 3)),
     (lambda: SRResNet(num_feat=8, num_block=2, scale=3), (1, 6, 5, 3)),
     (lambda: SRResNet(num_feat=8, num_block=2, use_bn=False), (1, 6, 5, 3)),
     (lambda: VGGStyleDiscriminator(96, num_feat=4, dense_units=8), (2, 96, 96, 3)),
     (lambda: UNetDiscriminatorSN(num_feat=4), (1, 16, 24, 3)),
 ]
-IDS = ["rrdbnet", "srresnet", "srresnet_nobn", "vgg_disc", "unet_disc"]
+IDS = [
+    "rrdbnet",
+    "rrdbnet_unshuffle",
+    "rrdbnet_x1",
+    "srvgg",
+    "srresnet",
+    "srresnet_nobn",
+    "vgg_disc",
+    "unet_disc",
+]
 
 
 def make(case):
