@@ -74,29 +74,61 @@ def architecture_overrides(flag_values=FLAGS):
 
 
 def define_tiling_flags(flag_values=FLAGS):
-    """`--tile`, `--tile_pad` and `--tiles_per_call` (alias `--batch_size`): how images
-    are cut for inference (`esrgan_tf.inference.tiling.Tiling`)."""
+    """How images are cut for inference (`esrgan_tf.inference.tiling.Tiling`):
+    `--max_memory`, `--tile`, `--tile_pad`, `--tiles_per_call` (alias `--batch_size`)."""
     fv = flag_values
-    flags.DEFINE_integer(
-        "tile", 256, "LR tile size (bounds memory; >= the image size: no tiling).", flag_values=fv
-    )
-    flags.DEFINE_integer(
-        "tile_pad",
-        16,
-        "LR context pixels around each tile (exact when >= "
-        "the generator's receptive-field radius).",
+    flags.DEFINE_string(
+        "max_memory",
+        "2G",
+        "Activation memory per model call, e.g. 512M, 2G, 8G: the tile size follows from it, "
+        "and an image that fits is not tiled.",
         flag_values=fv,
     )
     flags.DEFINE_integer(
-        "tiles_per_call", 4, "Tiles stacked into one generator call.", flag_values=fv
+        "tile",
+        0,
+        "Upper limit of the LR tile size (0: only --max_memory limits it).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "tile_pad",
+        -1,
+        "LR context pixels around each tile (-1: what the model's architecture needs for "
+        "tiled == untiled within 1/255).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "tiles_per_call", 1, "Equal-sized tiles stacked into one generator call.", flag_values=fv
     )
     # The name of this flag before 0.2; it never meant a training batch here.
     flags.DEFINE_alias("batch_size", "tiles_per_call", flag_values=fv)
 
 
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_bytes(text, name="max_memory"):
+    """'512M', '2G', '2GiB', '1.5g' or a plain number of bytes -> bytes."""
+    value = str(text).strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _UNITS else ""
+    try:
+        number = float(value[: len(value) - len(unit)])
+    except ValueError:
+        number = -1.0
+    if number <= 0:
+        raise ValueError(f"--{name} must be a size such as 512M or 2G, got {text!r}")
+    return int(number * _UNITS[unit])
+
+
 def tiling_values(flag_values=FLAGS):
     """{Tiling field: value} of the tiling flags."""
-    return {name: flag_values[name].value for name in ("tile", "tile_pad", "tiles_per_call")}
+    fv = flag_values
+    return {
+        "max_memory": parse_bytes(fv["max_memory"].value),
+        "tile": fv["tile"].value,
+        "tile_pad": fv["tile_pad"].value,
+        "tiles_per_call": fv["tiles_per_call"].value,
+    }
 
 
 def define_progress_flag(flag_values=FLAGS):

@@ -31,11 +31,27 @@ def test_architecture_overrides_are_only_the_given_flags():
 
 
 def test_tiling_flags_make_a_tiling_and_keep_the_old_name():
-    fv = parse(cli.define_tiling_flags, "--tile=64", "--tile_pad=8", "--tiles_per_call=2")
-    assert Tiling(**cli.tiling_values(fv)) == Tiling(tile=64, tile_pad=8, tiles_per_call=2)
+    fv = parse(
+        cli.define_tiling_flags,
+        "--max_memory=512M",
+        "--tile=64",
+        "--tile_pad=8",
+        "--tiles_per_call=2",
+    )
+    assert Tiling(**cli.tiling_values(fv)) == Tiling(
+        max_memory=512 * 2**20, tile=64, tile_pad=8, tiles_per_call=2
+    )
     old = parse(cli.define_tiling_flags, "--batch_size=3")  # the name before 0.2
     assert cli.tiling_values(old)["tiles_per_call"] == 3
     assert Tiling(**cli.tiling_values(parse(cli.define_tiling_flags))) == Tiling()
+
+
+def test_sizes():
+    assert cli.parse_bytes("2G") == cli.parse_bytes("2GiB") == 2 * 2**30
+    assert cli.parse_bytes("1.5g") == 3 * 2**29 and cli.parse_bytes("1000") == 1000
+    for bad in ("", "-1G", "lots", "0"):
+        with pytest.raises(ValueError, match="--max_memory must be a size"):
+            cli.parse_bytes(bad)
 
 
 def test_number_lists_name_the_flag_when_wrong():

@@ -62,6 +62,8 @@ class SavedModelGenerator:
         with open(metadata_path, encoding="utf-8") as f:
             self.metadata = json.load(f)
         self.scale = int(self.metadata["scale"])
+        model = self.metadata.get("model")
+        self.model_config = ModelConfig(**model) if model else None
         self.max_pixels = int(self.metadata["max_pixels"])
         self._loaded = tf.saved_model.load(directory)
         self._signature = self._loaded.signatures["serving_default"]
@@ -85,4 +87,4 @@ class SavedModelGenerator:
 def load_saved_model(path):
     """(SavedModelGenerator, ModelConfig) of an exported SavedModel or Serving base path."""
     model = SavedModelGenerator(path)
-    return model, ModelConfig(**model.metadata["model"])
+    return model, model.model_config

@@ -326,14 +326,22 @@ class RRDBNet(keras.Model):
         layers = self.upsamplers.layers if self.upsamplers is not None else []
         return [layer for layer in layers if isinstance(layer, keras.layers.Conv2D)]
 
-    def call(self, x):
+    def features(self, x):
+        """The LR-resolution trunk: (unshuffle ->) conv_first -> RRDBs -> conv_body, plus
+        the long skip. Most of the work and all of the wide context are here."""
         if self.pixel_unshuffle is not None:
             x = self.pixel_unshuffle(x)
         feat = self.conv_first(x)
-        feat = feat + self.conv_body(self.body(feat))
+        return feat + self.conv_body(self.body(feat))
+
+    def reconstruct(self, feat):
+        """The HR tail of `features`: the upsampling stages, conv_hr and conv_last."""
         if self.upsamplers is not None:
             feat = self.upsamplers(feat)
         return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+    def call(self, x):
+        return self.reconstruct(self.features(x))
 
     def get_config(self):
         return {

@@ -145,3 +145,32 @@ def test_targets_met_and_missed():
     # A quality report without the TFLite rows gives no PSNR target (and no error).
     inf, train = _reports(0.8, 0.0, 100, 40, {"saved_model": 30.0})
     assert len(run.targets(inf, train)) == 3
+
+
+def test_receptive_field_benchmark_on_a_tiny_model(
+    tmp_path, tiny_model, make_generator, monkeypatch
+):
+    from benchmarks import receptive_field  # pylint: disable=import-outside-toplevel
+
+    path = str(tmp_path / "tiny.weights.h5")
+    make_generator(tiny_model).save_weights(path)
+    monkeypatch.setattr(receptive_field, "PHOTOS", {"coffee": (60, 120)})
+    monkeypatch.setattr(receptive_field, "CENTRES", ((104, 104),))
+    monkeypatch.setattr(receptive_field, "CROP", 160)
+    # A .weights.h5 carries no architecture: give the tiny one through a workdir config.
+    monkeypatch.setattr(
+        receptive_field.weights,
+        "load_generator",
+        lambda p: (make_generator(tiny_model), tiny_model),
+    )
+    report = receptive_field.main(
+        [f"--weights={path}", f"--output={tmp_path / 'rf.json'}", "--threshold=0.001"]
+    )
+    per_core = report["results"]["per_core"]["coffee@104,104"]
+    # A random tiny net's effective field is a few pixels (its 0.1-scaled init): the first
+    # pad is already within the threshold, and the report says so. (The trained models'
+    # numbers are kept by tests/inference/test_tiling_trained.py.)
+    assert list(per_core) == [8] and per_core[8] < 0.001
+    assert report["results"]["context_within_1_255"] == 8
+    assert report["results"]["tiling_context"] == 19
+    assert (tmp_path / "rf.json").exists()

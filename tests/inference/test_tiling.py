@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from esrgan_tf.inference import tiling as tiling_lib
 from esrgan_tf.inference.tiling import Tiling, tile_upscale
+from esrgan_tf.models import RRDBNet
 
 
 def nearest(scale):
@@ -40,11 +42,13 @@ def test_tiled_equals_untiled_rrdbnet(rrdbnet):
     image = random_image(40, 52)
     untiled = rrdbnet(image[None]).numpy()[0]
     assert untiled.shape == (160, 208, 3)
-    np.testing.assert_array_equal(tile_upscale(rrdbnet, image, 4, Tiling(tile=64)), untiled)
-    tiled = tile_upscale(rrdbnet, image, 4, Tiling(tile=16, tile_pad=8, tiles_per_call=4))
+    # Fits the default budget: one call, exactly the untiled output.
+    np.testing.assert_array_equal(tile_upscale(rrdbnet, image, 4), untiled)
+    # Forced into tiles (both stages), with the architecture's own context.
+    tiled = tile_upscale(rrdbnet, image, 4, Tiling(tile=16, tiles_per_call=2))
     assert np.abs(tiled - untiled).max() < 1 / 255
-    # pad >= the receptive-field radius (conv_first + 15 RRDB convs + conv_body + the HR
-    # convs < 19 LR px): equal up to float round-off.
+    # pad >= the receptive-field radius (conv_first + 15 RRDB convs + conv_body < 19 LR px
+    # for the trunk): equal up to float round-off.
     exact = tile_upscale(rrdbnet, image, 4, Tiling(tile=16, tile_pad=19, tiles_per_call=3))
     np.testing.assert_allclose(exact, untiled, atol=1e-5)
     # Too little context must show: the test can fail.
@@ -53,15 +57,24 @@ def test_tiled_equals_untiled_rrdbnet(rrdbnet):
     )
 
 
+def test_a_small_budget_tiles_in_two_stages(rrdbnet):
+    image = random_image(40, 52)
+    untiled = rrdbnet(image[None]).numpy()[0]
+    # 0.3 MB: the full model's window would be a few hundred pixels, the trunk's far more.
+    tiled = tile_upscale(rrdbnet, image, 4, Tiling(max_memory=300_000))
+    assert np.abs(tiled - untiled).max() < 1 / 255
+    assert tiling_lib._bytes_per_pixel(rrdbnet) * 40 * 52 > 300_000  # it did not fit whole
+
+
 @pytest.mark.parametrize(
-    "tile,pad,batch_size", [(1, 0, 1), (5, 0, 3), (7, 2, 2), (16, 3, 4), (11, 30, 5), (64, 1, 1)]
+    "tile,pad,per_call", [(1, 0, 1), (5, 0, 3), (7, 2, 2), (16, 3, 4), (11, 30, 5), (64, 1, 1)]
 )
-def test_every_output_pixel_comes_from_its_own_tile_centre(tile, pad, batch_size):
+def test_every_output_pixel_comes_from_its_own_tile_centre(tile, pad, per_call):
     # Position-coded input: a misplaced or missing tile changes the output.
     h, w = 13, 18
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     image = np.stack([yy / h, xx / w, random_image(h, w)[..., 0]], axis=-1).astype(np.float32)
-    tiling = Tiling(tile, pad, batch_size)
+    tiling = Tiling(tile=tile, tile_pad=pad, tiles_per_call=per_call)
     out = tile_upscale(nearest(3), image, 3, tiling)
     np.testing.assert_array_equal(out, np.repeat(np.repeat(image, 3, 0), 3, 1))
     if pad >= 1:
@@ -70,10 +83,51 @@ def test_every_output_pixel_comes_from_its_own_tile_centre(tile, pad, batch_size
         np.testing.assert_array_equal(tile_upscale(model, image, 3, tiling), untiled)
 
 
+def test_plans_cover_with_the_least_padding():
+    # A 480x320 image that needs two tiles: two 240-wide tiles, padded on the inner side.
+    rows, cols = tiling_lib.plan(320, 480, 16, max_window_pixels=320 * 260)
+    assert rows == [(0, 320, 0, 320)]
+    assert cols == [(0, 240, 0, 256), (240, 480, 224, 480)]
+    # Fits whole: no tiling.
+    assert tiling_lib.plan(320, 480, 16, 320 * 480) == ([(0, 320, 0, 320)], [(0, 480, 0, 480)])
+    # Every plan covers the image exactly once, windows fit, cores align.
+    for h, w, pad, limit, align in [
+        (2000, 2000, 64, 700_000, 1),
+        (97, 131, 8, 2000, 1),
+        (96, 128, 10, 3000, 2),
+    ]:
+        rows, cols = tiling_lib.plan(h, w, pad, limit, align)
+        for axis, size in ((rows, h), (cols, w)):
+            assert [a for a, *_ in axis][0] == 0 and axis[-1][1] == size
+            assert all(axis[i][1] == axis[i + 1][0] for i in range(len(axis) - 1))
+            assert all(a % align == 0 and ws == max(a - pad, 0) for a, _, ws, _ in axis)
+        tallest = max(we - ws for *_, ws, we in rows)
+        assert tallest * max(we - ws for *_, ws, we in cols) <= limit
+    with pytest.raises(ValueError, match="raise --max_memory"):
+        tiling_lib.plan(100, 100, 20, 1000)
+
+
+def test_two_stage_overhead_on_a_2000_pixel_photo_is_small():
+    """The issue's target: tiling costs <= 1.3x the untiled compute for 2000x2000 at the
+    defaults with the full-size RRDBNet x4 (the trunk is 92 % of its FLOPs)."""
+    model = RRDBNet()
+    trunk, tail = tiling_lib._two_stages(model, 4)
+    budget = Tiling().max_memory
+    rows, cols = tiling_lib.plan(2000, 2000, trunk.pad, budget // trunk.bytes_per_pixel)
+    trunk_ratio = tiling_lib.padded_area(rows, cols) / 2000**2
+    rows, cols = tiling_lib.plan(2000, 2000, tail.pad, budget // tail.bytes_per_pixel)
+    tail_ratio = tiling_lib.padded_area(rows, cols) / 2000**2
+    assert trunk.pad == 64 and 0.92 * trunk_ratio + 0.08 * tail_ratio <= 1.3
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="tile"):
-        Tiling(tile=0)
+        Tiling(tile=-1)
     with pytest.raises(ValueError, match="tiles_per_call"):
         Tiling(tiles_per_call=0)
     with pytest.raises(ValueError, match="wrong scale"):
-        tile_upscale(nearest(2), random_image(4, 4), 4)
+        tile_upscale(nearest(2), random_image(4, 4), 4, Tiling(tile_pad=0))
+    # A plain callable runs untiled without a context, but tiles need one.
+    assert tile_upscale(nearest(2), random_image(4, 4), 2).shape == (8, 8, 3)
+    with pytest.raises(ValueError, match="context is unknown"):
+        tile_upscale(nearest(2), random_image(4, 4), 2, Tiling(tile=2))
