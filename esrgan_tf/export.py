@@ -14,6 +14,7 @@ from esrgan_tf import cli
 from esrgan_tf.config import GENERATORS
 from esrgan_tf.deploy import export, serving, tflite
 from esrgan_tf.inference.weights import resolve_model_config
+from esrgan_tf.models import builders
 
 
 def define_flags(fv=flags.FLAGS):
@@ -42,7 +43,7 @@ def define_flags(fv=flags.FLAGS):
         **kw,
     )
     flags.DEFINE_enum(
-        "precision", "fp32", sorted(serving.PRECISIONS), "SavedModel weights and maths.", **kw
+        "precision", "fp32", sorted(builders.PRECISIONS), "SavedModel weights and maths.", **kw
     )
     flags.DEFINE_list(
         "tflite",

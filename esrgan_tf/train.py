@@ -238,4 +238,4 @@ def main():
 
 if __name__ == "__main__":
     define_flags()
-    cli.run(main)
+    cli.run(main, quiet=False)

@@ -2,6 +2,9 @@
 
 import io
 import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -70,3 +73,37 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     )
     assert wrong.returncode == 1 and "different architecture" in wrong.stderr
     assert not (out / "a_wrong.png").exists()
+
+
+def test_console_is_quiet_unless_verbose(tmp_path, tiny_model, make_generator, repo_root):
+    """No TensorFlow / absl INFO lines around the results (they need --verbose)."""
+    weights = tmp_path / "g.weights.h5"
+    make_generator(tiny_model).save_weights(str(weights))
+    image = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    (tmp_path / "a.png").write_bytes(pil_bytes(image, "RGB"))
+    args = [
+        sys.executable,
+        "-m",
+        "esrgan_tf.upscale",
+        f"--weights={weights}",
+        f"--input={tmp_path / 'a.png'}",
+        f"--output_dir={tmp_path / 'out'}",
+        "--noprogress",
+        "--num_feat=8",
+        "--num_block=1",
+        "--num_grow_ch=4",
+        "--outscale=2",
+        "--ext=webp",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = repo_root
+    quiet = subprocess.run(
+        args, capture_output=True, text=True, env=env, cwd=repo_root, timeout=300, check=False
+    )
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    info = [line for line in quiet.stderr.splitlines() if re.match(r"[IW]\d{4} ", line)]
+    assert info == [], info
+    assert "upscale: 1 written" in quiet.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["a_x2.webp"]
+    with Image.open(tmp_path / "out" / "a_x2.webp") as out:
+        assert out.size == (20, 24)

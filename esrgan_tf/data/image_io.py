@@ -24,7 +24,9 @@ import contextlib
 import dataclasses
 import io
 import os
+import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -298,3 +300,92 @@ def read_alpha(data, sixteen_bit, max_pixels):
         else:
             alpha = np.asarray(image.convert("RGBA").getchannel("A"))
     return orient(alpha, orientation)
+
+
+# ----------------------------------------------------------------------------------------------
+# Output formats and metadata (upscaling)
+# ----------------------------------------------------------------------------------------------
+
+OUTPUT_FORMATS = ("png", "jpg", "webp")
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclasses.dataclass(frozen=True)
+class Metadata:
+    """What of an input file travels to its upscaled output.
+
+    ``icc``: the ICC colour profile (bytes) or None; ``exif``: the EXIF block with its
+    orientation reset to 1 (the pixels are already upright) or None.
+    """
+
+    icc: bytes = None
+    exif: bytes = None
+
+
+def read_metadata(data, max_pixels):
+    """The `Metadata` of image bytes (header only; nothing is decoded)."""
+    with pixel_limit(max_pixels), Image.open(io.BytesIO(data)) as image:
+        icc = image.info.get("icc_profile") or None
+        exif = image.getexif()
+        if _EXIF_ORIENTATION in exif:
+            exif[_EXIF_ORIENTATION] = 1
+        return Metadata(icc, exif.tobytes() if len(exif) else None)
+
+
+def _png_chunk(kind, payload):
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+    )
+
+
+def _with_png_metadata(png, metadata):
+    """PNG bytes with iCCP / eXIf chunks inserted after IHDR (for PNGs Pillow cannot write:
+    16-bit RGB(A))."""
+    chunks = b""
+    if metadata.icc:
+        chunks += _png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(metadata.icc))
+    if metadata.exif:
+        exif = metadata.exif[6:] if metadata.exif.startswith(b"Exif\0\0") else metadata.exif
+        chunks += _png_chunk(b"eXIf", exif)
+    end_of_ihdr = 8 + 4 + 4 + 13 + 4  # signature, length, type, data, crc
+    return png[:end_of_ihdr] + chunks + png[end_of_ihdr:]
+
+
+def encode(pixels, alpha=None, fmt="png", quality=95, metadata=Metadata()):
+    """HxWx3 uint8/uint16 pixels (+ optional HxW alpha) -> image bytes of `fmt`.
+
+    PNG keeps 16 bits and alpha; JPEG (4:4:4 chroma, no alpha) and WebP (alpha kept) are
+    8-bit, so 16-bit pixels are rounded to 8 bits for them. `quality` (1-100) is JPEG's and
+    WebP's; `metadata` (ICC profile, EXIF) is carried in every format.
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"output format must be one of {OUTPUT_FORMATS}, got {fmt!r}")
+    if fmt == "png":
+        if pixels.dtype == np.uint16 or (alpha is not None and alpha.dtype == np.uint16):
+            return _with_png_metadata(encode_png(pixels, alpha), metadata)
+        mode = "RGB" if alpha is None else "RGBA"
+        array = pixels if alpha is None else np.dstack([pixels, alpha])
+        kwargs = {"compress_level": PNG_COMPRESS_LEVEL}
+    else:
+        if alpha is not None and fmt == "jpg":
+            raise ValueError("JPEG has no alpha channel")
+        if pixels.dtype == np.uint16:
+            pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535  # round to 8 bits
+            alpha = None if alpha is None else (alpha.astype(np.uint32) * 255 + 32767) // 65535
+        mode = "RGB" if alpha is None else "RGBA"
+        array = pixels if alpha is None else np.dstack([pixels, alpha])
+        kwargs = {"quality": int(quality)}
+        if fmt == "jpg":
+            kwargs["subsampling"] = 0  # 4:4:4: the detail the model made, not halved
+    if metadata.icc:
+        kwargs["icc_profile"] = metadata.icc
+    if metadata.exif:
+        kwargs["exif"] = metadata.exif
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array).astype(np.uint8), mode).save(
+        buffer, format={"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}[fmt], **kwargs
+    )
+    return buffer.getvalue()

@@ -36,6 +36,7 @@ from esrgan_tf.data import patches
 from esrgan_tf.deploy import serving, tflite
 from esrgan_tf.inference import saved_models
 from esrgan_tf.inference.weights import load_generator
+from esrgan_tf.models import builders
 
 # The photos that the quickstart holds out for validation: parity samples by default, so
 # int8 calibration (the other sample photos) never sees them.
@@ -137,9 +138,9 @@ class ExportConfig:
     def __post_init__(self):
         if not self.weights or not self.output_dir:
             raise ValueError("weights and output_dir are required")
-        if self.precision not in serving.PRECISIONS:
+        if self.precision not in builders.PRECISIONS:
             raise ValueError(
-                f"precision must be one of {sorted(serving.PRECISIONS)}, got {self.precision!r}"
+                f"precision must be one of {sorted(builders.PRECISIONS)}, got {self.precision!r}"
             )
         for variant in self.tflite_variants:
             if variant not in tflite.VARIANTS:
@@ -241,7 +242,7 @@ def _artifacts(config, generator, model_config, staging, version, metadata, cali
     """Yields (name, kind, precision, path, callable) as each artifact is written."""
     saved_model_dir = os.path.join(staging, str(version))
     serving.write_saved_model(
-        serving.cast_generator(generator, model_config, config.precision),
+        builders.cast_generator(generator, model_config, config.precision),
         saved_model_dir,
         config.max_pixels,
         metadata,

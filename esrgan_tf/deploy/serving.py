@@ -38,13 +38,11 @@ import tensorflow as tf
 
 from esrgan_tf import atomic
 from esrgan_tf.inference.saved_models import METADATA_FILE
-from esrgan_tf.models.builders import built_generator
 
 SIGNATURES = ("serving_default", "upscale_uint8", "upscale_image_bytes")
 # LR pixels per request. Full-size RRDBNet x4 needs roughly 10 KB of activations per LR
 # pixel at its widest (the HR-resolution convs), so 512 x 512 costs a few GB.
 DEFAULT_MAX_PIXELS = 512 * 512
-PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -256,24 +254,6 @@ def quiet_tf_logs():
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
-
-
-def cast_generator(generator, model_config, precision):
-    """`generator` itself for fp32, else a copy whose variables and maths are fp16/bf16.
-
-    The copy is built under a pure float16/bfloat16 dtype policy (half the size of the
-    float32 weights, as a serving model should be) and gets the rounded weights.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-    if precision == "fp32":
-        return generator
-    half = built_generator(model_config, dtype_policy=PRECISIONS[precision])
-    if len(half.weights) != len(generator.weights):
-        raise ValueError("the reduced-precision copy has other variables than the model")
-    for target, source in zip(half.weights, generator.weights):
-        target.assign(tf.cast(source, target.dtype))
-    return half
 
 
 def write_saved_model(generator, path, max_pixels=DEFAULT_MAX_PIXELS, metadata=None):

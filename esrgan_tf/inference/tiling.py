@@ -12,7 +12,7 @@ activations per call:
   effective field measured on the Real-ESRGAN release's trained weights (`RRDB_CONTEXT`, kept
   true by tests/inference/test_tiling_trained.py); for SRResNet its receptive field.
 * Budget. The tile size follows from `max_memory` and the model's activation bytes per
-  pixel (`_bytes_per_pixel`, measured peaks with a margin); an image whose whole window fits
+  pixel (`bytes_per_pixel`, measured peaks with a margin); an image whose whole window fits
   is not tiled at all.
 * Plan. Each axis is cut into the fewest equal tiles whose windows fit (a 480-px side that
   needs two tiles gets two 240-px tiles, each padded on its inner side only), choosing the
@@ -32,6 +32,8 @@ import dataclasses
 import math
 import weakref
 
+from absl import logging
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
@@ -123,7 +125,7 @@ def input_multiple(model):
     return 1
 
 
-def _bytes_per_pixel(model):
+def bytes_per_pixel(model):
     """Peak activation bytes per LR pixel of one call of `model` (measured peaks of the
     full-size RRDBNet x4: 8.8 KB; SRVGGNetCompact: 1 KB; with a margin), or None."""
     if isinstance(model, RRDBNet):
@@ -146,30 +148,37 @@ class _Stage:
     pad: int
     bytes_per_pixel: int
     channels: int
+    # The same pass in float32, for windows that half precision spoilt (`spoilt`).
+    fallback: object = None
+    # The pass makes the final image (a collapsed output can only be told there).
+    image_out: bool = True
 
 
-def _two_stages(model, scale):
+def _two_stages(model, scale, fallback=None):
     """(trunk stage, tail stage) of an RRDBNet, or None for models without the split."""
     if not isinstance(model, RRDBNet):
         return None
     stride = 4 // scale if model.unshuffle else 1
     nf = model.num_feat
     trunk = _Stage(
-        _traced(model, "features"),
+        traced(model, "features"),
         1,
         stride,
         rrdb_context(model.num_block) * stride,
         # The dense blocks' concatenations: about (4 nf + 4 growth) channels live.
         4 * (4 * nf + 4 * model.num_grow_ch) // (stride * stride),
         nf,
+        fallback and traced(fallback, "features"),
+        image_out=False,
     )
     tail = _Stage(
-        _traced(model, "reconstruct"),
+        traced(model, "reconstruct"),
         scale * stride,
         1,
         TAIL_CONTEXT,
         3 * 4 * nf * (scale * stride) ** 2,
         3,
+        fallback and traced(fallback, "reconstruct"),
     )
     return trunk, tail
 
@@ -236,9 +245,11 @@ def padded_area(rows, cols):
 _TRACED = weakref.WeakKeyDictionary()  # model -> {stage: tf.function}, any input shape
 
 
-def _traced(model, stage="call"):
-    if isinstance(model, SavedModelGenerator):
-        return model  # already a graph; it splits batches to the export's pixel limit
+def traced(model, stage="call"):
+    """A `tf.function` of a Keras model's call (or `features` / `reconstruct` stage), one
+    trace for every input shape; other callables (exports, test stand-ins) as they are."""
+    if not isinstance(model, keras.Model):
+        return model  # an export is already a graph; it splits batches to its pixel limit
     functions = _TRACED.setdefault(model, {})
     if stage not in functions:
         ref = weakref.ref(model)  # a strong reference in the value would keep the key alive
@@ -251,6 +262,18 @@ def _traced(model, stage="call"):
             body, input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)]
         )
     return functions[stage]
+
+
+def spoilt(outputs, inputs, image_out=True):
+    """Which outputs of a batch half precision spoilt: non-finite values, or (for images)
+    collapsed to a flat or black output where the input tile is not flat (the all-black
+    images of fp16 Real-ESRGAN runs)."""
+    bad = ~np.all(np.isfinite(outputs.reshape(len(outputs), -1)), axis=1)
+    if image_out:
+        out_range = np.ptp(outputs.reshape(len(outputs), -1), axis=1)
+        in_range = np.ptp(inputs.reshape(len(inputs), -1), axis=1)
+        bad |= (out_range < 1.0 / 255.0) & (in_range > 8.0 / 255.0)
+    return bad
 
 
 def _run(stage, image, rows, cols, tiles_per_call, progress):
@@ -273,7 +296,16 @@ def _run(stage, image, rows, cols, tiles_per_call, progress):
         groups, desc="tiles", unit="call", leave=False, disable=not progress or len(groups) < 2
     ):
         batch = np.stack([image[r[2] : r[3], c[2] : c[3]] for (r, c), _ in group])
-        result = np.asarray(stage.fn(tf.constant(batch)))
+        result = np.array(stage.fn(tf.constant(batch)), np.float32)
+        if stage.fallback is not None:
+            bad = spoilt(result, batch, stage.image_out)
+            if bad.any():
+                logging.warning(
+                    "%d tile(s) came out non-finite or collapsed in half precision; "
+                    "recomputed in float32",
+                    int(bad.sum()),
+                )
+                result[bad] = np.asarray(stage.fallback(tf.constant(batch[bad])), np.float32)
         (r0, c0), shape = group[0]
         expected = (scale(shape[0]), scale(shape[1]), stage.channels)
         if result.shape[1:] != expected:
@@ -293,7 +325,7 @@ def _window_pixels(tiling, bytes_per_pixel):
     return max(budget // bytes_per_pixel, 1) if bytes_per_pixel else 2**62
 
 
-def tile_upscale(model, image, scale, tiling=Tiling(), progress=False):
+def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=None):
     """Super-resolves an image tile by tile with bounded memory (see the module docstring).
 
     Args:
@@ -303,6 +335,8 @@ def tile_upscale(model, image, scale, tiling=Tiling(), progress=False):
         scale: the model's upscaling factor (checked against its output).
         tiling: a `Tiling`.
         progress: a progress bar over the model calls (for large images).
+        fallback: the float32 model of a half-precision `model`: tiles that came out
+            non-finite or collapsed (`spoilt`) are recomputed with it, with a warning.
     Returns:
         (H*scale) x (W*scale) x 3 float32, not clipped.
     """
@@ -319,18 +353,20 @@ def tile_upscale(model, image, scale, tiling=Tiling(), progress=False):
         image = np.pad(image, ((0, extra_h), (0, extra_w), (0, 0)), mode="reflect")
     height, width = image.shape[:2]
 
-    bytes_per_pixel = _bytes_per_pixel(model)
-    max_window = _window_pixels(tiling, bytes_per_pixel)
+    per_pixel = bytes_per_pixel(model)
+    max_window = _window_pixels(tiling, per_pixel)
     if isinstance(model, SavedModelGenerator):  # the export's request limit bounds a call
         max_window = model.max_pixels // tiling.tiles_per_call
-    stages = _two_stages(model, scale)
+    stages = _two_stages(model, scale, fallback)
     fits = height * width <= max_window and (not tiling.tile or max(height, width) <= tiling.tile)
     if pad is None:  # a plain callable: fine untiled, but tiles need to know its context
         if not fits:
             raise ValueError("this model's context is unknown: give Tiling(tile_pad=...)")
         pad = 0
     if stages is None or fits:
-        single = _Stage(_traced(model), scale, 1, pad, bytes_per_pixel or 0, 3)
+        single = _Stage(
+            traced(model), scale, 1, pad, per_pixel or 0, 3, fallback and traced(fallback)
+        )
         rows, cols = plan(height, width, pad, max_window, align, tiling.tile)
         out = _run(single, image, rows, cols, tiling.tiles_per_call, progress)
     else:

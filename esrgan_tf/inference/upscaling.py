@@ -1,16 +1,28 @@
-"""Upscaling image files with a generator: the library of `python -m esrgan_tf.upscale`.
+"""Upscaling image and video files: the library of `python -m esrgan_tf.upscale`.
 
-`run(UpscaleConfig(...))` expands files, folders and globs, super-resolves each file
-(`upscale_file`, tiled with `esrgan_tf.inference.tiling`) and writes PNGs; one failing file
-is reported and the others still run. Inputs are never overwritten.
+`run(UpscaleConfig(...))` expands files, folders and globs, super-resolves each image
+(`Upscaler.upscale_file`) and video (`esrgan_tf.inference.video`), and writes them; a failing
+or skipped file is reported with its reason and the others still run. Inputs are never
+overwritten, and two inputs never write the same output.
 
-Image modes: 8-bit input gives an 8-bit PNG (rounded with `metrics.to_uint8`, so the saved
-pixels are the scored ones), 16-bit input a 16-bit PNG. Gray input is replicated to RGB,
-goes through the model and is saved as RGB (the model may give slightly different
-channels). An alpha channel does not go through the model: it is upscaled by MATLAB bicubic
-and re-attached (RGBA PNG). EXIF orientation is applied to colour and alpha alike.
+Images:
+* modes: 8-bit input gives 8-bit output (rounded with `metrics.to_uint8`, so the saved
+  pixels are the scored ones), 16-bit input a 16-bit PNG (JPEG and WebP are 8-bit). Gray
+  input is replicated to RGB and saved as RGB. Alpha goes through MATLAB bicubic (default)
+  or, with `alpha_upsampler="model"`, through the SR model as a gray image (Real-ESRGAN's
+  option), and is re-attached; JPEG has no alpha, so such images are written as PNG.
+* EXIF orientation is applied to colour and alpha alike; the ICC profile and the EXIF block
+  (orientation reset) travel to the output.
+* `outscale` (any final factor: 2 with an x4 model, 3.5, 1 to only restore) or a target
+  `width` / `height`: the model's output is resized with MATLAB-exact bicubic (antialiased
+  when shrinking, `esrgan_tf.data.imresize`) to the final size.
+* `precision` "bf16" / "fp16": a half-precision copy of the model runs, and a tile that comes
+  out non-finite or collapsed is recomputed in float32 with a warning (never a black image).
+* `seamless`: the image is treated as a torus (wrap-around context), so the output tiles
+  without seams: the context each border needs comes from the opposite border.
 """
 
+import collections
 import dataclasses
 import glob
 import os
@@ -20,14 +32,17 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from esrgan_tf import metrics
+from esrgan_tf import atomic, metrics
 from esrgan_tf.config import ModelConfig
 from esrgan_tf.data import image_io
 from esrgan_tf.data.imresize import imresize
-from esrgan_tf.inference import interpolation, weights
+from esrgan_tf.inference import interpolation, tiling, video, weights
+from esrgan_tf.inference.saved_models import SavedModelGenerator
 from esrgan_tf.inference.tiling import Tiling, tile_upscale
+from esrgan_tf.models.builders import PRECISIONS, cast_generator
 
 MAX_PIXELS = 50_000_000  # LR pixels: the float32 output alone is 48 * this many bytes at x4.
+ALPHA_UPSAMPLERS = ("bicubic", "model")
 _GLOB_CHARS = "*?["
 
 
@@ -36,20 +51,23 @@ class UpscaleConfig:
     """One `python -m esrgan_tf.upscale` command.
 
     Attributes:
-        weights: `.weights.h5`, training workdir, checkpoint prefix, or an exported
-            SavedModel (`esrgan_tf.export`; a Serving base path means its newest version).
-        inputs: files, folders (non-recursive) and globs.
-        output_dir: where `<stem><suffix>.png` files are written.
-        model: the architecture; None takes the workdir's config.json (the defaults,
-            ESRGAN's RRDBNet x4, for a .weights.h5).
-        suffix: appended to each input's stem; "" means `_x<scale>` of the model.
+        weights: any form `esrgan_tf.inference.weights.load_generator` takes (a SavedModel too).
+        inputs: image / video files, folders (non-recursive) and globs.
+        output_dir: where `<stem><suffix>.<ext>` files are written.
+        model: the architecture; None: from the weights (see `load_generator`).
+        suffix: appended to each input's stem; "" means `_x<final scale>` (or `_<W>x<H>`).
         tiling: see `esrgan_tf.inference.tiling.Tiling`.
         use_ema: from a training checkpoint, prefer its EMA generator.
         max_pixels: refuse inputs with more LR pixels than this.
-        denoise_strength: for Real-ESRGAN's realesr-general-x4v3, blend it with its
-            weak-denoise twin (`interpolation.denoise_blend`); None: the model as it is.
-        denoise_weights: that twin ('' = realesr-general-wdn-x4v3 beside `weights`).
-        progress: tqdm bar over the files.
+        outscale: the final scale (0: the model's); width / height: a target size instead
+            (one of them keeps the aspect ratio).
+        ext: output format of images: "png", "jpg" or "webp"; quality: of JPEG and WebP.
+        alpha_upsampler: "bicubic" or "model".
+        precision: "fp32", "bf16" or "fp16" (with the float32 fallback per tile).
+        seamless: wrap-around context (textures that tile).
+        denoise_strength, denoise_weights: `interpolation.denoise_blend` (None: off).
+        video_codec, crf, frames_per_call: how videos are encoded and batched.
+        progress: progress bars.
     """
 
     weights: str
@@ -60,8 +78,19 @@ class UpscaleConfig:
     tiling: Tiling = Tiling()
     use_ema: bool = True
     max_pixels: int = MAX_PIXELS
+    outscale: float = 0.0
+    width: int = 0
+    height: int = 0
+    ext: str = "png"
+    quality: int = 95
+    alpha_upsampler: str = "bicubic"
+    precision: str = "fp32"
+    seamless: bool = False
     denoise_strength: float = None
     denoise_weights: str = ""
+    video_codec: str = "libx264"
+    crf: int = 18
+    frames_per_call: int = 4
     progress: bool = True
 
     def __post_init__(self):
@@ -69,6 +98,22 @@ class UpscaleConfig:
             raise ValueError("weights, inputs and output_dir are required")
         if self.denoise_weights and self.denoise_strength is None:
             raise ValueError("--denoise_weights goes with --denoise_strength")
+        if self.ext not in image_io.OUTPUT_FORMATS:
+            raise ValueError(f"--ext must be one of {image_io.OUTPUT_FORMATS}, got {self.ext!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"--quality must be in 1..100, got {self.quality}")
+        if self.alpha_upsampler not in ALPHA_UPSAMPLERS:
+            raise ValueError(f"--alpha_upsampler must be one of {ALPHA_UPSAMPLERS}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {sorted(PRECISIONS)}")
+        if self.outscale < 0 or self.width < 0 or self.height < 0:
+            raise ValueError("--outscale, --width and --height must be >= 0")
+        if self.outscale and (self.width or self.height):
+            raise ValueError("give --outscale or a target --width / --height, not both")
+        if self.video_codec not in video.CODECS:
+            raise ValueError(f"--video_codec must be one of {video.CODECS}")
+        if self.frames_per_call < 1:
+            raise ValueError("--frames_per_call must be >= 1")
 
 
 def _quantize(sr, dtype, rows=256):
@@ -88,86 +133,229 @@ def _quantize(sr, dtype, rows=256):
     return out
 
 
-def upscale_file(
-    model, scale, in_path, out_path, tiling=Tiling(), max_pixels=MAX_PIXELS, progress=False
-):
-    """Super-resolves one image file into a PNG (modes: see the module docstring).
+def final_size(height, width, scale, config):
+    """(H, W) of the output of a height x width input (see `outscale`, `width`, `height`)."""
+    if config.width or config.height:
+        if config.width and config.height:
+            return config.height, config.width
+        if config.width:
+            return max(1, round(height * config.width / width)), config.width
+        return config.height, max(1, round(width * config.height / height))
+    factor = config.outscale or scale
+    return max(1, round(height * factor)), max(1, round(width * factor))
 
-    Raises:
-        image_io.UnusableImage: not an image, or more than `max_pixels` pixels.
-        ValueError: `out_path` is `in_path`. OSError: unreadable/unwritable files.
-    """
-    if os.path.realpath(in_path) == os.path.realpath(out_path):
-        raise ValueError(f"refusing to overwrite the input {in_path}")
-    with open(in_path, "rb") as f:
-        data = f.read()
-    pixels = image_io.decode(data, max_pixels)  # checks max_pixels before decoding
-    alpha = image_io.read_alpha(data, pixels.dtype == np.uint16, max_pixels)
-    sr = tile_upscale(model, image_io.to_float(pixels), scale, tiling, progress)
-    rgb = _quantize(sr, pixels.dtype)
-    del sr
-    if alpha is not None:
-        alpha = imresize(alpha.astype(pixels.dtype), scale)
-    image_io.write_png(out_path, rgb, alpha)
-    return rgb.shape
+
+def default_suffix(scale, config):
+    if config.width or config.height:
+        return f"_{config.width or 'auto'}x{config.height or 'auto'}"
+    factor = config.outscale or scale
+    return f"_x{factor:g}"
+
+
+class Upscaler:
+    """A loaded model and the settings of `config`: arrays and files in, upscaled out."""
+
+    def __init__(self, config, model=None, scale=None):
+        self.config = config
+        self.fallback = None
+        if model is None and config.denoise_strength is not None:
+            model, model_config = interpolation.denoise_blend(
+                config.weights, config.denoise_strength, config.denoise_weights
+            )
+            scale = model_config.scale
+        elif model is None:
+            model, model_config = weights.load_generator(
+                config.weights, config.model, use_ema=config.use_ema, allow_saved_model=True
+            )
+            scale = model_config.scale
+        else:
+            model_config = None
+        if config.precision != "fp32":
+            if model_config is None or isinstance(model, SavedModelGenerator):
+                raise ValueError("--precision needs Keras weights (an export has its own)")
+            self.fallback = model
+            model = cast_generator(model, model_config, config.precision)
+        self.model, self.scale = model, scale
+
+    def upscale_array(self, image):
+        """HxWx3 float [0, 1] -> the final float output (not clipped)."""
+        c = self.config
+        pad = 0
+        if c.seamless:
+            pad = c.tiling.tile_pad if c.tiling.tile_pad >= 0 else tiling.context(self.model)
+            if pad is None:
+                raise ValueError("--seamless needs the model's context: give --tile_pad")
+            pad = min(pad, image.shape[0], image.shape[1])
+            image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="wrap")
+        sr = tile_upscale(self.model, image, self.scale, c.tiling, c.progress, self.fallback)
+        if pad:
+            s = self.scale * pad
+            sr = sr[s:-s, s:-s]
+        h, w = sr.shape[0] // self.scale, sr.shape[1] // self.scale
+        target = final_size(h, w, self.scale, c)
+        if target != sr.shape[:2]:
+            sr = imresize(sr, output_shape=target).astype(np.float32)
+        return sr
+
+    def upscale_frames(self, frames):
+        """[HxWx3 uint8] -> [upscaled uint8]; frames that fit the budget together go through
+        the model in one call (video), the others one by one with tiling."""
+        c = self.config
+        batch = np.stack([image_io.to_float(f) for f in frames])
+        n, h, w = batch.shape[:3]
+        per_pixel = tiling.bytes_per_pixel(self.model)
+        together = (
+            per_pixel
+            and n * h * w * per_pixel <= c.tiling.max_memory
+            and not c.seamless
+            and not (c.tiling.tile and max(h, w) > c.tiling.tile)
+        )
+        if not together:
+            return [_quantize(self.upscale_array(f), np.uint8) for f in batch]
+        sr = np.array(tiling.traced(self.model)(tf.constant(batch)), np.float32)
+        if self.fallback is not None:
+            bad = tiling.spoilt(sr, batch)
+            if bad.any():
+                sr[bad] = np.asarray(tiling.traced(self.fallback)(tf.constant(batch[bad])))
+        target = final_size(h, w, self.scale, c)
+        out = []
+        for frame in sr:
+            if target != frame.shape[:2]:
+                frame = imresize(frame, output_shape=target).astype(np.float32)
+            out.append(_quantize(frame, np.uint8))
+        return out
+
+    def upscale_file(self, in_path, out_path):
+        """Super-resolves one image file (modes, metadata: see the module docstring).
+
+        Returns the path written (a JPEG output of an image with alpha becomes a PNG).
+        Raises:
+            image_io.UnusableImage: not an image, or more than `max_pixels` pixels.
+            ValueError: `out_path` is `in_path`. OSError: unreadable/unwritable files.
+        """
+        c = self.config
+        if os.path.realpath(in_path) == os.path.realpath(out_path):
+            raise ValueError(f"refusing to overwrite the input {in_path}")
+        with open(in_path, "rb") as f:
+            data = f.read()
+        pixels = image_io.decode(data, c.max_pixels)  # checks max_pixels before decoding
+        alpha = image_io.read_alpha(data, pixels.dtype == np.uint16, c.max_pixels)
+        metadata = image_io.read_metadata(data, c.max_pixels)
+        sr = self.upscale_array(image_io.to_float(pixels))
+        rgb = _quantize(sr, pixels.dtype)
+        del sr
+        if alpha is not None:
+            alpha = self._upscale_alpha(alpha, rgb.shape[:2])
+        fmt = c.ext
+        if alpha is not None and fmt == "jpg":
+            fmt, out_path = "png", os.path.splitext(out_path)[0] + ".png"
+            tqdm.write(
+                f"NOTE {in_path}: has alpha, which JPEG cannot hold: written as PNG",
+                file=sys.stderr,
+            )
+        atomic.write_bytes(out_path, image_io.encode(rgb, alpha, fmt, c.quality, metadata))
+        return out_path
+
+    def _upscale_alpha(self, alpha, size):
+        if self.config.alpha_upsampler == "model":
+            gray = np.repeat(image_io.to_float(alpha)[..., None], 3, axis=2)
+            out = self.upscale_array(gray).mean(axis=2)
+            return _quantize(out[..., None], alpha.dtype)[..., 0]
+        # MATLAB's integer imresize (rounded after each dimension), as for the images.
+        return imresize(alpha, output_shape=size)
 
 
 def expand_inputs(inputs):
-    """Files of comma-separated items -> (sorted unique files, [(item, error)])."""
-    files, errors, seen = [], [], set()
+    """Files of comma-separated items -> (sorted unique files, [(item, reason)] not taken).
+
+    A folder gives its image and video files; its other files are listed with the reason.
+    """
+    files, skipped, seen = [], [], set()
     for item in inputs:
         if os.path.isdir(item):
-            found = sorted(
-                os.path.join(item, n) for n in os.listdir(item) if image_io.is_image_file(n)
-            )
+            names = sorted(n for n in os.listdir(item) if os.path.isfile(os.path.join(item, n)))
+            found = [
+                os.path.join(item, n)
+                for n in names
+                if image_io.is_image_file(n) or video.is_video_file(n)
+            ]
+            skipped += [
+                (os.path.join(item, n), "not an image or video file (by its extension)")
+                for n in names
+                if os.path.join(item, n) not in found and not n.startswith(".")
+            ]
+            if not found:
+                skipped.append((item, "no image or video files in this folder"))
         elif any(c in item for c in _GLOB_CHARS):
             found = sorted(p for p in glob.glob(item) if os.path.isfile(p))
+            if not found:
+                skipped.append((item, "no file matches this pattern"))
         else:
             found = [item] if os.path.isfile(item) else []
-        if not found:
-            errors.append((item, "no such file, or no images in folder / glob"))
+            if not found:
+                skipped.append((item, "no such file"))
         files.extend(p for p in found if p not in seen)
         seen.update(found)
-    return files, errors
+    return files, skipped
+
+
+def output_paths(files, output_dir, suffix, ext):
+    """{input: output path}; inputs that share a stem keep their extension in the name
+    (photo.jpg and photo.png -> photo_jpg_x4.png, photo_png_x4.png)."""
+    stems = collections.Counter(os.path.splitext(os.path.basename(p))[0].lower() for p in files)
+    paths = {}
+    for path in files:
+        stem, source_ext = os.path.splitext(os.path.basename(path))
+        if stems[stem.lower()] > 1:
+            stem += "_" + source_ext.lstrip(".").lower()
+        out_ext = source_ext.lower() if video.is_video_file(path) else "." + ext
+        paths[path] = os.path.join(output_dir, stem + suffix + out_ext)
+    return paths
 
 
 def run(config, model=None, scale=None):
-    """Upscales every input; returns ([written PNG paths], [(input, error message)])."""
-    if model is None and config.denoise_strength is not None:
-        model, model_config = interpolation.denoise_blend(
-            config.weights, config.denoise_strength, config.denoise_weights
-        )
-        scale = model_config.scale
-    elif model is None:
-        model, model_config = weights.load_generator(
-            config.weights, config.model, use_ema=config.use_ema, allow_saved_model=True
-        )
-        scale = model_config.scale
-    suffix = config.suffix or f"_x{scale}"
+    """Upscales every input; returns ([written paths], [(input, reason)] failed or skipped)."""
+    upscaler = Upscaler(config, model, scale)
+    suffix = config.suffix or default_suffix(upscaler.scale, config)
     files, failures = expand_inputs(config.inputs)
-    for item, error in failures:
-        print(f"FAILED {item}: {error}", file=sys.stderr)
+    for item, reason in failures:
+        print(f"SKIPPED {item}: {reason}", file=sys.stderr)
     inputs = {os.path.realpath(p) for p in files}
     os.makedirs(config.output_dir, exist_ok=True)
-    written, outputs = {}, []
-    for path in tqdm(files, desc="upscale", unit="image", disable=not config.progress):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        out_path = os.path.join(config.output_dir, stem + suffix + ".png")
-        real_out = os.path.realpath(out_path)
+    outputs = []
+    for path, out_path in tqdm(
+        output_paths(files, config.output_dir, suffix, config.ext).items(),
+        desc="upscale",
+        unit="file",
+        disable=not config.progress,
+    ):
         try:
-            if real_out in inputs:
+            if os.path.realpath(out_path) in inputs:
                 raise ValueError(
-                    f"refusing to overwrite the input {out_path} (use --suffix "
-                    "or another --output_dir)"
+                    f"refusing to overwrite the input {out_path} (use --suffix or another "
+                    "--output_dir)"
                 )
-            if real_out in written:
-                raise ValueError(f"{out_path} is already the output of {written[real_out]}")
-            upscale_file(
-                model, scale, path, out_path, config.tiling, config.max_pixels, config.progress
-            )
-            written[real_out] = path
+            if video.is_video_file(path):
+                video.upscale_video(
+                    upscaler.upscale_frames,
+                    path,
+                    out_path,
+                    config.video_codec,
+                    config.crf,
+                    config.frames_per_call,
+                    config.progress,
+                )
+            else:
+                out_path = upscaler.upscale_file(path, out_path)
             outputs.append(out_path)
-        except (image_io.UnusableImage, ValueError, OSError, tf.errors.OpError) as e:
+        except (
+            image_io.UnusableImage,
+            ValueError,
+            OSError,
+            ImportError,
+            tf.errors.OpError,
+            *video.errors(),
+        ) as e:
             failures.append((path, f"{type(e).__name__}: {e}"))
             tqdm.write(f"FAILED {path}: {type(e).__name__}: {e}", file=sys.stderr)
     return outputs, failures

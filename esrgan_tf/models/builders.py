@@ -80,6 +80,29 @@ def build_discriminator(model_config, hr_size, dtype_policy=None):
     raise ValueError(f"unknown discriminator {c.discriminator!r}; use 'vgg' or 'unet'")
 
 
+# Inference precisions -> the pure dtype policy of a generator's copy (variables and maths).
+PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def cast_generator(generator, model_config, precision):
+    """`generator` itself for fp32, else a copy whose variables and maths are fp16/bf16.
+
+    The copy is built under a pure float16/bfloat16 dtype policy (half the size of the
+    float32 weights, as a serving model should be) and gets the rounded weights; the output
+    layers stay float32 under any policy (see the generators).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if precision == "fp32":
+        return generator
+    half = built_generator(model_config, dtype_policy=PRECISIONS[precision])
+    if len(half.weights) != len(generator.weights):
+        raise ValueError("the reduced-precision copy has other variables than the model")
+    for target, source in zip(half.weights, generator.weights):
+        target.assign(keras.ops.cast(source, target.dtype))
+    return half
+
+
 def built_generator(model_config, dtype_policy=None):
     """`build_generator`, with its variables created (ready for `load_weights`/`set_weights`).
 

@@ -16,6 +16,7 @@ import tensorflow as tf
 from esrgan_tf import metrics
 from esrgan_tf.deploy import serving
 from esrgan_tf.inference import saved_models
+from esrgan_tf.models import builders
 
 MAX_PIXELS = 40 * 40
 CLI_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -319,7 +320,7 @@ def test_saved_model_cli_bad_inputs_fail_clearly(
     "precision,dtype,min_psnr", [("fp16", "float16", 50.0), ("bf16", "bfloat16", 30.0)]
 )
 def test_reduced_precision_generator(generator, precision, dtype, min_psnr, tmp_path, tiny_model):
-    half = serving.cast_generator(generator, tiny_model, precision)
+    half = builders.cast_generator(generator, tiny_model, precision)
     # Half-precision weights, but the output conv stays float32 under any policy.
     assert {v.dtype for v in half.weights if "conv_last" not in v.path} == {dtype}
     assert {v.dtype for v in half.conv_last.weights} == {"float32"}
@@ -335,9 +336,9 @@ def test_reduced_precision_generator(generator, precision, dtype, min_psnr, tmp_
     assert out.dtype == np.float32 and np.all(np.isfinite(out))
     mse = np.mean((out.astype(np.float64) - reference) ** 2)
     assert 10 * np.log10(1 / mse) > min_psnr
-    assert serving.cast_generator(generator, tiny_model, "fp32") is generator
+    assert builders.cast_generator(generator, tiny_model, "fp32") is generator
     with pytest.raises(ValueError, match="precision must be one of"):
-        serving.cast_generator(generator, tiny_model, "int4")
+        builders.cast_generator(generator, tiny_model, "int4")
 
 
 def test_versions_and_resolving(tmp_path, saved_model):

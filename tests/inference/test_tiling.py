@@ -63,7 +63,7 @@ def test_a_small_budget_tiles_in_two_stages(rrdbnet):
     # 0.3 MB: the full model's window would be a few hundred pixels, the trunk's far more.
     tiled = tile_upscale(rrdbnet, image, 4, Tiling(max_memory=300_000))
     assert np.abs(tiled - untiled).max() < 1 / 255
-    assert tiling_lib._bytes_per_pixel(rrdbnet) * 40 * 52 > 300_000  # it did not fit whole
+    assert tiling_lib.bytes_per_pixel(rrdbnet) * 40 * 52 > 300_000  # it did not fit whole
 
 
 @pytest.mark.parametrize(
