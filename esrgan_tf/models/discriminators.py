@@ -8,6 +8,8 @@ layer is float32 even under a mixed-precision policy.
 import keras
 import tensorflow as tf
 
+from esrgan_tf.models.spectral_norm import SpectralNorm
+
 _PKG = "esrgan_tf"
 
 # Stages (conv pairs) per input size: each halves H and W. 128 -> 4x4 and 192 -> 6x6
@@ -83,12 +85,19 @@ class VGGStyleDiscriminator(keras.Model):
             for j, (kernel, stride) in enumerate(((3, 1), (strided_kernel, 2))):
                 first = i == 0 and j == 0
                 bn = use_bn and not first
+                if stride == 2:
+                    # PyTorch's padding=1 on every side (BasicSR's discriminator_VGG_128):
+                    # Keras's "same" pads 0 / 1 for a 3x3 stride-2 conv on an even input,
+                    # which samples a grid shifted by one pixel (SRGAN's variant).
+                    self.features.add(
+                        keras.layers.ZeroPadding2D((kernel - 1) // 2, name=f"pad{i}_{j}")
+                    )
                 self.features.add(
                     keras.layers.Conv2D(
                         ch,
                         kernel,
                         strides=stride,
-                        padding="same",
+                        padding="same" if stride == 1 else "valid",
                         use_bias=not bn,
                         name=f"conv{i}_{j}",
                     )
@@ -144,8 +153,9 @@ class UNetDiscriminatorSN(keras.Model):
 
     conv0 -> three stride-2 4x4 convs (x2 channels each) -> three bilinear x2
     upsampling + conv stages with skip connections -> two convs -> 1-channel conv.
-    Every conv but the first and the last is spectrally normalised
-    (`keras.layers.SpectralNormalization`, one power iteration); LeakyReLU 0.2.
+    Every conv but the first and the last is spectrally normalised (`SpectralNorm`:
+    Miyato et al.'s reparametrisation with one power iteration per training call and the
+    gradient through sigma, as PyTorch's spectral_norm); LeakyReLU 0.2.
     Works on any H and W divisible by 8.
 
     Args:
@@ -163,16 +173,14 @@ class UNetDiscriminatorSN(keras.Model):
         f = num_feat
 
         def sn_conv(filters, kernel, stride, name):
-            # The wrapper (the power iteration) in float32 under any dtype policy, the
-            # conv in the policy's: Keras's normalize clamps by 1 / epsilon = 1e7, which
-            # overflows float16.
-            return keras.layers.SpectralNormalization(
+            # Miyato et al.'s W / sigma(W), with the gradient through sigma as PyTorch's
+            # spectral_norm (which Real-ESRGAN uses); the power iteration in float32.
+            return SpectralNorm(
                 keras.layers.Conv2D(
                     filters, kernel, strides=stride, padding="same", use_bias=False
                 ),
                 power_iterations=1,
                 name=name,
-                dtype="float32",
             )
 
         self.conv0 = keras.layers.Conv2D(f, 3, padding="same", name="conv0")
