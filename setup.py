@@ -11,7 +11,10 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["esrgan_tf", "esrgan_tf.*"]),
     # NIQE's pristine model (published data of the MATLAB release, as BasicSR ships it).
-    package_data={"esrgan_tf": ["niqe_pris_params.npz"]},
+    # LPIPS v0.1 lin weights (BSD-2-Clause, from the lpips wheel; notice beside them).
+    package_data={
+        "esrgan_tf": ["niqe_pris_params.npz", "lpips_v0.1_*.npz", "lpips_v0.1_LICENSE.txt"]
+    },
     python_requires=">=3.10",
     # Tested minor versions: TF 2.21 with Keras 3.15. No tensorflow-addons: it is
     # end-of-life and does not import with Keras 3.
