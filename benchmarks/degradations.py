@@ -21,19 +21,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import timing  # noqa: E402
+from esrgan_tf import hardware
 from esrgan_tf.data import degradations, image_io, sources  # noqa: E402
-
-
-def cpu_flags():
-    """The CPU feature flags of /proc/cpuinfo (empty off Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def hr_patches(hr_size, count, seed=0):
@@ -143,14 +132,13 @@ def main(argv=None):
         "config": "REAL_ESRGAN_X4PLUS",
     }
     report = timing.report("degradations", settings, results, load_average)
-    report["hardware"]["avx512f"] = "avx512f" in cpu_flags()
     report["load_average_1min_after"] = timing.load_average()
     timing.write_json(report, args.output)
     hw = report["hardware"]
     print(
         f"{results['tf_data']['patches_per_second']:.1f} patches/s ({args.hr_size} px HR, "
-        f"x{args.scale}, batch {args.batch_size}) on {hw['cpu']}, {hw['usable_cpus']} CPUs, "
-        f"avx512f={hw['avx512f']}, load before {load_average}"
+        f"x{args.scale}, batch {args.batch_size}) on {hardware.label(hw)}, "
+        f"load before {load_average}"
     )
     for name, ms in results["step_median_ms"].items():
         print(f"  {name}: {ms:.1f} ms")

@@ -109,7 +109,7 @@ def markdown_row(report):
     rates = [report["results"][m].get("patches_per_second") for m in MODES]
     cells = [f"{r:.0f}" if r is not None else "n/a" for r in rates]
     return (
-        f"| {report['date'][:10]} | {h['cpu']} ({h['usable_cpus']} CPUs) | TF {h['tensorflow']}"
+        f"| {report['date'][:10]} | {hardware.label(h)} | TF {h['tensorflow']}"
         f" | {s['hr_size']} / x{s['scale']} / {s['batch_size']} | {cells[0]} | {cells[1]} |"
     )
 

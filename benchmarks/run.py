@@ -16,6 +16,7 @@ import os
 import sys
 
 from benchmarks import inference, input_pipeline, timing, training
+from esrgan_tf import hardware
 
 BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
 # Issue targets on these 2-core CPUs.
@@ -82,7 +83,7 @@ def summary(pipe, inf, train, quality=None):
     h = inf["hardware"]
     met = targets(inf, train, quality)
     parts = [
-        f"Measured {inf['date'][:10]} on {h['cpu']} ({h['usable_cpus']} CPUs), TF "
+        f"Measured {inf['date'][:10]} on {hardware.label(h)}, TF "
         f"{h['tensorflow']}, with `python -m benchmarks.run`.",
         "**Inference** (full-size RRDBNet x4, batch 1, random weights)\n\n"
         + inference.markdown(inf),

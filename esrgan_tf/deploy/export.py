@@ -447,7 +447,7 @@ def _write_report(report, prefix):
     atomic.write_text(
         prefix + ".md",
         f"# Export v{report['version']} of {report['weights']}\n\n"
-        f"{report['date']}, {hw['cpu']} ({hw['usable_cpus']} CPUs), TF {hw['tensorflow']}. "
+        f"{report['date']}, {hardware.label(hw)}, TF {hw['tensorflow']}. "
         f"Samples: {', '.join(report['samples']['names'])} (LR "
         f"{report['samples']['lr_size'][0]}x{report['samples']['lr_size'][1]}).\n\n"
         f"{report['table']}\n",
