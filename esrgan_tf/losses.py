@@ -145,7 +145,11 @@ def dual_perceptual_loss(vgg_loss, resnet_loss, vgg_mean=None, resnet_mean=None,
 
     l_DP = l_VGG + (1 / mu) * zeta * l_RES,  zeta = value((l_VGG + c) / (l_RES + c))
     where value() cuts the gradient: zeta only rescales the ResNet loss, it never
-    changes the update direction.
+    changes the update direction. As a value, the weighted ResNet term always equals
+    l_VGG / mu; its gradient is (l_VGG / mu) * grad(log l_RES), unchanged when l_RES is
+    multiplied by any constant, so the magnitude of the ResNet features (Caffe vs
+    torchvision weights, the input range) does not tilt the VGG / ResNet balance.
+    ESRGAN-DP's public code computes the same ratio of batch means (without c).
 
     zeta is a ratio of batch losses, so it must be the same on every replica:
     pass `vgg_mean` / `resnet_mean`, the means of `vgg_loss` / `resnet_loss`
@@ -211,6 +215,13 @@ def ragan_d_loss(real_logits, fake_logits, real_mean=None, fake_mean=None):
     `fake_mean` computed over the global batch under a distribution strategy;
     keep them differentiable (all_reduce is) for the exact gradient.
 
+    Default and deviation: this is the exact gradient of Eq. 1, D also learning through
+    E[C(x_f)] in the real term and E[C(x_r)] in the fake term. The official ESRGAN code
+    (BasicSR's `ESRGANModel`) detaches both means (`torch.mean(fake_d_pred)` of a detached
+    prediction, `real_d_pred.detach()`), so its D gradient flows only through C(x_r) and
+    C(x_f) of each term, and it halves the loss (`* 0.5` per term). Both train the same
+    kind of relativistic D; the paper's equation is the default here.
+
     Args:
         real_logits, fake_logits: C(x_r), C(x_f) of shape [B, 1] or [B, H, W, 1].
         real_mean, fake_mean: optional scalar E[C(x_r)], E[C(x_f)].
@@ -255,7 +266,9 @@ def logits_mean(logits, global_mean=None):
     return (global_mean or _local_mean)(_per_example_mean(_f32(logits)))
 
 
-def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None, global_mean=None):
+def generator_loss(
+    config, sr, hr, *, vgg=None, resnet=None, discriminator=None, global_mean=None, gan_hr=None
+):
     """The generator loss of one recipe, per example; returns (total [B], {term: [B]}).
 
     L_G = pixel_weight * L_pix + perceptual_weight * L_percep + adversarial_weight * L_adv
@@ -267,7 +280,8 @@ def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None,
         config: a `LossConfig` (pixel_loss, pixel_weight, perceptual_weight, vgg_layers,
             vgg_layer_weights, perceptual_criterion, vgg_feature_scale, dp_mu, gan_type,
             adversarial_weight).
-        sr, hr: the generator's output and the ground truth, [B, H, W, 3].
+        sr, hr: the generator's output and the ground truth, [B, H, W, 3]: the target of the
+            pixel and perceptual terms.
         vgg: `VGGFeatures` of the perceptual loss, or None.
         resnet: `ResNetFeatures` of the dual perceptual loss (with `vgg`), or None.
         discriminator: the discriminator (called in training mode), or None for a PSNR stage.
@@ -275,6 +289,10 @@ def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None,
             all-reduce under a strategy); None: the local mean (one replica only). The
             relativistic means E[C(.)] and the DP weight use it, so that every replica
             computes the loss one device with the whole batch would.
+        gan_hr: the real images of the relativistic term, when they are not `hr`
+            (Real-ESRGAN: pixel and perceptual losses against the USM-sharpened ground truth,
+            `l1_gt_usm` / `percep_gt_usm: True`, the GAN against the plain one,
+            `gan_gt_usm: False`). None: `hr`.
     Returns:
         (total, terms): the per-example L_G and its terms ("l_pix", "l_vgg", "l_res",
         "dp_weight", "l_percep", "l_g_adv"), each [B]; reduce them with the global batch.
@@ -305,8 +323,12 @@ def generator_loss(config, sr, hr, *, vgg=None, resnet=None, discriminator=None,
     if discriminator is not None:
         fake = discriminator(sr, training=True)
         if c.gan_type == "ragan":
-            # D is not updated by this loss: its real logits are constants here.
-            real = tf.stop_gradient(discriminator(hr, training=True))
+            # D is not updated by this loss: its real logits are constants here, as the
+            # official code's `real_d_pred.detach()` in its G step. C(x_r) does not depend
+            # on G, so this changes no gradient of G; E[C(x_f)] in the real term stays
+            # differentiable (Eq. 2), as in the official code.
+            real_images = hr if gan_hr is None else gan_hr
+            real = tf.stop_gradient(discriminator(real_images, training=True))
             adv = ragan_g_loss(
                 real, fake, logits_mean(real, global_mean), logits_mean(fake, global_mean)
             )

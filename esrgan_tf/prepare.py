@@ -17,7 +17,7 @@ import sys
 from absl import flags
 
 from esrgan_tf import cli
-from esrgan_tf.data import preparation
+from esrgan_tf.data import preparation, sources
 
 
 def define_flags(fv=flags.FLAGS):
@@ -29,7 +29,12 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_string("tfds_key", "hr", "TFDS feature holding the HR image.", **kw)
     flags.DEFINE_string("tfds_data_dir", "", "TFDS data folder (default: TFDS's own).", **kw)
     flags.DEFINE_enum(
-        "builtin", "", ["", "skimage"], "Built-in photos instead of folders: skimage.", **kw
+        "builtin",
+        "",
+        ["", *sources.BUILTINS],
+        "Built-in photos instead of folders: 'photos' (the colour photos of the scikit-image, "
+        "scikit-learn and matplotlib wheels) or 'skimage' (scikit-image's sample photos).",
+        **kw,
     )
     flags.DEFINE_integer(
         "holdout",
@@ -51,7 +56,23 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer(
         "lr_scale",
         0,
-        "Also store the MATLAB-bicubic LR sub-image at this scale: 2, 3 or 4 (0: none).",
+        "Also store each sub-image's LR at this scale (2, 3 or 4; 0: none), cut from the "
+        "MATLAB-bicubic LR of the whole photo, as DIV2K's LR.",
+        **kw,
+    )
+    flags.DEFINE_list(
+        "lr_dirs",
+        [],
+        "Folders of the LR images of --input_dirs' photos (your own LR/HR pairs, matched by "
+        "name: a.png <-> a.png, ax4.png, a_x4.png or a_LRBI_x4.png; searched recursively): "
+        "with --lr_scale, each sub-image's LR is cut from them instead of the bicubic.",
+        **kw,
+    )
+    flags.DEFINE_integer(
+        "min_size",
+        0,
+        "Skip photos whose shorter side is below this many pixels (with --crop_size=0: the "
+        "training --hr_size, e.g. 96 for SRGAN's ImageNet).",
         **kw,
     )
     flags.DEFINE_integer("num_shards", 0, "Number of shards; 0: about one per 500 MB.", **kw)
@@ -83,6 +104,8 @@ def config_from_flags(fv=flags.FLAGS):
         step=fv.step,
         thresh_size=fv.thresh_size,
         lr_scale=fv.lr_scale,
+        lr_dirs=tuple(fv.lr_dirs),
+        min_size=fv.min_size,
         num_shards=fv.num_shards,
         prefix=fv.prefix,
         num_workers=fv.num_workers,

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from esrgan_tf import losses
+from esrgan_tf.config import LossConfig
 
 
 def sigmoid(z):
@@ -251,6 +252,161 @@ def test_paper_constants():
 
 
 # ---------------------------------------------------------------------------
+# Each recipe's generator loss against totals computed by hand (NumPy)
+# ---------------------------------------------------------------------------
+_RNG = np.random.default_rng(7)
+G_SR = _RNG.random((4, 6, 6, 3), dtype=np.float32)
+G_HR = _RNG.random((4, 6, 6, 3), dtype=np.float32)
+_W_VGG = _RNG.normal(size=(3, 5)).astype(np.float32)  # a 1x1 "VGG" conv, 3 -> 5
+_W_RES = _RNG.normal(size=(3, 4)).astype(np.float32)  # a 1x1 "ResNet" conv + ReLU
+_W_D = np.array([1.5, -2.0, 0.7], np.float32)  # logit: mean over pixels of x . w
+
+
+def _vgg_np(x):
+    return x @ _W_VGG
+
+
+def _res_np(x):
+    return np.maximum(x @ _W_RES, 0.0)
+
+
+def _logit_np(x):
+    return (x @ _W_D).mean(axis=(1, 2))  # [B]
+
+
+def _vgg(x):
+    return {"block5_conv4": tf.einsum("bhwc,cd->bhwd", x, _W_VGG)}
+
+
+def _res(x):
+    return tf.nn.relu(tf.einsum("bhwc,cd->bhwd", x, _W_RES))
+
+
+def _discriminator(x, training):
+    assert training
+    return tf.reduce_mean(tf.einsum("bhwc,c->bhw", x, _W_D), axis=[1, 2])[:, None]
+
+
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+def _per_example(x):
+    return x.reshape(x.shape[0], -1).mean(axis=1)
+
+
+def _ragan_g_np(sr, hr):
+    real, fake = _logit_np(hr), _logit_np(sr)
+    # ESRGAN Eq. 2, pair i: -log(1 - D_Ra(x_r, x_f)) - log D_Ra(x_f, x_r).
+    return _softplus(real - fake.mean()) + _softplus(-(fake - real.mean()))
+
+
+ESRGAN_LOSS = LossConfig(  # ESRGAN §4.1: L_percep + 5e-3 L_G^Ra + 1e-2 L_1
+    pixel_loss="l1",
+    pixel_weight=1e-2,
+    perceptual="vgg",
+    perceptual_weight=1.0,
+    gan_type="ragan",
+    adversarial_weight=5e-3,
+)
+DP_LOSS = LossConfig(  # ESRGAN-DP §4.2: 1e-2 l_content + 5e-3 l_adv + 1 * l_DP, mu 0.5
+    pixel_loss="l1",
+    pixel_weight=1e-2,
+    perceptual="dual",
+    perceptual_weight=1.0,
+    gan_type="ragan",
+    adversarial_weight=5e-3,
+    dp_mu=0.5,
+)
+SRGAN_LOSS = LossConfig(  # SRGAN Eq. 3: l_VGG/5.4 (MSE of maps / 12.75) + 1e-3 l_Gen
+    pixel_weight=0.0,
+    perceptual="vgg",
+    vgg_pre_activation=False,
+    perceptual_criterion="mse",
+    vgg_feature_scale=1 / 12.75,
+    gan_type="gan",
+    adversarial_weight=1e-3,
+)
+
+
+def test_esrgan_generator_loss_by_hand():
+    total, terms = losses.generator_loss(
+        ESRGAN_LOSS, G_SR, G_HR, vgg=_vgg, discriminator=_discriminator
+    )
+    l1 = _per_example(np.abs(G_SR - G_HR))
+    l_vgg = _per_example(np.abs(_vgg_np(G_SR) - _vgg_np(G_HR)))
+    adv = _ragan_g_np(G_SR, G_HR)
+    np.testing.assert_allclose(terms["l_pix"], l1, rtol=1e-5)
+    np.testing.assert_allclose(terms["l_vgg"], l_vgg, rtol=1e-5)
+    np.testing.assert_allclose(terms["l_g_adv"], adv, rtol=1e-5)
+    np.testing.assert_allclose(total, l_vgg + 5e-3 * adv + 1e-2 * l1, rtol=1e-5)
+    assert "l_res" not in terms
+
+
+def test_dual_perceptual_generator_loss_by_hand():
+    total, terms = losses.generator_loss(
+        DP_LOSS, G_SR, G_HR, vgg=_vgg, resnet=_res, discriminator=_discriminator
+    )
+    l1 = _per_example(np.abs(G_SR - G_HR))
+    l_vgg = _per_example(np.abs(_vgg_np(G_SR) - _vgg_np(G_HR)))
+    l_res = _per_example(np.abs(_res_np(G_SR) - _res_np(G_HR)))
+    # ESRGAN-DP Eqs. 8-9: zeta = value((l_VGG + c) / (l_RES + c)) of the batch losses.
+    zeta = (l_vgg.mean() + losses.DP_C) / (l_res.mean() + losses.DP_C)
+    l_dp = l_vgg + (1 / 0.5) * zeta * l_res
+    adv = _ragan_g_np(G_SR, G_HR)
+    np.testing.assert_allclose(terms["l_res"], l_res, rtol=1e-5)
+    np.testing.assert_allclose(terms["dp_weight"], np.full(4, zeta / 0.5), rtol=1e-5)
+    np.testing.assert_allclose(terms["l_percep"], l_dp, rtol=1e-5)
+    np.testing.assert_allclose(total, 1e-2 * l1 + 5e-3 * adv + 1.0 * l_dp, rtol=1e-5)
+    # The weighted ResNet term equals l_VGG / mu as a batch value.
+    assert (l_dp - l_vgg).mean() == pytest.approx(l_vgg.mean() / 0.5, rel=1e-5)
+
+
+def test_srgan_generator_loss_by_hand():
+    total, terms = losses.generator_loss(
+        SRGAN_LOSS, G_SR, G_HR, vgg=_vgg, discriminator=_discriminator
+    )
+    l_vgg = _per_example((_vgg_np(G_SR) / 12.75 - _vgg_np(G_HR) / 12.75) ** 2)
+    adv = _softplus(-_logit_np(G_SR))  # -log D(G(I_LR)), SRGAN Eq. 6
+    np.testing.assert_allclose(terms["l_vgg"], l_vgg, rtol=1e-5)
+    np.testing.assert_allclose(total, l_vgg + 1e-3 * adv, rtol=1e-5)
+    assert "l_pix" not in terms  # SRGAN's perceptual loss has no pixel term
+
+
+@pytest.mark.parametrize("pixel_loss", ["l1", "mse"])
+def test_psnr_stage_loss_is_the_pixel_loss_alone(pixel_loss):
+    config = LossConfig(pixel_loss=pixel_loss, pixel_weight=1.0)
+    total, terms = losses.generator_loss(config, G_SR, G_HR)
+    diff = G_SR - G_HR
+    expected = _per_example(np.abs(diff) if pixel_loss == "l1" else diff**2)
+    np.testing.assert_allclose(total, expected, rtol=1e-5)
+    assert set(terms) == {"l_pix", "l_g_total"}
+
+
+def test_dual_perceptual_gradient_ignores_the_resnet_loss_scale():
+    # l_DP's gradient, (l_VGG / mu) grad(log l_RES) + grad(l_VGG), is the same for l_RES
+    # and k * l_RES: the magnitude of the ResNet features cannot tilt the balance.
+    x = tf.Variable(G_SR)
+
+    def gradient(k):
+        with tf.GradientTape() as tape:
+            l_vgg = losses.l1_loss(tf.einsum("bhwc,cd->bhwd", x, _W_VGG), _vgg_np(G_HR))
+            l_res = losses.l1_loss(k * _res(x), k * _res_np(G_HR))
+            l_dp, _ = losses.dual_perceptual_loss(l_vgg, l_res)
+            loss = tf.reduce_mean(l_dp)
+        return tape.gradient(loss, x).numpy()
+
+    base = gradient(1.0)
+    tolerance = 1e-5 * np.abs(base).max()  # exact but for c = 1e-8 << l_RES (0.18 here)
+    np.testing.assert_allclose(gradient(255.0), base, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(gradient(0.1), base, rtol=0, atol=tolerance)
+    # Without the dynamic weight the ResNet term's gradient would scale with k.
+    with tf.GradientTape() as tape:
+        plain = tf.reduce_mean(losses.l1_loss(255.0 * _res(x), 255.0 * _res_np(G_HR)))
+    assert np.abs(tape.gradient(plain, x).numpy()).max() > 10 * np.abs(base).max()
+
+
+# ---------------------------------------------------------------------------
 # Global-batch contract under a 2-replica MirroredStrategy (fresh process: the
 # logical CPU devices must be set before TensorFlow initialises).
 # ---------------------------------------------------------------------------
@@ -322,3 +478,25 @@ def test_global_means_make_replicas_match_one_big_batch():
     assert r["dp"] == pytest.approx(r["ref_dp"], rel=1e-5)
     assert r["zetas"] == pytest.approx([r["ref_zeta"]] * 2, rel=1e-5)
     assert "global batch" in r["error"]
+
+
+def test_usm_target_for_pixels_and_plain_hr_for_the_relativistic_term():
+    """Real-ESRGAN: L1 against the sharpened HR, the GAN against the plain one."""
+    config = LossConfig(pixel_weight=1.0, gan_type="ragan", adversarial_weight=0.5)
+    hr_usm = HR + 0.05
+
+    def discriminator(images, training):  # logits: each image's mean, times 3
+        del training
+        return 3.0 * tf.reduce_mean(images, axis=[1, 2, 3])[:, None]
+
+    total, terms = losses.generator_loss(config, SR, hr_usm, discriminator=discriminator, gan_hr=HR)
+    real = [3.0 * float(np.mean(HR[i])) for i in range(2)]
+    fake = [3.0 * float(np.mean(SR[i])) for i in range(2)]
+    _, g = ragan_by_hand(real, fake, np.mean(real), np.mean(fake))
+    l1 = np.abs(SR - hr_usm).reshape(2, -1).mean(axis=1)
+    np.testing.assert_allclose(terms["l_pix"], l1, rtol=1e-6)
+    np.testing.assert_allclose(terms["l_g_adv"], g, rtol=1e-5)
+    np.testing.assert_allclose(total, l1 + 0.5 * np.array(g), rtol=1e-5)
+    # Without gan_hr the relativistic term compares with the pixel target.
+    _, plain = losses.generator_loss(config, SR, hr_usm, discriminator=discriminator)
+    assert not np.allclose(plain["l_g_adv"], g, rtol=1e-3)

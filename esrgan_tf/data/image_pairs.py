@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from esrgan_tf.data import image_io
+from esrgan_tf.data import image_io, sources
 from esrgan_tf.data.imresize import imresize
 
 
@@ -37,7 +37,7 @@ def stem(path):
 
 def _paired_lr(lr_files, name, scale):
     """The LR file of HR image `name`: same stem, or the stem + 'x4' / '_x4' (DIV2K, Set5)."""
-    candidates = (name, f"{name}x{scale}", f"{name}_x{scale}", f"{name}_LRBI_x{scale}")
+    candidates = sources.lr_stems(name, scale)
     for candidate in candidates:
         if candidate in lr_files:
             return lr_files[candidate]

@@ -61,7 +61,15 @@ class PrepareConfig:
     """Settings of one run. Exactly one source: ``input_dirs``, ``tfds`` or ``builtin``.
 
     ``crop_size=0`` keeps whole images (mod-cropped to ``lr_scale``); ``lr_scale=0`` stores no
-    LR images; ``num_shards=0`` picks ~1 shard per 500 MB; ``num_workers=0`` uses every CPU.
+    LR images, else each sub-image's LR is cut from the LR of its whole photo (so ``step``
+    must be a multiple of it); ``min_size`` skips photos whose shorter side is smaller (with
+    whole images: the training patch size, which each record must hold); ``num_shards=0``
+    picks ~1 shard per 500 MB; ``num_workers=0`` uses every CPU.
+
+    ``lr_dirs`` (with ``input_dirs`` and ``lr_scale``): the LR images of the photos, one per
+    photo, matched by name (`sources.lr_stems`) and ``lr_scale`` times smaller than the photo
+    mod-cropped to it; each sub-image's LR is cut from the photo's own LR instead of the
+    bicubic, so the records are the user's LR/HR pairs, aligned on the LR grid.
     """
 
     output_dir: str
@@ -76,6 +84,8 @@ class PrepareConfig:
     step: int = 240
     thresh_size: int = 0
     lr_scale: int = 0
+    lr_dirs: tuple[str, ...] = ()
+    min_size: int = 0
     num_shards: int = 0
     prefix: str = "train"
     num_workers: int = 0
@@ -84,10 +94,18 @@ class PrepareConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "input_dirs", tuple(self.input_dirs))
+        object.__setattr__(self, "lr_dirs", tuple(self.lr_dirs))
+        if self.lr_dirs and not (self.input_dirs and self.lr_scale):
+            raise ValueError("lr_dirs pair with input_dirs and need the scale: set lr_scale")
+        if self.lr_dirs and self.holdout:
+            raise ValueError(
+                "holdout is for HR-only data: keep the validation pairs in folders of their "
+                "own (train --val_dir with --val_lr_dir)"
+            )
         if sum(map(bool, (self.input_dirs, self.tfds, self.builtin))) != 1:
             raise ValueError("give exactly one source: input_dirs, tfds or builtin")
-        if self.builtin not in ("", "skimage"):
-            raise ValueError(f"builtin must be 'skimage', got {self.builtin!r}")
+        if self.builtin not in ("", *sources.BUILTINS):
+            raise ValueError(f"builtin must be one of {sources.BUILTINS}, got {self.builtin!r}")
         if self.lr_scale not in (0, 2, 3, 4):
             raise ValueError(f"lr_scale must be 0, 2, 3 or 4, got {self.lr_scale}")
         if self.crop_size < 0 or self.step <= 0 or self.thresh_size < 0:
@@ -96,6 +114,13 @@ class PrepareConfig:
             raise ValueError(
                 f"crop_size {self.crop_size} is not divisible by lr_scale {self.lr_scale}"
             )
+        if self.lr_scale and self.crop_size and self.step % self.lr_scale:
+            raise ValueError(
+                f"step {self.step} is not divisible by lr_scale {self.lr_scale}: the LR "
+                "sub-images are cut from the LR of the whole photo, on its grid"
+            )
+        if self.min_size < 0:
+            raise ValueError(f"min_size must be >= 0, got {self.min_size}")
         if min(self.holdout, self.num_shards, self.num_workers) < 0 or self.max_pixels <= 0:
             raise ValueError("holdout, num_shards and num_workers must be >= 0, max_pixels > 0")
         if not self.prefix or "/" in self.prefix or self.prefix.startswith("."):
@@ -105,6 +130,11 @@ class PrepareConfig:
 # ----------------------------------------------------------------------------------------------
 # Planning and running
 # ----------------------------------------------------------------------------------------------
+
+
+def _reads_files(config):
+    """Whether the inputs are image files (folders, the bundled photos) or arrays."""
+    return bool(config.input_dirs) or config.builtin == "photos"
 
 
 def _photo_arrays(config):
@@ -141,11 +171,16 @@ def _progress(iterable, total, desc, config):
 
 
 def _scan(config, pool):
-    if not config.input_dirs:
+    if not _reads_files(config):
         return [sources.scan_array(s, a, config.max_pixels) for s, a in _photo_arrays(config)]
-    files = sources.find_image_files(
-        config.input_dirs, exclude=(config.output_dir, os.path.join(config.output_dir, HOLDOUT_DIR))
-    )
+    if config.builtin:
+        files = sources.bundled_photo_files()
+        pool = None  # a few files: spawning workers would cost more than scanning them here
+    else:
+        files = sources.find_image_files(
+            config.input_dirs,
+            exclude=(config.output_dir, os.path.join(config.output_dir, HOLDOUT_DIR)),
+        )
     if not files:
         raise PrepareError(
             f"no image files ({' '.join(image_io.IMAGE_EXTENSIONS)}) under "
@@ -153,7 +188,43 @@ def _scan(config, pool):
         )
     args = ((source, path, config.max_pixels) for source, path in files)
     scans = _ordered_map(pool, sources.scan_file, args, window=64)
-    return list(_progress(scans, len(files), "scan", config))
+    scans = list(_progress(scans, len(files), "scan", config))
+    return _with_lr_scans(scans, config, pool) if config.lr_dirs else scans
+
+
+def _with_lr_scans(scans, config, pool):
+    """The HR scans with the scans of their LR images (`Scan.lr`) from ``config.lr_dirs``; an
+    HR photo without one keeps ``lr=None`` (skipped by `_pair_reason`)."""
+    by_stem = sources.lr_files_by_stem(config.lr_dirs)
+    paths = []
+    for scan in scans:
+        stem = os.path.splitext(os.path.basename(scan.path))[0]
+        found = [by_stem[c] for c in sources.lr_stems(stem, config.lr_scale) if c in by_stem]
+        paths.append(found[0] if found else None)
+    wanted = [(f"lr/{os.path.basename(p)}", p, config.max_pixels) for p in paths if p]
+    lr_scans = iter(_ordered_map(pool, sources.scan_file, wanted, window=64))
+    return [dataclasses.replace(s, lr=next(lr_scans) if p else None) for s, p in zip(scans, paths)]
+
+
+def _pair_reason(scan, config):
+    """Why an input of LR/HR pairs cannot be used ("" if it can, or the data is not paired)."""
+    if not config.lr_dirs:
+        return ""
+    if scan.lr is None:
+        stem = os.path.splitext(os.path.basename(scan.path))[0]
+        return (
+            f"no LR image: none of {', '.join(sources.lr_stems(stem, config.lr_scale))} "
+            f"under {', '.join(config.lr_dirs)}"
+        )
+    if scan.lr.reason:
+        return f"{scan.lr.reason.split(':')[0]} LR image: {scan.lr.path}: {scan.lr.reason}"
+    s = config.lr_scale
+    if (scan.lr.height, scan.lr.width) != (scan.height // s, scan.width // s):
+        return (
+            f"LR size: {scan.lr.path} is {scan.lr.width}x{scan.lr.height}, the photo "
+            f"{scan.width}x{scan.height} needs {scan.width // s}x{scan.height // s} at x{s}"
+        )
+    return ""
 
 
 def _plan(scans, config):
@@ -162,17 +233,23 @@ def _plan(scans, config):
     holdout = frozenset(readable[len(readable) - config.holdout :] if config.holdout else ())
     reasons, counts, estimated_bytes = [], [], 0.0
     for i, scan in enumerate(scans):
-        reason, count = scan.reason, 0
+        reason, count = scan.reason or _pair_reason(scan, config), 0
         if not reason and i not in holdout:
             boxes = subimages.sub_image_boxes(scan.height, scan.width, config)
             count = len(boxes)
             if not boxes:
-                reason = (
-                    f"too small: {scan.width}x{scan.height} is smaller than a "
-                    f"{config.crop_size}x{config.crop_size} crop"
-                    if config.crop_size
-                    else f"too small: {scan.width}x{scan.height} at scale {config.lr_scale}"
-                )
+                if min(scan.height, scan.width) < config.min_size:
+                    reason = (
+                        f"too small: {scan.width}x{scan.height} has a side shorter than "
+                        f"--min_size={config.min_size}"
+                    )
+                elif config.crop_size:
+                    reason = (
+                        f"too small: {scan.width}x{scan.height} is smaller than a "
+                        f"{config.crop_size}x{config.crop_size} crop"
+                    )
+                else:
+                    reason = f"too small: {scan.width}x{scan.height} at scale {config.lr_scale}"
             else:
                 samples = boxes[0][2] * boxes[0][3] * 3 * (1 + 1 / max(config.lr_scale, 1) ** 2)
                 estimated_bytes += count * samples * scan.bit_depth / 8 * _PNG_RATIO
@@ -184,7 +261,7 @@ def _plan(scans, config):
 
 def _tasks(config, scans, holdout, plan, done):
     """(task, config) for the photos still needed, in input order."""
-    arrays = None if config.input_dirs else (a for _, a in _photo_arrays(config))
+    arrays = None if _reads_files(config) else (a for _, a in _photo_arrays(config))
     for i, scan in enumerate(scans):
         pixels = None if arrays is None else next(arrays)
         wanted = tuple(
@@ -264,6 +341,8 @@ def _input_entry(i, scan, reason, holdout, holdout_results, writer):
         "width": scan.width,
         "bit_depth": scan.bit_depth,
     }
+    if scan.lr is not None:
+        entry.update(lr_path=scan.lr.path, lr_sha256=scan.lr.sha256)
     if i in holdout:
         result, file = holdout_results[i]
         if result.reason:
@@ -372,6 +451,7 @@ def prepare(config):
         if k not in ("output_dir", "num_workers", "progress")
     }
     settings["input_dirs"] = list(config.input_dirs)  # as it reads back from JSON
+    settings["lr_dirs"] = list(config.lr_dirs)
     software = _software()
     holdout_results = {}
     with _make_pool(config) as pool:
@@ -390,7 +470,10 @@ def prepare(config):
                 settings,
                 software,
                 plan.num_shards,
-                [(s.source, s.sha256, n) for s, n in zip(scans, plan.counts)],
+                [
+                    (s.source, s.sha256, n) + ((s.lr.sha256,) if s.lr else ())
+                    for s, n in zip(scans, plan.counts)
+                ],
             )
             writer = shard_io.ShardWriter(config.output_dir, config.prefix, plan, run_fingerprint)
             tasks = _tasks(config, scans, holdout, plan, writer.done)

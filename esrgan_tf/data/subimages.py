@@ -29,11 +29,19 @@ def window_positions(size, crop_size, step, thresh_size=0):
 
 
 def sub_image_boxes(height, width, config):
-    """(y, x, h, w) of the sub-images of a height x width photo, row by row."""
+    """(y, x, h, w) of the sub-images of a height x width photo, row by row.
+
+    The windows slide over the photo mod-cropped to ``lr_scale``, so that with a step and
+    crop size divisible by it every box lies on the LR grid: its LR is a crop of the LR of
+    the whole photo (`process`), as BasicSR cuts DIV2K's HR and LR sub-images. A photo
+    whose shorter side is below ``min_size`` has none.
+    """
+    if min(height, width) < config.min_size:
+        return []
+    scale = max(config.lr_scale, 1)
+    height, width = height - height % scale, width - width % scale
     if config.crop_size == 0:
-        scale = max(config.lr_scale, 1)
-        h, w = height - height % scale, width - width % scale
-        return [(0, 0, h, w)] if h and w else []
+        return [(0, 0, height, width)] if height and width else []
     c = config.crop_size
     ys = window_positions(height, c, config.step, config.thresh_size)
     xs = window_positions(width, c, config.step, config.thresh_size)
@@ -81,29 +89,57 @@ class Result:
     pngs: tuple = ()
 
 
-def _load(task, max_pixels):
-    """The photo as an RGB array, if it still has the checksum it had when scanned."""
+def _load(task, max_pixels, scan=None):
+    """The photo (or `scan`'s file, its LR image) as an RGB array, if it still has the
+    checksum it had when scanned."""
     # The manifest's sha256 must describe the pixels that went into the records.
     changed = image_io.UnusableImage("changed: input changed during preparation")
-    if task.scan.path is None:
+    scan = scan or task.scan
+    if scan.path is None:
         pixels = np.asarray(task.pixels)
-        if sources.array_sha256(pixels) != task.scan.sha256:
+        if sources.array_sha256(pixels) != scan.sha256:
             raise changed
         return image_io.to_rgb(pixels)
     try:
-        with open(task.scan.path, "rb") as f:
+        with open(scan.path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise image_io.UnusableImage(f"unreadable: {e}") from None
-    if hashlib.sha256(data).hexdigest() != task.scan.sha256:
+    if hashlib.sha256(data).hexdigest() != scan.sha256:
         raise changed
     return image_io.decode(data, max_pixels)
+
+
+def _paired_lr(task, image, scale, max_pixels):
+    """The photo's own LR image (LR/HR pairs), checked against the decoded (upright) photo
+    and brought to its bit depth; raises `image_io.UnusableImage`."""
+    try:
+        lr = _load(task, max_pixels, task.scan.lr)
+    except image_io.UnusableImage as e:
+        raise image_io.UnusableImage(f"{str(e).split(':')[0]} LR image: {e}") from None
+    expected = (image.shape[0] // scale, image.shape[1] // scale)
+    if lr.shape[:2] != expected:
+        raise image_io.UnusableImage(
+            f"LR size: {task.scan.lr.path} is {lr.shape[1]}x{lr.shape[0]} upright, the photo "
+            f"needs {expected[1]}x{expected[0]} at x{scale}"
+        )
+    if lr.dtype != image.dtype:  # 8-bit LR of a 16-bit photo, or the other way round
+        lr = np.round(
+            lr.astype(np.float64) / np.iinfo(lr.dtype).max * np.iinfo(image.dtype).max
+        ).astype(image.dtype)
+    return lr
 
 
 def process(task, config):
     """Decodes one photo and PNG-encodes its wanted sub-images (and their LR) → `Result`.
 
-    ``config`` needs crop_size, step, thresh_size, lr_scale and max_pixels (a `PrepareConfig`).
+    With ``lr_scale`` the LR of a sub-image is cut from the MATLAB-bicubic LR of the whole
+    (mod-cropped) photo, as DIV2K's LR images are made and BasicSR cuts them: only the photo's
+    own border is mirror-padded by the bicubic kernel, never a sub-image's. For LR/HR pairs
+    (the scan has ``lr``) it is cut from the photo's own LR image instead.
+
+    ``config`` needs crop_size, step, thresh_size, lr_scale, min_size and max_pixels (a
+    `PrepareConfig`).
     """
     try:
         image = _load(task, config.max_pixels)
@@ -120,10 +156,21 @@ def process(task, config):
             reason=f"corrupt: decoded size {width}x{height} disagrees "
             f"with the header's {task.scan.width}x{task.scan.height}",
         )
+    s = config.lr_scale
+    whole_lr = None
+    if s and task.wanted and task.scan.lr is not None:
+        try:
+            whole_lr = _paired_lr(task, image, s, config.max_pixels)
+        except image_io.UnusableImage as e:
+            return Result(task.index, reason=str(e))
+    elif s and task.wanted:
+        whole_lr = downscale(image[: height - height % s, : width - width % s], s)
     pngs = []
     for j in task.wanted:
         y, x, h, w = boxes[j]
         hr = image[y : y + h, x : x + w]
-        lr = image_io.encode_png(downscale(hr, config.lr_scale)) if config.lr_scale else None
+        lr = None
+        if whole_lr is not None:
+            lr = image_io.encode_png(whole_lr[y // s : (y + h) // s, x // s : (x + w) // s])
         pngs.append((j, y, x, image_io.encode_png(hr), lr))
     return dataclasses.replace(result, pngs=tuple(pngs))

@@ -9,6 +9,22 @@ The ImageNet weights of `keras.applications` are ported from the original Caffe
 models, not torchvision's: features (hence perceptual-loss magnitudes) differ from
 the official PyTorch ESRGAN / ESRGAN-DP code, which normalises RGB by the ImageNet
 mean and std for torchvision weights.
+
+ResNet50 in particular differs from the one ESRGAN-DP's authors used. Keras's is He et
+al.'s v1 (the stride-2 of stages 3-5 on the first 1x1 conv of the first bottleneck, Caffe
+weights, BGR minus the mean pixel in [0, 255]); torchvision's is "v1.5" (the stride on the
+3x3 conv, trained on RGB normalised by the ImageNet mean and std), and the authors' code
+feeds it the [0, 1] image without that normalisation, summing the L1 distances of stages
+1, 2 and 3. `ResNetFeatures(RESNET50_LAYERS[:3], preprocess="none")` is that loss's
+shape (layers, input range) on Keras's v1 weights; torchvision's weights cannot be loaded
+into it. What this does to the balance of the dual loss: ESRGAN-DP's dynamic weight makes
+the ResNet term equal l_VGG / mu in value whatever the ResNet loss's magnitude, and its
+gradient (l_VGG / mu) * grad(log l_RES) does not change either when the features are
+rescaled (`esrgan_tf.losses.dual_perceptual_loss`). The magnitude gap between Caffe and
+torchvision features therefore does not tilt the balance; what the network, the weights
+and the input range change is which features respond to the SR's errors, and with summed
+stages, the stage of largest L1 dominates the sum. Their magnitudes with ImageNet weights
+cannot be measured here (no network, no weights on this machine).
 """
 
 import os
@@ -31,6 +47,9 @@ VGG19_LAYERS = tuple(
 # Last bottleneck of each ResNet50 stage, after its ReLU: beta_{1,3}, beta_{2,4},
 # beta_{3,6}, beta_{4,3} of ESRGAN-DP §3.2.1 (Eq. 5) and §4.3.
 RESNET50_LAYERS = ("conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
+# Inputs of the ResNet50: "caffe" is what Keras's ImageNet weights expect; "none" passes the
+# RGB [0, 1] image unchanged, as ESRGAN-DP's public code does (to torchvision weights).
+RESNET_PREPROCESSING = ("caffe", "none")
 
 
 def imagenet_caffe_preprocess(images):
@@ -158,48 +177,72 @@ class VGGFeatures(keras.Model):
 
 @keras.saving.register_keras_serializable(package=_PKG)
 class ResNetFeatures(keras.Model):
-    """Frozen ResNet50 truncated at the output of one stage (after its ReLU).
+    """Frozen ResNet50 truncated at the output of one or more stages (after their ReLU).
 
     Calling the model on RGB images in [0, 1] (NHWC) returns the features of
-    `layer_name`. BatchNorm always runs in inference mode (moving statistics),
-    whatever `training` the caller passes.
+    `layer_name` (a tensor), or with several names a dict name -> features (which
+    `esrgan_tf.losses.perceptual_loss` sums with weight 1 each). BatchNorm always runs in
+    inference mode (moving statistics), whatever `training` the caller passes.
 
     Args:
         layer_name: the last bottleneck of a stage, one of `RESNET50_LAYERS`:
             "conv2_block3_out" (beta_{1,3}), "conv3_block4_out" (beta_{2,4}),
             "conv4_block6_out" (beta_{3,6}, ESRGAN-DP's choice) or
-            "conv5_block3_out" (beta_{4,3}).
+            "conv5_block3_out" (beta_{4,3}); or a tuple of them (ESRGAN-DP's public code
+            sums stages 1-3: `RESNET50_LAYERS[:3]`).
         weights: "imagenet", None (random, for tests), or the path of a local copy
             of the weights of `keras.applications.ResNet50(include_top=False)`
             (`.h5` Keras download or `.weights.h5` from save_weights).
+        preprocess: "caffe" (what Keras's ImageNet weights expect, the default) or "none"
+            (the [0, 1] RGB image as it is, as ESRGAN-DP's public code feeds its ResNet).
     Reference: Song et al., "Dual Perceptual Loss for Single Image Super-Resolution
-    Using ESRGAN", §3.2.1 (Eq. 5, Fig. 3) and §4.3.2 (beta_{3,6}).
+    Using ESRGAN", §3.2.1 (Eq. 5, Fig. 3) and §4.3.2 (beta_{3,6}). Keras's ResNet50 is
+    v1, not torchvision's v1.5 (see the module docstring).
     """
 
-    def __init__(self, layer_name="conv4_block6_out", weights="imagenet", **kwargs):
-        if layer_name not in RESNET50_LAYERS:
+    def __init__(
+        self, layer_name="conv4_block6_out", weights="imagenet", preprocess="caffe", **kwargs
+    ):
+        names = (layer_name,) if isinstance(layer_name, str) else tuple(layer_name)
+        bad = [n for n in names if n not in RESNET50_LAYERS]
+        if bad or not names:
             raise ValueError(
-                f"ResNetFeatures: unknown layer {layer_name!r}; valid "
+                f"ResNetFeatures: unknown layer(s) {bad or '(none)'}; valid "
                 f"names: {', '.join(RESNET50_LAYERS)}"
             )
+        if preprocess not in RESNET_PREPROCESSING:
+            raise ValueError(
+                f"ResNetFeatures: preprocess must be one of {RESNET_PREPROCESSING}, "
+                f"got {preprocess!r}"
+            )
         super().__init__(**kwargs)
-        self.layer_name = layer_name
+        self.layer_name = layer_name if isinstance(layer_name, str) else names
         self.weights_source = weights
+        self.preprocess = preprocess
         resnet = _build_application(keras.applications.ResNet50, weights, "ResNetFeatures")
-        self.network = keras.Model(
-            resnet.input, resnet.get_layer(layer_name).output, name="resnet50_truncated"
+        outputs = (
+            resnet.get_layer(names[0]).output
+            if isinstance(self.layer_name, str)
+            else {n: resnet.get_layer(n).output for n in names}
         )
+        # The functional model keeps only the layers these outputs need: nothing deeper.
+        self.network = keras.Model(resnet.input, outputs, name="resnet50_truncated")
         self.trainable = False
 
     def call(self, images, training=None):
         del training  # frozen feature extractor: BatchNorm uses its moving statistics
-        return self.network(imagenet_caffe_preprocess(images), training=False)
+        if self.preprocess == "caffe":
+            images = imagenet_caffe_preprocess(images)
+        return self.network(images, training=False)
 
     def get_config(self):
         return {
             **super().get_config(),
-            "layer_name": self.layer_name,
+            "layer_name": self.layer_name
+            if isinstance(self.layer_name, str)
+            else list(self.layer_name),
             "weights": _config_weights(self.weights_source),
+            "preprocess": self.preprocess,
         }
 
 

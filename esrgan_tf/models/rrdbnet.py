@@ -29,10 +29,14 @@ def scaled_msra_init(scale=0.1):
 
 
 def torch_default_init():
-    """PyTorch's default Conv2d init, kaiming_uniform(a=sqrt(5)): U(±1/sqrt(fan_in)).
+    """PyTorch's default Conv2d kernel init, kaiming_uniform(a=sqrt(5)): U(±1/sqrt(fan_in)).
 
-    The official ESRGAN code only rescales the convs inside the dense blocks and
-    leaves every other conv at this default; we do the same.
+    The official ESRGAN code (BasicSR's `RRDBNet`) re-initialises only the five convs of
+    every dense block, `default_init_weights(..., 0.1)`: MSRA normal x 0.1, bias 0. Every
+    other conv (conv_first, conv_body, the upsampling convs, conv_hr, conv_last) keeps
+    PyTorch's defaults: this kernel init, and a bias drawn from the same U(±1/sqrt(fan_in)).
+    We keep the kernels so, but start every bias at zero (`conv3x3`), the official dense
+    blocks' choice: a deliberate, documented deviation for the non-dense convs' biases.
     """
     return keras.initializers.VarianceScaling(
         scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
@@ -40,6 +44,7 @@ def torch_default_init():
 
 
 def conv3x3(filters, name, kernel_initializer=None, dtype=None):
+    """A 3x3 'same' conv; kernel `kernel_initializer` (default PyTorch's), bias zero."""
     return keras.layers.Conv2D(
         filters,
         3,

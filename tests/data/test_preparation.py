@@ -475,20 +475,41 @@ def test_output_folder_inside_the_input_folder_is_not_read(tmp_path):
 
 
 @pytest.mark.parametrize("scale", [2, 4])
-def test_stored_lr_is_matlab_bicubic_of_hr(tmp_path, scale):
-    _save(str(tmp_path / "in" / "a.png"), _noise((48, 64, 3)))
-    _write(str(tmp_path / "in" / "b16.png"), _png16(_noise((32, 32, 3), np.uint16, 1), 2))
+def test_stored_lr_is_cut_from_the_matlab_bicubic_of_the_whole_photo(tmp_path, scale):
+    # As DIV2K's LR (MATLAB imresize of the whole photo) cut by BasicSR: only the photo's own
+    # border is mirror-padded, never a sub-image's. 50x70 is mod-cropped to 48x68 at x4.
+    photo = _noise((50, 70, 3))
+    photo16 = _noise((32, 32, 3), np.uint16, 1)
+    _save(str(tmp_path / "in" / "a.png"), photo)
+    _write(str(tmp_path / "in" / "b16.png"), _png16(photo16, 2))
     manifest = prep.prepare(_config(tmp_path, tmp_path / "in", lr_scale=scale))
     read = _check_manifest(str(tmp_path / "out"), manifest)
-    assert len(read) == 7
+    h, w = 50 - 50 % scale, 70 - 70 % scale
+    boxes = {(int(r["y"]), int(r["x"])) for r in read if r["source"].decode().endswith("a.png")}
+    # The windows of the mod-cropped photo: the edge-aligned last crop on the LR grid.
+    assert boxes == {
+        (y, x)
+        for y in subimages.window_positions(h, 32, 16)
+        for x in subimages.window_positions(w, 32, 16)
+    }
+    assert all(y % scale == 0 and x % scale == 0 for y, x in boxes)
+    border_gap = 0.0
     for record in read:
-        peak = 65535 if record["bit_depth"] == 16 else 255
-        hr = np.round(record["hr"].astype(np.float64) * peak) / peak  # exact stored values
-        expected = imresize(hr, scale=1 / scale) * peak
-        assert record["lr"].shape == (32 // scale, 32 // scale, 3)
-        assert record["lr_scale"] == scale
+        is_a = record["source"].decode().endswith("a.png")
+        pixels, peak = (photo, 255) if is_a else (photo16, 65535)
+        ph, pw = (side // scale * scale for side in pixels.shape[:2])  # mod-cropped
+        whole_lr = imresize(pixels[:ph, :pw].astype(np.float64) / peak, scale=1 / scale) * peak
+        y, x, n = int(record["y"]), int(record["x"]), 32 // scale
+        assert record["lr_scale"] == scale and record["lr"].shape == (n, n, 3)
+        np.testing.assert_array_equal(np.round(record["hr"] * peak), pixels[y : y + 32, x : x + 32])
+        lr = np.round(record["lr"].astype(np.float64) * peak)
         # Rounded to the bit depth: within half a step of MATLAB's result.
-        assert np.abs(np.round(record["lr"] * peak) - expected).max() <= 0.5 + 1e-6
+        expected = whole_lr[y // scale : y // scale + n, x // scale : x // scale + n]
+        assert np.abs(lr - expected).max() <= 0.5 + 1e-6
+        crop = pixels[y : y + 32, x : x + 32].astype(np.float64) / peak
+        border_gap = max(border_gap, np.abs(lr - imresize(crop, scale=1 / scale) * peak).max())
+    # The bicubic of each HR crop (the old way) differs near interior crop borders.
+    assert border_gap > 2
 
 
 def test_whole_images_are_mod_cropped_to_the_scale(tmp_path):
@@ -498,6 +519,32 @@ def test_whole_images_are_mod_cropped_to_the_scale(tmp_path):
     (record,) = _check_manifest(str(tmp_path / "out"), manifest)
     np.testing.assert_array_equal(np.round(record["hr"] * 255), image[:48, :39])
     assert record["lr"].shape == (16, 13, 3)
+
+
+def test_min_size_skips_small_whole_photos(tmp_path):
+    # SRGAN's ImageNet is kept whole (--crop_size=0); a photo smaller than the training patch
+    # would fail the pipeline's crop, so --min_size leaves it out, with its reason.
+    _save(str(tmp_path / "in" / "big.png"), _noise((50, 41, 3)))
+    _save(str(tmp_path / "in" / "small.png"), _noise((30, 60, 3), seed=1))
+    config = _config(tmp_path, tmp_path / "in", crop_size=0, lr_scale=4, min_size=40)
+    manifest = prep.prepare(config)
+    (record,) = _check_manifest(str(tmp_path / "out"), manifest)
+    assert record["hr"].shape == (48, 40, 3) and record["lr"].shape == (12, 10, 3)
+    entry = {e["source"].split("/")[-1]: e for e in manifest["inputs"]}["small.png"]
+    assert entry["status"] == "skipped"
+    assert entry["reason"] == "too small: 60x30 has a side shorter than --min_size=40"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"builtin": "skimage", "crop_size": 32, "step": 18, "lr_scale": 4},  # off the LR grid
+        {"builtin": "skimage", "min_size": -1},
+    ],
+)
+def test_config_rejects_steps_off_the_lr_grid_and_negative_min_size(kwargs):
+    with pytest.raises(ValueError, match="step 18 is not divisible|min_size"):
+        prep.PrepareConfig(output_dir="out", **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -616,5 +663,88 @@ def test_tfds_errors_are_clear(tmp_path, monkeypatch):
     ],
 )
 def test_config_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        prep.PrepareConfig(output_dir="out", **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# LR/HR pairs: the user's own LR images
+# ----------------------------------------------------------------------------------------------
+
+
+def _symmetries(image):
+    return {(f, k): np.rot90(image[:, ::-1] if f else image, k) for f in (0, 1) for k in range(4)}
+
+
+def test_paired_lr_folders_are_cut_on_the_lr_grid_and_feed_the_pipeline(tmp_path):
+    from esrgan_tf.data import pipeline  # pylint: disable=import-outside-toplevel
+
+    hr = _noise((50, 70, 3))  # mod-cropped to 48x68 at x4
+    lr = _noise((12, 17, 3), seed=1)  # unrelated to the HR: the records must carry these pixels
+    hr16 = _noise((32, 32, 3), np.uint16, seed=2)
+    lr8 = _noise((8, 8, 3), seed=3)
+    _save(str(tmp_path / "hr" / "a.png"), hr)
+    _save(str(tmp_path / "lr" / "sub" / "a_x4.png"), lr)
+    _write(str(tmp_path / "hr" / "b16.png"), _png16(hr16, 2))
+    _save(str(tmp_path / "lr" / "b16x4.png"), lr8)  # 8-bit LR of a 16-bit photo
+    _save(str(tmp_path / "hr" / "c.png"), _noise((32, 32, 3), seed=4))  # no LR image
+    _save(str(tmp_path / "hr" / "d.png"), _noise((32, 32, 3), seed=5))
+    _save(str(tmp_path / "lr" / "d.png"), _noise((9, 8, 3), seed=6))  # wrong size
+    config = _config(tmp_path, tmp_path / "hr", lr_scale=4, lr_dirs=(str(tmp_path / "lr"),))
+    manifest = prep.prepare(config)
+    read = _check_manifest(str(tmp_path / "out"), manifest)
+    by_name = {e["source"].split("/")[-1]: e for e in manifest["inputs"]}
+    assert by_name["a.png"]["lr_path"].endswith("a_x4.png") and by_name["a.png"]["lr_sha256"]
+    assert by_name["c.png"]["reason"].startswith("no LR image: none of c, cx4, c_x4, c_LRBI_x4")
+    assert by_name["d.png"]["reason"].startswith("LR size:")
+    assert manifest["settings"]["lr_dirs"] == [str(tmp_path / "lr")]
+    # Boxes on the LR grid of the mod-cropped photo: x = 36 is the edge-aligned last crop.
+    a = [r for r in read if r["source"].decode().endswith("a.png")]
+    assert {(int(r["y"]), int(r["x"])) for r in a} == {
+        (y, x) for y in (0, 16) for x in (0, 16, 32, 36)
+    }
+    for r in a:
+        y, x = int(r["y"]), int(r["x"])
+        np.testing.assert_array_equal(np.round(r["hr"] * 255), hr[y : y + 32, x : x + 32])
+        np.testing.assert_array_equal(
+            np.round(r["lr"] * 255), lr[y // 4 : y // 4 + 8, x // 4 : x // 4 + 8]
+        )
+    (b,) = [r for r in read if r["source"].decode().endswith("b16.png")]
+    np.testing.assert_array_equal(np.round(b["lr"] * 65535), lr8.astype(np.uint16) * 257)
+
+    # A training source: the pipeline's LR patch is the window of the user's LR under the
+    # same flip/rotation as the HR patch, at the HR patch's position / 4.
+    data = pipeline.TrainDataConfig(
+        shards=str(tmp_path / "out"), hr_size=16, batch_size=4, shuffle_buffer=4, seed=1
+    )
+    checked = 0
+    for lr_batch, hr_batch in pipeline.train_dataset(data, 4).take(2):
+        for lr_patch, hr_patch in zip(lr_batch.numpy(), hr_batch.numpy()):
+            hr_patch, lr_patch = np.round(hr_patch * 255), np.round(lr_patch * 255)
+            hits = [
+                (t, y, x)
+                for t, view in _symmetries(hr_patch).items()
+                for y in range(0, 48 - 16 + 1, 4)
+                for x in range(0, 68 - 16 + 1, 4)
+                if np.array_equal(view, hr[y : y + 16, x : x + 16])
+            ]
+            if not hits:  # a patch of b16.png
+                continue
+            ((t, y, x),) = hits
+            window = lr[y // 4 : y // 4 + 4, x // 4 : x // 4 + 4]
+            np.testing.assert_array_equal(_symmetries(lr_patch)[t], window)
+            checked += 1
+    assert checked >= 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"input_dirs": ("a",), "lr_dirs": ("b",)},  # no lr_scale
+        {"builtin": "skimage", "lr_dirs": ("b",), "lr_scale": 4},
+        {"input_dirs": ("a",), "lr_dirs": ("b",), "lr_scale": 4, "holdout": 1},
+    ],
+)
+def test_config_rejects_bad_pair_settings(kwargs):
     with pytest.raises(ValueError):
         prep.PrepareConfig(output_dir="out", **kwargs)

@@ -221,6 +221,27 @@ def test_resnet_other_stages(resnet50, layer, images):
     assert_close(np.asarray(out), ref)
 
 
+def test_resnet_several_stages_and_unnormalised_input(resnet50, resnet_feats, images):
+    # ESRGAN-DP's public code: stages 1-3 of a ResNet50 fed the [0, 1] image as it is.
+    full, path = resnet50
+    names = RESNET50_LAYERS[:3]
+    feats = ResNetFeatures(names, weights=path, preprocess="none")
+    out = feats(images)
+    assert sorted(out) == sorted(names)
+    refs = keras_intermediate(full, list(names), images, lambda x: x / 255.0)  # no preprocessing
+    for name, ref in zip(names, refs):
+        assert_close(np.asarray(out[name]), ref)
+    # The default input is Caffe's: a different network input, different features.
+    caffe = np.asarray(resnet_feats(images))  # conv4_block6_out, preprocess="caffe"
+    assert np.abs(caffe - refs[2]).max() > 1e-2 * np.abs(refs[2]).max()
+    # Nothing past the deepest stage is built; the config round-trips.
+    assert not any(layer.name.startswith("conv5_") for layer in feats.network.layers)
+    config = feats.get_config()
+    assert config["layer_name"] == list(names) and config["preprocess"] == "none"
+    with pytest.raises(ValueError, match="preprocess must be one of"):
+        ResNetFeatures(weights=None, preprocess="torch")
+
+
 def test_resnet_bad_layer_name():
     with pytest.raises(ValueError, match="conv4_block6_out") as err:
         ResNetFeatures("conv4_block5_out", weights=None)

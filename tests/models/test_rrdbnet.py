@@ -82,17 +82,43 @@ def test_dense_block_matches_equation():
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
-def test_smaller_msra_init_in_dense_blocks():
-    model = RRDBNet(num_block=2)
+def _kurtosis(w):
+    w = w - w.mean()
+    return float((w**4).mean() / (w**2).mean() ** 2)
+
+
+def test_init_of_every_conv_kind_biases_zero():
+    # The paper's widths (64 features, growth 32), so the fan-ins are the full model's.
+    model = RRDBNet(num_block=1, scale=4)
     model(np.zeros((1, 4, 4, 3), np.float32))
-    kernel = model.body.layers[0].rdb1.conv1.kernel.numpy()
-    fan_in = 3 * 3 * 64
-    # ESRGAN supplementary §A.3: MSRA std sqrt(2 / fan_in), multiplied by 0.1.
-    assert kernel.std() == pytest.approx(0.1 * np.sqrt(2 / fan_in), rel=0.05)
-    # The trunk conv keeps PyTorch's default U(+-1/sqrt(fan_in)) as the official code.
-    trunk = model.conv_body.kernel.numpy()
-    assert np.abs(trunk).max() <= 1 / np.sqrt(fan_in)
-    assert trunk.std() == pytest.approx(1 / np.sqrt(3 * fan_in), rel=0.05)
+    dense = [
+        getattr(rdb, f"conv{i}")
+        for rrdb in model.body.layers
+        for rdb in (rrdb.rdb1, rrdb.rdb2, rrdb.rdb3)
+        for i in range(1, 6)
+    ]
+    other = [model.conv_first, model.conv_body, *model.up_convs, model.conv_hr, model.conv_last]
+    assert len(dense) == 15 and len(other) == 6
+    for conv in dense + other:
+        # Every bias starts at zero (rrdbnet.torch_default_init says why for non-dense convs).
+        np.testing.assert_array_equal(conv.bias.numpy(), 0.0, err_msg=conv.name)
+        kernel = conv.kernel.numpy().ravel()
+        n = kernel.size
+        fan_in = 3 * 3 * conv.kernel.shape[2]
+        if conv in dense:
+            # ESRGAN supplementary: MSRA normal, std sqrt(2 / fan_in), times 0.1 (BasicSR's
+            # default_init_weights(..., 0.1) = kaiming_normal_ x 0.1).
+            std, kurtosis = 0.1 * np.sqrt(2.0 / fan_in), 3.0
+        else:
+            # PyTorch's default: U(+-1/sqrt(fan_in)), std 1/sqrt(3 fan_in), kurtosis 1.8.
+            std, kurtosis = 1.0 / np.sqrt(3.0 * fan_in), 1.8
+            assert np.abs(kernel).max() <= 1.0 / np.sqrt(fan_in), conv.name
+        # Within 4 standard errors: of the sample std, sqrt((kurtosis - 1) / 4n) relative,
+        # and of the mean, std / sqrt(n).
+        assert abs(kernel.std() / std - 1) < 4 * np.sqrt((kurtosis - 1) / (4 * n)), conv.name
+        assert abs(kernel.mean()) < 4 * std / np.sqrt(n), conv.name
+        # Normal (3) and uniform (1.8) kernels tell apart by their kurtosis.
+        assert abs(_kurtosis(kernel) - kurtosis) < 0.5, conv.name
 
 
 @pytest.mark.parametrize("kwargs", [dict(scale=5), dict(num_block=0), dict(num_feat=-1)])
