@@ -8,7 +8,9 @@ crop take it. The paper defaults live in the flagfiles under `configs/`.
 
 import dataclasses
 
-from esrgan_tf.data.pipeline import TrainDataConfig
+from esrgan_tf.data.pipeline import TrainDataConfig, check_patch_size
+from esrgan_tf.data.sources import BUILTINS
+from esrgan_tf.models.features import RESNET50_LAYERS, RESNET_PREPROCESSING
 
 GENERATORS = ("rrdbnet", "srresnet", "srvgg")
 DISCRIMINATORS = ("vgg", "unet")
@@ -79,7 +81,11 @@ class LossConfig:
         vgg_pre_activation: features before the ReLU (ESRGAN) or after (SRGAN).
         perceptual_criterion: 'l1' or 'mse' on the features.
         vgg_feature_scale: multiplies the features (SRGAN: 1/12.75).
-        resnet_layer: ResNet50 stage output for the dual loss.
+        resnet_layers: ResNet50 stage output(s) of the dual loss; with several, their L1
+            distances are summed (ESRGAN-DP: beta_{3,6} = conv4_block6_out; its public code:
+            stages 1-3).
+        resnet_preprocess: "caffe" (Keras's ImageNet weights' input) or "none" (the [0, 1]
+            image as it is, as ESRGAN-DP's public code feeds its ResNet).
         dp_mu: mu of the dual perceptual loss.
         gan_type: 'none' (PSNR stage), 'gan' (SRGAN) or 'ragan' (ESRGAN).
         adversarial_weight: weight of the generator's adversarial loss.
@@ -95,7 +101,8 @@ class LossConfig:
     vgg_pre_activation: bool = True
     perceptual_criterion: str = "l1"
     vgg_feature_scale: float = 1.0
-    resnet_layer: str = "conv4_block6_out"
+    resnet_layers: tuple = ("conv4_block6_out",)
+    resnet_preprocess: str = "caffe"
     dp_mu: float = 0.5
     gan_type: str = "none"
     adversarial_weight: float = 0.0
@@ -107,6 +114,12 @@ class LossConfig:
         _check_choice("perceptual", self.perceptual, PERCEPTUAL)
         _check_choice("perceptual_criterion", self.perceptual_criterion, ("l1", "mse"))
         _check_choice("gan_type", self.gan_type, GAN_TYPES)
+        _check_choice("resnet_preprocess", self.resnet_preprocess, RESNET_PREPROCESSING)
+        bad = [n for n in self.resnet_layers if n not in RESNET50_LAYERS]
+        if bad or not self.resnet_layers:
+            raise ValueError(
+                f"resnet_layers must be some of {RESNET50_LAYERS}, got {self.resnet_layers}"
+            )
         if len(self.vgg_layers) != len(self.vgg_layer_weights):
             raise ValueError(
                 f"vgg_layers {self.vgg_layers} and vgg_layer_weights "
@@ -182,10 +195,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.data.hr_size % self.model.scale:
-            raise ValueError(
-                f"hr_size={self.data.hr_size} must be a multiple of scale={self.model.scale}"
-            )
+        check_patch_size(self.data, self.model.scale)
         if (
             self.model.discriminator == "vgg"
             and self.loss.gan_type != "none"
@@ -210,8 +220,8 @@ class RunConfig:
         pretrain_steps: > 0 first trains a PSNR-oriented stage (the stage's pixel loss
             only) of this many steps in <workdir>/psnr, and starts `stage` from it.
         pretrain_lr, pretrain_lr_milestones: that stage's learning rate and milestones.
-        prepare_builtin: "skimage": when `stage.data.shards` holds no prepared data, first
-            prepare the built-in photos there (the quickstart).
+        prepare_builtin: "photos" or "skimage" (`sources.BUILTINS`): when `stage.data.shards`
+            holds no prepared data, first prepare those built-in photos there (the quickstart).
         holdout: with `prepare_builtin`, photos held out for validation.
         report: end with a bicubic / PSNR / GAN comparison on the validation set.
     """
@@ -232,4 +242,4 @@ class RunConfig:
                 "--init_checkpoint and --pretrain_steps exclude each other: the "
                 "pretraining stage is what the next stage starts from"
             )
-        _check_choice("prepare_builtin", self.prepare_builtin, ("", "skimage"))
+        _check_choice("prepare_builtin", self.prepare_builtin, ("", *BUILTINS))

@@ -14,12 +14,14 @@ from esrgan_tf.config import (
     GENERATORS,
     MIXED_PRECISION,
     PERCEPTUAL,
+    RESNET_PREPROCESSING,
     LossConfig,
     ModelConfig,
     RunConfig,
     TrainConfig,
 )
-from esrgan_tf.data.pipeline import TrainDataConfig
+from esrgan_tf.data.pipeline import DEGRADATIONS, TrainDataConfig
+from esrgan_tf.data.sources import BUILTINS
 from esrgan_tf.training import stages
 
 
@@ -58,8 +60,9 @@ def define_flags(fv=flags.FLAGS):
     string(
         "init_checkpoint",
         "",
-        "Generator weights to start from: a training "
-        "workdir/checkpoint or a .weights.h5 (e.g. converted official weights).",
+        "Generator weights to start from: a training workdir/checkpoint, a .weights.h5, or "
+        "imported weights of the same architecture: PyTorch .pth/.safetensors, ncnn .param, "
+        "zoo:<name> (fine-tuning, e.g. zoo:realesrgan-x4plus).",
     )
     number("ema_decay", 0.0, "EMA of the generator weights (0 = off; BasicSR 0.999).")
     enum(
@@ -80,14 +83,42 @@ def define_flags(fv=flags.FLAGS):
     enum(
         "prepare_if_missing",
         "",
-        ("", "skimage"),
-        "'skimage': when --data holds no "
-        "prepared data, first prepare the built-in sample photos there (quickstart).",
+        ("", *BUILTINS),
+        "When --data holds no prepared data, first prepare built-in photos there: 'photos' "
+        "(the colour photos bundled in the scikit-image, scikit-learn and matplotlib wheels; "
+        "the quickstart) or 'skimage' (scikit-image's sample photos, gray ones included).",
     )
     integer(
         "holdout",
         3,
         "With --prepare_if_missing: photos held out for validation (written to <data>/val_hr).",
+    )
+    enum(
+        "degradation",
+        "none",
+        DEGRADATIONS,
+        "How each LR patch is made from its HR patch: 'none' = MATLAB bicubic (or the "
+        "shards' stored LR), 'realesrgan' = Real-ESRGAN x4plus's second-order degradation "
+        "(blur, resize, noise, JPEG twice, sinc), on the fly.",
+    )
+    boolean(
+        "usm_target",
+        False,
+        "Pixel and perceptual losses against the unsharp-masked HR, the GAN losses against "
+        "the plain HR (Real-ESRGAN).",
+    )
+    boolean(
+        "augment",
+        True,
+        "Random horizontal flips (and, with --rotate, 90-degree rotations) of the training "
+        "patches (ESRGAN §4.2); SRGAN mentions none (configs/srresnet_mse.flags: false).",
+    )
+    boolean("rotate", True, "Augment with 90-degree rotations as well as flips.")
+    boolean(
+        "permute_channels",
+        False,
+        "Put each training patch's R, G, B in a random one of their 6 orders (LR and HR "
+        "alike): more colours from few photos (the quickstart).",
     )
     # Model
     enum("generator", "rrdbnet", GENERATORS, "Generator architecture.")
@@ -112,7 +143,21 @@ def define_flags(fv=flags.FLAGS):
     boolean("vgg_pre_activation", True, "VGG features before the ReLU (ESRGAN) or after (SRGAN).")
     enum("perceptual_criterion", "l1", ("l1", "mse"), "Feature distance.")
     number("vgg_feature_scale", 1.0, "Feature rescaling (SRGAN: 1/12.75).")
-    string("resnet_layer", "conv4_block6_out", "ResNet50 layer of the dual loss.")
+    strings(
+        "resnet_layers",
+        ["conv4_block6_out"],
+        "ResNet50 stage output(s) of the dual loss, their L1 distances summed (ESRGAN-DP: "
+        "conv4_block6_out; its public code: conv2_block3_out,conv3_block4_out,"
+        "conv4_block6_out).",
+    )
+    flags.DEFINE_alias("resnet_layer", "resnet_layers", flag_values=fv)
+    enum(
+        "resnet_preprocess",
+        "caffe",
+        RESNET_PREPROCESSING,
+        "Input of the ResNet50: 'caffe' (what Keras's ImageNet weights expect) or 'none' "
+        "(the [0, 1] image, as ESRGAN-DP's public code).",
+    )
     number("dp_mu", 0.5, "mu of the dual perceptual loss.")
     enum("gan_type", "none", GAN_TYPES, "Adversarial loss ('none': PSNR stage).")
     number("adversarial_weight", 0.0, "Generator adversarial loss weight.")
@@ -164,6 +209,11 @@ def config_from_flags(fv=flags.FLAGS):
         batch_size=f.batch_size,
         seed=f.seed,
         shuffle_buffer=f.shuffle_buffer,
+        augment=f.augment,
+        rotate=f.rotate,
+        permute_channels=f.permute_channels,
+        degradation=f.degradation,
+        usm_target=f.usm_target,
     )
     model = ModelConfig(
         generator=f.generator,
@@ -189,7 +239,8 @@ def config_from_flags(fv=flags.FLAGS):
         vgg_pre_activation=f.vgg_pre_activation,
         perceptual_criterion=f.perceptual_criterion,
         vgg_feature_scale=f.vgg_feature_scale,
-        resnet_layer=f.resnet_layer,
+        resnet_layers=tuple(f.resnet_layers),
+        resnet_preprocess=f.resnet_preprocess,
         dp_mu=f.dp_mu,
         gan_type=f.gan_type,
         adversarial_weight=f.adversarial_weight,

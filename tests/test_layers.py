@@ -13,7 +13,16 @@ import sys
 
 import esrgan_tf
 
-COMMANDS = ("train", "prepare", "upscale", "evaluate", "interpolate", "convert", "export")
+COMMANDS = (
+    "train",
+    "prepare",
+    "upscale",
+    "evaluate",
+    "interpolate",
+    "convert",
+    "export",
+    "degrade",
+)
 LIBRARY_PACKAGES = ("models", "data", "training", "inference", "deploy")
 # Deferred imports of the package's own modules, each with the reason it is deferred. A
 # deferred import that dodges a cycle would mean the layers are wrong: none is allowed.
@@ -126,7 +135,7 @@ import esrgan_tf.training.stages, esrgan_tf.deploy.export, esrgan_tf.data.prepar
 after_libraries = set(flags.FLAGS) - before
 loaded = sorted(m for m in sys.modules if m.startswith("esrgan_tf"))
 import esrgan_tf.train, esrgan_tf.prepare, esrgan_tf.upscale, esrgan_tf.evaluate
-import esrgan_tf.interpolate, esrgan_tf.convert, esrgan_tf.export
+import esrgan_tf.interpolate, esrgan_tf.convert, esrgan_tf.export, esrgan_tf.degrade
 after_commands = set(flags.FLAGS) - before
 print(json.dumps({"libraries": sorted(after_libraries), "commands": sorted(after_commands),
                   "loaded_by_libraries": loaded}))

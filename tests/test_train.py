@@ -114,3 +114,25 @@ def test_flags_become_one_run_config(tmp_path):
     fv(["train", f"--workdir={tmp_path}", "--data=d", "--scale=3", "--hr_size=64"])
     with pytest.raises(ValueError, match="hr_size=64 must be a multiple of scale=3"):
         train.config_from_flags(fv)
+
+
+def test_dual_loss_variant_and_augmentation_flags(tmp_path):
+    fv = flags.FlagValues()
+    train.define_flags(fv)
+    base = ["train", f"--workdir={tmp_path}", "--data=d"]
+    fv(base)
+    loss = train.config_from_flags(fv).stage.loss
+    # ESRGAN-DP's beta_{3,6} on Caffe-preprocessed input by default, flips and rotations on.
+    assert loss.resnet_layers == ("conv4_block6_out",) and loss.resnet_preprocess == "caffe"
+    assert train.config_from_flags(fv).stage.data.augment
+    fv.unparse_flags()
+    # The authors' code's variant; --resnet_layer is the flag's old name.
+    stages = "conv2_block3_out,conv3_block4_out,conv4_block6_out"
+    fv(base + [f"--resnet_layer={stages}", "--resnet_preprocess=none", "--noaugment"])
+    config = train.config_from_flags(fv).stage
+    assert config.loss.resnet_layers == tuple(stages.split(","))
+    assert config.loss.resnet_preprocess == "none" and not config.data.augment
+    fv.unparse_flags()
+    fv(base + ["--resnet_layers=conv4_block5_out"])
+    with pytest.raises(ValueError, match="resnet_layers must be some of"):
+        train.config_from_flags(fv)

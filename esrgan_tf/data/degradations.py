@@ -530,11 +530,17 @@ def filter2d(image, kernel):
     return tf.transpose(out, [1, 2, 0])
 
 
+def usm_size(radius=50):
+    """The side of BasicSR `USMSharp`'s blur kernel: `radius` made odd (51 for 50). Plain
+    Python, so that configs can be checked without initialising TensorFlow."""
+    return radius + 1 if radius % 2 == 0 else radius
+
+
 def usm_kernel(radius=50):
     """BasicSR `USMSharp`'s blur: `cv2.getGaussianKernel(radius, 0)` (radius made odd) as an
     outer product, [n, n] float32. OpenCV's sigma for sigma <= 0 is
     0.3 * ((n - 1) / 2 - 1) + 0.8 (8.0 for n = 51)."""
-    n = radius + 1 if radius % 2 == 0 else radius
+    n = usm_size(radius)
     sigma = 0.3 * ((n - 1) * 0.5 - 1) + 0.8
     x = np.arange(n, dtype=np.float64) - (n - 1) / 2
     g = np.exp(-(x * x) / (2 * sigma * sigma))
@@ -719,7 +725,7 @@ def minimum_hr_size(scale, config=REAL_ESRGAN_X4PLUS):
     """The smallest HR side `degrade` accepts: every image that is blurred must be larger than
     the reflect padding (k // 2 = 10 for the 21x21 kernels, 25 for USM's 51x51)."""
     pad = KERNEL_PAD // 2
-    usm_pad = usm_kernel(config.usm_radius).shape[0] // 2
+    usm_pad = usm_size(config.usm_radius) // 2
     smallest_stage1 = min(config.first.resize_range[0], 1.0)
     size = usm_pad + 1
     while math.floor(size * smallest_stage1) <= pad or size // scale <= pad or size <= usm_pad:

@@ -4,6 +4,20 @@ Training follows ESRGAN §4.1 / BasicSR: random 128x128 HR crops of sub-images
 (LR 32x32 at x4), random horizontal flips and 90-degree rotations applied
 identically to LR and HR, LR made with MATLAB-exact bicubic (`imresize_tf`) when
 the shards hold only HR. Images are float32 RGB in [0, 1].
+
+With ``degradation="realesrgan"`` each LR is instead Real-ESRGAN's second-order degradation
+of its (augmented) HR patch (`esrgan_tf.data.degradations.degrade`), drawn from the example's
+own stateless seed; with ``usm_target`` every element also carries the unsharp-masked HR, the
+target of the pixel and perceptual losses (Real-ESRGAN's ``l1_gt_usm`` / ``percep_gt_usm``).
+
+No training-pair pool. Real-ESRGAN keeps a queue of 180 degraded pairs and swaps each new
+batch with random pairs from it (``RealESRGANModel._dequeue_and_enqueue``) because its
+``feed_data`` draws the resize scales and modes, the noise type, the second blur and the final
+order once per *batch*: without the pool every image of a batch would share them. Here every
+one of those draws is per example (each has its own seed), so a batch already mixes
+degradations as the pool makes it do, and the record shuffle already mixes images across
+batches; a pool of degraded pairs (a tf.data shuffle after the map) would only add memory
+(~1.6 MB per 256-px pair) and a longer warm-up.
 """
 
 import dataclasses
@@ -13,8 +27,15 @@ import os
 
 import tensorflow as tf
 
-from esrgan_tf.data import records
+from esrgan_tf.data import degradations, records
 from esrgan_tf.data.imresize import imresize_tf
+
+# How LR patches are made from HR ones when the shards hold no LR at the model's scale (or
+# `use_stored_lr` is off): MATLAB bicubic (ESRGAN), or Real-ESRGAN's degradation model.
+DEGRADATIONS = ("none", "realesrgan")
+# `degrade` is written with tf.cond / tf.switch_case, never Python control flow on tensors:
+# AutoGraph's conversion of its large graph would only add a second of tracing per dataset.
+_degrade = tf.autograph.experimental.do_not_convert(degradations.degrade)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +54,18 @@ class TrainDataConfig:
         seed: makes file order, shuffling, crops and flips reproducible.
         shuffle_buffer: examples in the shuffle buffer.
         augment: random horizontal flip + rotation by multiples of 90 degrees.
+        rotate: with augment, also the rotations (Real-ESRGAN x4plus flips only:
+            `use_hflip: True`, `use_rot: False`).
+        permute_channels: each patch's R, G and B in one of the 6 orders, at random, the
+            same for LR and HR (`permute_channels`): a few photos then span many more
+            colours. Exact for bicubic LR, which resizes each channel alone.
         use_stored_lr: use the shards' LR when they hold it at this scale;
             otherwise (or when False) LR is made from each HR crop on the fly.
+        degradation: "none" (the LR of an HR crop is its MATLAB bicubic) or "realesrgan"
+            (Real-ESRGAN x4plus's degradation of the crop; stored LR is not used).
+        usm_target: every element is (lr, hr, hr_usm), hr_usm the unsharp-masked HR
+            (`degradations.usm_sharpen`); the trainer's pixel and perceptual losses use it,
+            the GAN losses the plain HR (Real-ESRGAN x4plus).
         cycle_length: shards read in parallel.
     """
 
@@ -44,7 +75,11 @@ class TrainDataConfig:
     seed: int = 0
     shuffle_buffer: int = 1024
     augment: bool = True
+    rotate: bool = True
+    permute_channels: bool = False
     use_stored_lr: bool = True
+    degradation: str = "none"
+    usm_target: bool = False
     cycle_length: int = 4
 
     def __post_init__(self):
@@ -52,6 +87,8 @@ class TrainDataConfig:
             raise ValueError(f"hr_size must be positive, got {self.hr_size}")
         if self.batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.degradation not in DEGRADATIONS:
+            raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {self.degradation!r}")
 
 
 def shard_files(shards):
@@ -115,34 +152,90 @@ def random_crop_pair(hr, lr, seed, hr_size, scale):
     return hr_crop, lr_crop
 
 
-def augment_pair(hr, lr, seed):
+def augment_pair(hr, lr, seed, rotate=True):
     """The same random horizontal flip and rotation by k*90 degrees on HR and LR.
 
     Flip x rot90 covers all 8 symmetries of the square (BasicSR's hflip, vflip
     and transpose), ESRGAN §4.1 "horizontal flips and 90 degree rotations".
+    `rotate=False`: the flip only (the same flips as with rotations, for a seed).
+    `lr` may be None (an HR patch alone, degraded afterwards).
     """
     seeds = tf.random.experimental.stateless_split(seed, 2)
     flip = tf.random.stateless_uniform([], seeds[0], 0, 2, dtype=tf.int32) > 0
-    k = tf.random.stateless_uniform([], seeds[1], 0, 4, dtype=tf.int32)
+    k = tf.random.stateless_uniform([], seeds[1], 0, 4, dtype=tf.int32) if rotate else 0
 
     def apply(img):
+        if img is None:
+            return None
         img = tf.cond(flip, lambda: tf.reverse(img, axis=[1]), lambda: img)
         return tf.image.rot90(img, k)
 
     return apply(hr), apply(lr)
 
 
+# The 6 orders of R, G, B (`permute_channels`).
+_CHANNEL_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+
+
+def permute_channels(hr, lr, seed):
+    """HR and LR (or None) with their channels in the same random one of the 6 orders."""
+    order = tf.random.stateless_uniform([], seed, 0, len(_CHANNEL_ORDERS), dtype=tf.int32)
+    order = tf.gather(tf.constant(_CHANNEL_ORDERS), order)
+    return tf.gather(hr, order, axis=-1), None if lr is None else tf.gather(lr, order, axis=-1)
+
+
 def make_training_pair(example, seed, config, scale, with_stored_lr):
-    """Parsed example -> (lr, hr) patch pair at `scale`, augmented."""
+    """Parsed example -> (lr, hr) patch pair at `scale`, augmented; (lr, hr, hr_usm) with
+    `config.usm_target`.
+
+    With `config.degradation == "realesrgan"` the HR crop is augmented first and then
+    degraded (Real-ESRGAN augments the ground truth before synthesising its LR) with a
+    third seed split from the example's, so the crops and flips are those of the bicubic
+    stream.
+    """
     seeds = tf.random.experimental.stateless_split(seed, 2)
     hr = example["hr"]
     lr = example["lr"] if with_stored_lr else None
     hr, lr = random_crop_pair(hr, lr, seeds[0], config.hr_size, scale)
-    if lr is None:
-        lr = tf.clip_by_value(imresize_tf(hr, 1.0 / scale), 0.0, 1.0)
-    if config.augment:
-        hr, lr = augment_pair(hr, lr, seeds[1])
-    return lr, hr
+    if config.permute_channels:  # a seed of its own: crops and flips stay as without it
+        hr, lr = permute_channels(hr, lr, tf.random.experimental.stateless_split(seed, 4)[3])
+    hr_usm = None
+    if config.degradation == "realesrgan":
+        if config.augment:
+            hr, _ = augment_pair(hr, None, seeds[1], config.rotate)
+        # `degrade` sharpens the HR first (it degrades the sharpened one): reuse that.
+        degradation_seed = tf.random.experimental.stateless_split(seed, 3)[2]
+        lr, hr_usm = _degrade(hr, degradation_seed, scale)
+    else:
+        if lr is None:
+            lr = tf.clip_by_value(imresize_tf(hr, 1.0 / scale), 0.0, 1.0)
+        if config.augment:
+            hr, lr = augment_pair(hr, lr, seeds[1], config.rotate)
+    if not config.usm_target:
+        return lr, hr
+    if hr_usm is None:
+        hr_usm = degradations.usm_sharpen(hr)
+    return lr, hr, hr_usm
+
+
+def check_patch_size(config, scale):
+    """Raises ValueError when `config.hr_size` cannot be used at `scale`."""
+    if config.hr_size % scale:
+        raise ValueError(f"hr_size={config.hr_size} must be a multiple of scale={scale}")
+    if config.degradation == "realesrgan":
+        minimum = degradations.minimum_hr_size(scale)
+        if config.hr_size < minimum:
+            raise ValueError(
+                f"the realesrgan degradation needs HR patches of at least {minimum} px at "
+                f"x{scale} (its 21x21 blurs and 51x51 USM pad by reflection), got "
+                f"hr_size={config.hr_size}"
+            )
+    usm_pad = degradations.usm_size() // 2
+    if config.usm_target and config.hr_size <= usm_pad:
+        raise ValueError(
+            f"usm_target needs HR patches larger than {usm_pad} px (the USM blur is "
+            f"{2 * usm_pad + 1}x{2 * usm_pad + 1}), got hr_size={config.hr_size}"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -151,7 +244,12 @@ def make_training_pair(example, seed, config, scale, with_stored_lr):
 
 
 def train_dataset(config, scale, input_context=None):
-    """Infinite, batched (lr, hr) training dataset at SR factor `scale`.
+    """Infinite, batched (lr, hr) training dataset at SR factor `scale` ((lr, hr, hr_usm)
+    with `config.usm_target`).
+
+    Deterministic for `config.seed` and resumable: every example's crop, flips and
+    degradation are functions of its own stateless seed (seed, position in the stream), and
+    the iterator (with its shuffle buffer) is saved in the run's checkpoints.
 
     With a `tf.distribute.InputContext` (one input pipeline per worker), each
     pipeline reads its own shards (file-level sharding) and makes its share of the
@@ -159,10 +257,13 @@ def train_dataset(config, scale, input_context=None):
     of that worker. (With one pipeline per replica, as
     `distribute_datasets_from_function` makes, that is the per-replica batch.)
     """
-    if config.hr_size % scale:
-        raise ValueError(f"hr_size={config.hr_size} must be a multiple of scale={scale}")
+    check_patch_size(config, scale)
     files = shard_files(config.shards)
-    with_stored_lr = config.use_stored_lr and stored_lr_scale(config.shards) == scale
+    with_stored_lr = (
+        config.use_stored_lr
+        and config.degradation == "none"
+        and stored_lr_scale(config.shards) == scale
+    )
     batch_size = config.batch_size
     seed = file_seed = config.seed
     shard_records = False

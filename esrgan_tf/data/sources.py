@@ -1,9 +1,11 @@
-"""Where HR photos come from: folders of image files, scikit-image's sample photos, or TFDS.
+"""Where HR photos come from: folders of image files, photos bundled in package wheels, or TFDS.
 
 Every photo gets a stable ``source`` id (stored in each record and in the manifest) and is
 checked by `scan_file` / `scan_array` before any pixel is decoded, so that a data-preparation run
-can plan its shards up front. Orders are fixed: folders are sorted by source id, the sample
-photos follow `SKIMAGE_PHOTOS`, TFDS follows the dataset's own order (files not shuffled).
+can plan its shards up front. Orders are fixed: folders are sorted by source id, the built-in
+photos follow `PHOTOS` ('photos': files of scikit-image, scikit-learn and matplotlib) or
+`SKIMAGE_PHOTOS` ('skimage': scikit-image's arrays), TFDS follows the dataset's own order
+(files not shuffled).
 """
 
 import dataclasses
@@ -13,6 +15,9 @@ import os
 import numpy as np
 
 from esrgan_tf.data import image_io
+
+# The built-in photo sets (`PrepareConfig.builtin`, train's --prepare_if_missing).
+BUILTINS = ("skimage", "photos")
 
 # Photos that scikit-image ships inside its package, so they load offline (the photos
 # fetched through pooch -- eagle, lily, skin, kidney, ... -- are left out, and so are the
@@ -43,7 +48,8 @@ class Scan:
     """One input as found before decoding: identity, checksum, and whether it is usable.
 
     ``height``/``width`` are as stored (before EXIF orientation); ``reason`` is "" for a usable
-    input, else why it is skipped (see `image_io.UnusableImage`).
+    input, else why it is skipped (see `image_io.UnusableImage`). ``lr`` is the scan of the
+    input's own LR image when the data comes as LR/HR pairs (`pair_lr_files`).
     """
 
     source: str
@@ -54,6 +60,7 @@ class Scan:
     width: int = 0
     bit_depth: int = 0
     reason: str = ""
+    lr: "Scan | None" = None
 
 
 class SourceError(Exception):
@@ -94,6 +101,24 @@ def find_image_files(input_dirs, exclude=()):
                     )
                 found[source] = path
     return sorted(found.items())
+
+
+def lr_stems(stem, scale):
+    """The file names (without extension) the LR image of HR image `stem` may have: the same,
+    or with the ``x4`` / ``_x4`` / ``_LRBI_x4`` suffixes of DIV2K, Set5 and friends."""
+    return (stem, f"{stem}x{scale}", f"{stem}_x{scale}", f"{stem}_LRBI_x{scale}")
+
+
+def lr_files_by_stem(lr_dirs):
+    """{file stem: path} of the image files under ``lr_dirs`` (recursively); two LR files of
+    the same stem are a `SourceError` (which one belongs to the HR photo would be a guess)."""
+    by_stem = {}
+    for _, path in find_image_files(lr_dirs):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in by_stem:
+            raise SourceError(f"two LR images are both called {stem!r}: {by_stem[stem]}, {path}")
+        by_stem[stem] = path
+    return by_stem
 
 
 def scan_file(source, path, max_pixels):
@@ -149,6 +174,75 @@ def skimage_photos():
         else:
             pixels = getattr(data, name)()
         yield f"skimage/{name}", pixels
+
+
+@dataclasses.dataclass(frozen=True)
+class BundledPhoto:
+    """A photo file that a Python package ships inside its wheel: read offline, never fetched.
+
+    ``package`` is the import name, ``distribution`` the name pip installs it by, ``path`` the
+    file's path inside the package.
+    """
+
+    source: str
+    package: str
+    distribution: str
+    path: str
+
+
+def _photo(package, distribution, path):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return BundledPhoto(f"{package}/{stem}", package, distribution, path)
+
+
+# The colour photographs that install dependencies bundle in their wheels (the quickstart's
+# `--prepare_if_missing=photos`), training photos first and the held-out ones last: --holdout=4
+# validates on four unrelated scenes (an outdoor night shot, a cup on a table, an animal with
+# fur, a portrait in front of a flag). Left out: scikit-image's gray photos and textures
+# (camera, grass, gravel, brick...), microscopy (immunohistochemistry), the mostly black
+# retina and hubble_deep_field, the synthetic pictures, and the files scikit-image fetches
+# through pooch. tests/data/test_sources.py pins every file and its decoded pixels.
+PHOTOS = (
+    _photo("skimage", "scikit-image", "data/astronaut.png"),  # 512x512
+    _photo("skimage", "scikit-image", "data/motorcycle_left.png"),  # 500x741
+    _photo("skimage", "scikit-image", "data/motorcycle_right.png"),  # its stereo twin
+    _photo("sklearn", "scikit-learn", "datasets/images/china.jpg"),  # 427x640
+    _photo("sklearn", "scikit-learn", "datasets/images/flower.jpg"),  # 427x640
+    _photo("skimage", "scikit-image", "data/rocket.jpg"),  # 427x640, held out
+    _photo("skimage", "scikit-image", "data/coffee.png"),  # 400x600, held out
+    _photo("skimage", "scikit-image", "data/chelsea.png"),  # 300x451, held out
+    _photo("matplotlib", "matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),  # 600x512
+)
+PHOTOS_HOLDOUT = 4  # the last four of PHOTOS: the quickstart's validation photos
+
+
+def bundled_photo_files(photos=PHOTOS):
+    """(source, path) of the files of `photos` in the installed packages, in order.
+
+    The packages are located, not imported. A package that is missing, or that no longer
+    ships a file, is a `SourceError`: the photos are the quickstart's recipe, and a silently
+    smaller set would change it.
+    """
+    import importlib.metadata  # pylint: disable=import-outside-toplevel
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    found = []
+    for photo in photos:
+        spec = importlib.util.find_spec(photo.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise SourceError(
+                f"the built-in photo {photo.source} comes with the {photo.distribution} "
+                f"package, which is not installed (pip install {photo.distribution})"
+            )
+        path = os.path.join(spec.submodule_search_locations[0], *photo.path.split("/"))
+        if not os.path.isfile(path):
+            version = importlib.metadata.version(photo.distribution)
+            raise SourceError(
+                f"{photo.distribution} {version} no longer ships {photo.package}/{photo.path} "
+                f"(the built-in photo {photo.source}); install the version setup.py names"
+            )
+        found.append((photo.source, path))
+    return found
 
 
 def tfds_images(name, split, key, data_dir=None):

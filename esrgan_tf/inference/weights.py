@@ -102,7 +102,9 @@ def load_generator_weights(model, path, use_ema=False):
 
     Args:
         model: a built generator (call it on a dummy input first).
-        path: `.weights.h5`, a training workdir, or a checkpoint prefix.
+        path: `.weights.h5`, a training workdir, a checkpoint prefix, or weights of another
+            framework: a PyTorch `.pth` / `.safetensors`, an ncnn `.param`, `zoo:<name>`
+            (fine-tuning an imported model; the file must hold `model`'s architecture).
         use_ema: from a training checkpoint, take the EMA generator when it has one.
     Returns:
         A short description of what was loaded.
@@ -112,6 +114,9 @@ def load_generator_weights(model, path, use_ema=False):
     """
     if not model.built or not model.weights:
         raise ValueError("build the model (call it on a dummy input) before loading weights")
+    foreign = _foreign(path)
+    if foreign is not None:
+        return _load_foreign_into(model, path, foreign)
     if path.endswith(".h5"):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"weights file {path!r} does not exist")
@@ -157,6 +162,30 @@ def _foreign(path):
         return zoo.resolve(path)
     lower = str(path).lower()
     return path if lower.endswith(STATE_DICT_EXTENSIONS + (NCNN_EXTENSION,)) else None
+
+
+def _load_foreign_into(model, path, resolved):
+    """Copies the weights of a resolved PyTorch or ncnn file into `model`, all or nothing."""
+    if resolved.lower().endswith(NCNN_EXTENSION):
+        state_dict = ncnn.read(resolved).state_dict
+    else:
+        state_dict = state_dicts.load_state_dict(resolved)
+    canonical = state_dicts.canonicalize(state_dict)
+    try:
+        state_dicts.load_into_generator(model, canonical)
+    except ValueError as e:
+        try:
+            held = state_dicts.describe(
+                dataclasses.asdict(state_dicts.infer_model_config(canonical))
+            )
+        except ValueError:
+            held = "another architecture"
+        raise ValueError(
+            f"{path} holds {held}, which does not fit this {type(model).__name__} (set the "
+            f"architecture flags to the file's: --generator, --scale, --num_feat, --num_block, "
+            f"--num_grow_ch, --num_conv): {e}"
+        ) from e
+    return f"weights file {path} ({canonical.layout} layout)"
 
 
 def _load_foreign(path, overrides):

@@ -107,10 +107,15 @@ class Controller:
             self.validation_pairs = load_pairs(
                 config.val_dir, config.model.scale, config.max_val_images, config.val_lr_dir
             )
-        self._train_step = tf.function(
-            lambda stop: self.trainer.step_on_batch(*next(self.iterator), stop),
-            input_signature=[tf.TensorSpec([], tf.float32)],
-        )
+            note = validation.niqe_note(self.validation_pairs, config.model.scale)
+            if note:  # once here, not at every validation
+                logging.warning("Validation images in %s: %s", config.val_dir, note)
+
+        def train_step(stop):
+            lr, hr, *usm = next(self.iterator)  # (lr, hr) or, with usm_target, (lr, hr, hr_usm)
+            return self.trainer.step_on_batch(lr, hr, stop, *usm)
+
+        self._train_step = tf.function(train_step, input_signature=[tf.TensorSpec([], tf.float32)])
         self._stop_requested = False
 
     @property
@@ -202,7 +207,7 @@ class Controller:
 
     # -------------------------------------------------------------------- validation
     def validate(self, step=None):
-        """Validation PSNR/SSIM (Y, crop = scale) and image grids; returns the means."""
+        """Validation PSNR/SSIM/NIQE (Y, crop = scale) and image grids; returns the means."""
         step = self.step if step is None else step
         result = validation.evaluate(
             self.trainer.eval_generator(), self.validation_pairs, self.config.model.scale

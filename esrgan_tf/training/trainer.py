@@ -63,7 +63,12 @@ class Trainer:
                     loss.vgg_layers, loss.vgg_pre_activation, weights=loss.vgg_weights
                 )
             if loss.perceptual == "dual":
-                self.resnet = ResNetFeatures(loss.resnet_layer, weights=loss.resnet_weights)
+                layers = loss.resnet_layers
+                self.resnet = ResNetFeatures(
+                    layers[0] if len(layers) == 1 else tuple(layers),
+                    weights=loss.resnet_weights,
+                    preprocess=loss.resnet_preprocess,
+                )
             adam = functools.partial(
                 optimization.adam,
                 beta_1=config.adam_beta1,
@@ -140,7 +145,7 @@ class Trainer:
     def _average(self, per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
 
-    def _replica_step(self, lr_batch, hr_batch):
+    def _replica_step(self, lr_batch, hr_batch, usm_batch=None):
         # Each replica takes its slice of the worker's batch.
         ctx = tf.distribute.get_replica_context()
         local = ctx.replica_id_in_sync_group % self.local_replicas
@@ -152,6 +157,11 @@ class Trainer:
         )
         lr = lr_batch[local * per_replica : (local + 1) * per_replica]
         hr = hr_batch[local * per_replica : (local + 1) * per_replica]
+        # The pixel and perceptual target: the USM-sharpened HR when the input carries it
+        # (Real-ESRGAN), while D and the GAN losses always see the plain HR.
+        target = hr
+        if usm_batch is not None:
+            target = usm_batch[local * per_replica : (local + 1) * per_replica]
         loss = self.config.loss
 
         # G first, then D on the same SR (BasicSR's order; k = 1 as SRGAN §3.2). D's loss
@@ -161,11 +171,12 @@ class Trainer:
             g_total, terms = losses.generator_loss(
                 loss,
                 sr,
-                hr,
+                target,
                 vgg=self.vgg,
                 resnet=self.resnet,
                 discriminator=self.discriminator,
                 global_mean=self._global_mean,
+                gan_hr=hr,
             )
             g_loss = self._average(g_total)
             if self.loss_scaling:
@@ -202,20 +213,24 @@ class Trainer:
             )
         return logs
 
-    def step_on_batch(self, lr_batch, hr_batch, stop_requested):
+    def step_on_batch(self, lr_batch, hr_batch, stop_requested, usm_batch=None):
         """One step on this worker's batch; returns the logs summed over replicas.
+
+        `usm_batch`: the USM-sharpened HR of a `usm_target` pipeline (the target of the pixel
+        and perceptual losses), or None.
 
         `stop_requested` (0/1, this worker's SIGTERM) comes back summed over all replicas
         as "stop_requests", so that every worker stops at the same step. Call it in a
         `tf.function` (benchmarks time it apart from the input this way).
         """
 
-        def replica_step(lr, hr):
-            logs = self._replica_step(lr, hr)
+        def replica_step(*batch):
+            logs = self._replica_step(*batch)
             logs["stop_requests"] = tf.identity(stop_requested)  # per replica, to sum
             return logs
 
-        per_replica = self.strategy.run(replica_step, args=(lr_batch, hr_batch))
+        batch = (lr_batch, hr_batch) if usm_batch is None else (lr_batch, hr_batch, usm_batch)
+        per_replica = self.strategy.run(replica_step, args=batch)
         logs = {k: self.strategy.reduce("sum", v, axis=None) for k, v in per_replica.items()}
         if self.ema_generator is not None:
             d = self.config.ema_decay

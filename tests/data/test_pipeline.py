@@ -6,13 +6,15 @@ same symmetry of the matching LR window (stored LR) or equal NumPy ``imresize`` 
 (LR made on the fly).
 """
 
+import dataclasses
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 import pytest
 import skimage.data
 import tensorflow as tf
 
-from esrgan_tf.data import image_io, pipeline, records
+from esrgan_tf.data import degradations, image_io, pipeline, records
 from esrgan_tf.data.imresize import imresize
 
 SUB = 48  # sub-image side: a multiple of 2, 3, 4 and 8
@@ -96,7 +98,7 @@ def _config(shards, scale=4, **kwargs):
 
 def _batches(config, n, input_context=None):
     dataset = pipeline.train_dataset(*config, input_context)
-    return [(lr.numpy(), hr.numpy()) for lr, hr in dataset.take(n)]
+    return [tuple(t.numpy() for t in batch) for batch in dataset.take(n)]
 
 
 def _patches(config, n_batches, input_context=None):
@@ -454,3 +456,121 @@ def test_restored_iterator_continues_with_the_same_batches(hr_only, tmp_path):
         np.testing.assert_array_equal(lr_e.numpy(), lr_r.numpy())
     # Otherwise a restore that did nothing would pass too.
     assert not all(np.array_equal(e[1].numpy(), f[1].numpy()) for e, f in zip(expected, from_start))
+
+
+# ---------------------------------------------------------------------------------------
+# Real-ESRGAN degradation and USM targets
+# ---------------------------------------------------------------------------------------
+
+BIG_SUB, DEGRADED_PATCH = 88, 76  # the degradation needs >= 74 px HR at x4
+
+
+def _degraded_config(directory, **kwargs):
+    settings = dict(hr_size=DEGRADED_PATCH, batch_size=2, degradation="realesrgan", usm_target=True)
+    return _config(directory, **{**settings, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def degraded(tmp_path_factory, shard_set):
+    """(sub-images, degraded dataset, the bicubic dataset of the same settings), flips only;
+    one dataset for all tests (tracing the degradation takes seconds)."""
+    directory = str(tmp_path_factory.mktemp("big_hr_only"))
+    hrs, _, _ = shard_set(directory, _photo_crops(4, size=BIG_SUB), num_files=1)
+    config = _degraded_config(directory, rotate=False, shuffle_buffer=4)
+    bicubic = _config(directory, hr_size=DEGRADED_PATCH, batch_size=2, rotate=False)
+    bicubic = (dataclasses.replace(bicubic[0], shuffle_buffer=4), bicubic[1])
+    return hrs, pipeline.train_dataset(*config), pipeline.train_dataset(*bicubic)
+
+
+def _numpy_batches(dataset, n):
+    return [tuple(t.numpy() for t in batch) for batch in dataset.take(n)]
+
+
+def test_degraded_training_pair_eager_equals_tf_data():
+    (serialized,) = _serialized_records(_photo_crops(1, size=BIG_SUB))
+    config, scale = _degraded_config("unused")
+
+    def fn(serialized, seed):
+        example = records.parse_example(serialized)
+        return pipeline.make_training_pair(example, seed, config, scale, False)
+
+    seeds = _SEEDS[:2]
+    eager = [fn(tf.constant(serialized), tf.constant(seed)) for seed in seeds]
+    dataset = tf.data.Dataset.from_tensor_slices(seeds).map(lambda seed: fn(serialized, seed))
+    in_tf_data = list(dataset)
+    for e, d in zip(eager, in_tf_data, strict=True):
+        # The HR side is pure indexing; the LR has been through FFT blurs, resizes and noise
+        # and is rounded to 8 bits, where eager and graph kernels could round a level apart
+        # (equal here on the CPU).
+        np.testing.assert_array_equal(e[1].numpy(), d[1].numpy())
+        np.testing.assert_allclose(e[2].numpy(), d[2].numpy(), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(e[0].numpy(), d[0].numpy(), rtol=0, atol=1.01 / 255)
+    _assert_not_all_equal([(lr,) for lr, _, _ in eager])
+
+
+def test_degraded_stream_keeps_the_crops_flips_and_targets(degraded):
+    hrs, dataset, bicubic = degraded
+    scale, n = 4, DEGRADED_PATCH // 4
+    batches = _numpy_batches(dataset, 3)
+    for (lr, hr, hr_usm), (bicubic_lr, bicubic_hr) in zip(batches, _numpy_batches(bicubic, 3)):
+        # The same crops and flips as the bicubic stream: only the LR is another one.
+        np.testing.assert_array_equal(hr, bicubic_hr)
+        assert lr.shape == bicubic_lr.shape == (2, n, n, 3)
+        assert not np.allclose(lr, bicubic_lr, atol=2 / 255)
+        # LR quantised to 8 bits, as Real-ESRGAN's `torch.clamp((out * 255).round(), 0, 255)`.
+        np.testing.assert_allclose(lr * 255, np.round(lr * 255), rtol=0, atol=1e-3)
+        for b in range(2):
+            (_, (flip, k), _, _), *more = _locate(hr[b], hrs, scale)
+            assert not more and k == 0  # rotate=False: flips only
+            np.testing.assert_allclose(
+                hr_usm[b], degradations.usm_sharpen(tf.constant(hr[b])).numpy(), atol=1e-6
+            )
+    # Sharpening changes the target (photo crops have edges above the 10/255 threshold).
+    assert not np.allclose(batches[0][1], batches[0][2], atol=1e-3)
+
+
+def test_usm_target_of_the_bicubic_stream(hr_only):
+    directory, _, _ = hr_only
+    config = _config(directory, hr_size=32, batch_size=2, usm_target=True)
+    lr, hr, hr_usm = next(iter(pipeline.train_dataset(*config)))
+    for b in range(2):
+        np.testing.assert_allclose(
+            lr[b].numpy(),
+            np.clip(imresize(hr[b].numpy().astype(np.float64), 0.25), 0, 1),
+            atol=1e-5,
+        )
+        np.testing.assert_allclose(
+            hr_usm[b].numpy(), degradations.usm_sharpen(hr[b]).numpy(), atol=1e-6
+        )
+
+
+def test_restored_degraded_iterator_continues_with_the_same_batches(degraded, tmp_path):
+    _, dataset, _ = degraded
+    iterator = iter(dataset)
+    first = next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    expected = [next(iterator) for _ in range(2)]
+    restored = iter(dataset)  # a new iterator: it starts at the beginning until restored
+    tf.train.Checkpoint(iterator=restored).restore(path).assert_consumed()
+    for e, r in zip(expected, [next(restored) for _ in range(2)]):
+        for a, b in zip(e, r):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # A restore that did nothing would start again with the first batch.
+    assert not np.array_equal(first[0].numpy(), expected[0][0].numpy())
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(degradation="realesrgan", hr_size=72), "at least 74 px at x4"),
+        (dict(usm_target=True, hr_size=24), "larger than 25 px"),
+    ],
+)
+def test_patches_too_small_for_the_degradation_or_usm(hr_only, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline.train_dataset(*_config(hr_only[0], **kwargs))
+
+
+def test_unknown_degradation_is_a_value_error():
+    with pytest.raises(ValueError, match="degradation must be one of"):
+        pipeline.TrainDataConfig(shards="s", degradation="bsrgan")

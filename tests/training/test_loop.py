@@ -12,8 +12,9 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from esrgan_tf import losses
+from esrgan_tf import losses, niqe
 from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig
+from esrgan_tf.data.imresize import imresize
 from esrgan_tf.data.pipeline import TrainDataConfig
 from esrgan_tf.training import loop
 
@@ -313,3 +314,37 @@ def test_rates_follow_the_trainer_step_even_when_fp16_skips(shards, tmp_path, mo
     assert int(run.trainer.g_optimizer.iterations.numpy()) == 0
     assert float(run.trainer.g_optimizer.learning_rate) == pytest.approx(1e-4)  # update 2
     assert run.trainer.learning_rates()["lr_g"] == pytest.approx(1e-3)  # the last update's
+
+
+def test_gan_stage_validation_logs_niqe(shards, tmp_path, caplog):
+    # NIQE needs two 96x96 blocks after the crop of 4: a 108x208 astronaut crop (LR 27x52).
+    val_dir = tmp_path / "val"
+    val_dir.mkdir()
+    hr = skimage.data.astronaut()[40:148, 100:308]
+    keras.utils.save_img(str(val_dir / "a.png"), hr, scale=False)
+    loss = LossConfig(pixel_weight=1e-2, gan_type="ragan", adversarial_weight=5e-3)
+    config = make_config(
+        shards, tmp_path / "gan", loss=loss, val_dir=str(val_dir), num_cpu_devices=1
+    )
+    gan = loop.Controller(config)
+    assert config.is_gan
+    caplog.set_level("INFO", logger="absl")
+    means = gan.validate(step=7)  # the periodic action, without compiling a GAN step
+    gan.writer.flush()
+
+    # The same NIQE of the stage's generator output, recomputed here.
+    hr = hr.astype(np.float32) / 255
+    lr = np.clip(imresize(hr, 0.25), 0, 1).astype(np.float32)
+    sr = np.clip(np.asarray(gan.trainer.eval_generator()(lr[None], training=False))[0], 0, 1)
+    expected = niqe.niqe(sr, crop_border=4)
+    assert means["niqe"] == pytest.approx(expected, abs=1e-9)
+    logged = {}
+    for path in glob.glob(str(tmp_path / "gan" / "summaries" / "train" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                if v.tag.startswith("val/") and v.tag != "val/a":
+                    logged[v.tag] = (event.step, float(tf.make_ndarray(v.tensor)))
+    assert {"val/psnr_y", "val/ssim_y", "val/niqe"} <= set(logged)
+    assert logged["val/niqe"][0] == 7
+    assert logged["val/niqe"][1] == pytest.approx(expected, rel=1e-6)  # a float32 scalar
+    assert f"niqe {expected:.4f}" in caplog.text  # and in the text log
