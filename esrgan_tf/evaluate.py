@@ -1,7 +1,9 @@
 """python -m esrgan_tf.evaluate --weights=PATH --datasets=data/Set5/HR,data/Set14/HR
     --output_dir=results/x [--lr_dirs=...] [--save_images] [--tile=256]
+    [--noniqe] [--lpips_weights=alexnet-owt-7be5be79.pth [--lpips_net=alex|vgg]]
 
-Benchmarks a generator with the literature's conventions, next to the bicubic baseline.
+Benchmarks a generator with the literature's conventions, next to the bicubic baseline:
+PSNR/SSIM, NIQE, and LPIPS when its backbone weights are given.
 Thin driver: flags -> `EvaluateConfig` -> `esrgan_tf.inference.evaluation.run` (protocol
 and output files: see there). Weights: a `.weights.h5`, a training workdir, a checkpoint
 prefix, or an exported SavedModel (a Serving base path means its newest version).
@@ -9,7 +11,7 @@ prefix, or an exported SavedModel (a Serving base path means its newest version)
 
 from absl import flags
 
-from esrgan_tf import cli
+from esrgan_tf import cli, lpips
 from esrgan_tf.config import GENERATORS
 from esrgan_tf.inference import evaluation
 from esrgan_tf.inference.tiling import Tiling
@@ -48,7 +50,25 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_boolean(
         "use_ema", True, "From a training checkpoint, use its EMA generator.", **kw
     )
+    flags.DEFINE_boolean(
+        "niqe",
+        True,
+        "Also score NIQE (no reference, lower is better; Y, crop = scale, as BasicSR/PIRM): "
+        "0.08 s per 512x512 image and method on a 2-core CPU.",
+        **kw,
+    )
+    flags.DEFINE_string(
+        "lpips_weights",
+        "",
+        "torchvision's ImageNet weights of the LPIPS backbone (alexnet-owt-7be5be79.pth, "
+        "vgg16-397923af.pth, or an .npz made by esrgan_tf.lpips.convert_weights); '' = no LPIPS.",
+        **kw,
+    )
+    flags.DEFINE_enum(
+        "lpips_net", "alex", sorted(lpips.BACKBONES), "LPIPS backbone of --lpips_weights.", **kw
+    )
     cli.define_tiling_flags(fv)
+    cli.define_runtime_flag(fv)
     cli.define_progress_flag(fv)
     cli.define_architecture_flags(GENERATORS, fv)
     flags.adopt_module_key_flags(cli, flag_values=fv)  # --help lists the shared ones too
@@ -65,6 +85,10 @@ def config_from_flags(fv=flags.FLAGS):
             f"--lr_dirs has {len(lr_dirs)} entries for {len(fv.datasets)} "
             "--datasets; give one per dataset ('' for bicubic LR)"
         )
+    if fv["lpips_net"].present and not fv.lpips_weights:
+        raise FileNotFoundError(
+            f"--lpips_net without --lpips_weights. {lpips.backbone_help(fv.lpips_net)}"
+        )
     return evaluation.EvaluateConfig(
         weights=fv.weights,
         model=resolve_model_config(fv.weights, cli.architecture_overrides(fv)),
@@ -73,8 +97,12 @@ def config_from_flags(fv=flags.FLAGS):
         output_dir=fv.output_dir,
         save_images=fv.save_images,
         tiling=Tiling(**cli.tiling_values(fv)),
+        runtime=fv.runtime,
         use_ema=fv.use_ema,
         progress=fv.progress,
+        niqe=fv.niqe,
+        lpips_weights=fv.lpips_weights,
+        lpips_net=fv.lpips_net,
     )
 
 

@@ -91,6 +91,20 @@ _HALVE_TAPS = np.array([-3, -9, 29, 111, 111, 29, -9, -3], np.float32) / np.floa
 _HALVE_PAD = 3
 
 
+class UndefinedError(ValueError):
+    """NIQE is undefined for this image: fewer than two 96x96 blocks fit, or too few have texture.
+
+    Reports show such an image's NIQE as missing instead of failing (`fits` tells the first
+    case from the image size alone).
+    """
+
+
+def fits(height, width, crop_border=0):
+    """Whether a `height` x `width` image holds NIQE's two 96x96 blocks after the crop."""
+    rows, cols = ((n - 2 * int(crop_border)) // _BLOCK for n in (height, width))
+    return rows >= 1 and cols >= 1 and rows * cols >= 2
+
+
 @functools.cache
 def _pristine_model():
     """(mu_p [1, 36], cov_p [36, 36], window [7, 7]) float64, read once from the package."""
@@ -244,9 +258,10 @@ def niqe(image, crop_border=0):
       A Python float.
 
     Raises:
-      ValueError: when fewer than two 96x96 blocks fit in the cropped image (it needs at least
-        96x192 or 192x96 pixels; BasicSR fails there with an SVD or torch error), or when fewer
-        than two blocks have texture (the covariance is undefined).
+      UndefinedError (a ValueError): when fewer than two 96x96 blocks fit in the cropped image
+        (it needs at least 96x192 or 192x96 pixels, `fits`; BasicSR fails there with an SVD or
+        torch error), or when fewer than two blocks have texture (the covariance is undefined).
+      ValueError: a bad shape or crop_border.
     """
     if int(crop_border) != crop_border or crop_border < 0:
         raise ValueError(f"crop_border must be a non-negative integer, got {crop_border}.")
@@ -257,7 +272,7 @@ def niqe(image, crop_border=0):
         y = y[crop_border : height - crop_border, crop_border : width - crop_border]
     rows, cols = (n // _BLOCK for n in y.shape)
     if rows * cols < 2:
-        raise ValueError(
+        raise UndefinedError(
             f"NIQE needs at least two {_BLOCK}x{_BLOCK} blocks, i.e. {_BLOCK}x{2 * _BLOCK} or "
             f"{2 * _BLOCK}x{_BLOCK} pixels, after removing crop_border={crop_border} pixels from "
             f"each edge; got {y.shape[0]}x{y.shape[1]} of a {height}x{width} image."
@@ -274,7 +289,7 @@ def niqe(image, crop_border=0):
 
     complete = features[~np.isnan(features).any(axis=1)]
     if len(complete) < 2:
-        raise ValueError(
+        raise UndefinedError(
             f"NIQE is undefined for this image: only {len(complete)} of its {rows * cols} "
             f"{_BLOCK}x{_BLOCK} blocks have texture at both scales (flat blocks give NaN "
             "features), and the covariance needs two."

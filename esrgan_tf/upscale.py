@@ -101,6 +101,7 @@ def define_flags(fv=flags.FLAGS):
     flags.DEFINE_integer("crf", 18, "Video constant rate factor (lower: better, bigger).", **kw)
     flags.DEFINE_integer("frames_per_call", 4, "Video frames per generator call.", **kw)
     cli.define_tiling_flags(fv)
+    cli.define_runtime_flag(fv)
     cli.define_progress_flag(fv)
     cli.define_architecture_flags(GENERATORS, fv)
     flags.adopt_module_key_flags(cli, flag_values=fv)  # --help lists the shared ones too
@@ -116,6 +117,7 @@ def config_from_flags(fv=flags.FLAGS):
         model=resolve_model_config(fv.weights, cli.architecture_overrides(fv)),
         suffix=fv.suffix,
         tiling=Tiling(**cli.tiling_values(fv)),
+        runtime=fv.runtime,
         use_ema=fv.use_ema,
         max_pixels=fv.max_pixels,
         outscale=fv.outscale,

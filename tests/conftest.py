@@ -32,6 +32,13 @@ def _seed():
     keras.utils.set_random_seed(0)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tflite_cache(tmp_path_factory):
+    """Converted TFLite stages (`esrgan_tf.inference.runtimes`) go to a session folder, never
+    to the user's ~/.cache; commands run by the tests inherit it."""
+    os.environ["ESRGAN_TF_CACHE"] = str(tmp_path_factory.mktemp("tflite_cache"))
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     """The repository root (commands run from there, as the README says)."""
@@ -129,6 +136,34 @@ def tiny_shards(tmp_path_factory):
     photo = skimage.data.astronaut()
     image_io.write_png(str(root / "val" / "v.png"), np.ascontiguousarray(photo[300:348, 300:340]))
     return root
+
+
+# torchvision 0.28's AlexNet.features convs, {index: (out, in, kernel)}: the keys and shapes of
+# alexnet-owt-7be5be79.pth that LPIPS reads (tests/test_lpips.py checks them against torch).
+_ALEXNET_CONVS = {
+    0: (64, 3, 11),
+    3: (192, 64, 5),
+    6: (384, 192, 3),
+    8: (256, 384, 3),
+    10: (256, 256, 3),
+}
+
+
+@pytest.fixture(scope="session")
+def lpips_backbone(tmp_path_factory):
+    """An .npz of torchvision's AlexNet `features.*` structure with seeded random weights
+    (the ImageNet file cannot be downloaded here): a backbone for `esrgan_tf.lpips.LPIPS`."""
+    rng = np.random.default_rng(0)
+    state_dict = {}
+    for index, (out, inp, k) in _ALEXNET_CONVS.items():
+        std = np.sqrt(2.0 / (inp * k * k))
+        state_dict[f"features.{index}.weight"] = (
+            rng.standard_normal((out, inp, k, k)) * std
+        ).astype(np.float32)
+        state_dict[f"features.{index}.bias"] = rng.normal(0.0, 0.05, out).astype(np.float32)
+    path = tmp_path_factory.mktemp("lpips") / "alexnet_features.npz"
+    np.savez(path, **state_dict)
+    return str(path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,26 +1,30 @@
-"""`python -m esrgan_tf.evaluate` end to end on real photo crops, and a missing folder."""
+"""`python -m esrgan_tf.evaluate` end to end on real photo crops (PSNR/SSIM, NIQE, LPIPS with
+a test-made backbone file), bad LPIPS flags, and a missing folder."""
 
 import csv
 import os
 
+from absl import flags
 import numpy as np
 from PIL import Image
 import pytest
 import skimage.data
 
-from esrgan_tf import metrics
+from esrgan_tf import evaluate, lpips, metrics, niqe
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import mod_crop
 
 KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 
 
-def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
+def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command, lpips_backbone):
     hr_dir = tmp_path / "Set2" / "HR"
     hr_dir.mkdir(parents=True)
     photos = {
         "chelsea": skimage.data.chelsea()[60:105, 150:211],
         "coffee": skimage.data.coffee()[100:140, 200:236],
+        # Big enough for NIQE at x4 (two 96x96 blocks after the crop of 4).
+        "astronaut": skimage.data.astronaut()[40:150, 100:310],
     }
     for stem, crop in photos.items():
         image_io.write_png(str(hr_dir / f"{stem}.png"), np.ascontiguousarray(crop))
@@ -36,19 +40,33 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
         "--save_images",
         "--noprogress",
         "--tile=8",
+        f"--lpips_weights={lpips_backbone}",
         *arch,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| bicubic |" in result.stdout
+    assert "| model | psnr_y | ssim_y | psnr_rgb | ssim_rgb | niqe | lpips |" in result.stdout
+    assert "NIQE (Mittal et al. 2013; no reference, lower is better) on Y (BT.601)" in result.stdout
+    assert "none for chelsea, coffee" in result.stdout  # the two small crops
     with open(out / "Set2.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 * len(photos)
+    alex = lpips.LPIPS("alex", lpips_backbone)
     for row in (r for r in rows if r["method"] == "model"):
         saved = np.asarray(Image.open(out / "Set2" / f"{row['image']}.png"))
         hr = mod_crop(photos[row["image"]].astype(np.float32) / 255, 4)
         scores = metrics.evaluate_pair(saved, hr, 4, crop_border=4)
         for key in KEYS:  # the saved PNG is exactly what was scored
             assert float(row[key]) == pytest.approx(scores[key], abs=1e-9)
+        if row["image"] == "astronaut":
+            assert float(row["niqe"]) == pytest.approx(niqe.niqe(saved, 4), abs=1e-9)
+        else:
+            assert row["niqe"] == ""
+        if row["image"] == "coffee":  # 32x28 after the crop: AlexNet needs 31x31
+            assert row["lpips"] == ""
+        else:
+            want = lpips.lpips_distance(saved, hr, alex, 4)
+            assert float(row["lpips"]) == pytest.approx(want, abs=1e-6)
     assert os.path.isfile(out / "summary.md")
 
     missing = run_command(
@@ -60,3 +78,18 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     )
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_lpips_net_without_weights_says_where_to_get_them(tmp_path):
+    fv = flags.FlagValues()
+    evaluate.define_flags(fv)
+    fv(["evaluate", "--weights=w.weights.h5", f"--output_dir={tmp_path}", "--datasets=d"])
+    assert evaluate.config_from_flags(fv).niqe and not evaluate.config_from_flags(fv).lpips_weights
+    fv.unparse_flags()
+    fv(["evaluate", "--weights=w", f"--output_dir={tmp_path}", "--datasets=d", "--noniqe"])
+    assert not evaluate.config_from_flags(fv).niqe
+    fv.unparse_flags()
+    fv(["evaluate", "--weights=w", f"--output_dir={tmp_path}", "--datasets=d", "--lpips_net=vgg"])
+    with pytest.raises(FileNotFoundError, match="--lpips_net without --lpips_weights") as err:
+        evaluate.config_from_flags(fv)
+    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in str(err.value)

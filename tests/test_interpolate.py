@@ -1,14 +1,20 @@
-"""`python -m esrgan_tf.interpolate` end to end: weights, a strip, and a bad alpha."""
+"""`python -m esrgan_tf.interpolate` end to end: weights, a strip, the perception-distortion
+sweep (CSV + PNG), and a bad alpha."""
 
+import csv
 import os
 
+from absl import flags
 import numpy as np
 from PIL import Image
+import pytest
 import skimage.data
 
+from esrgan_tf import interpolate, metrics, niqe
 from esrgan_tf.data import image_io
+from esrgan_tf.data.imresize import imresize
 from esrgan_tf.inference.interpolation import STRIP_GAP
-from esrgan_tf.inference.weights import h5_arrays
+from esrgan_tf.inference.weights import h5_arrays, load_generator
 
 ARCH_FLAGS = ["--num_feat=8", "--num_block=1", "--num_grow_ch=4", "--scale=4"]
 
@@ -20,6 +26,10 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     image = str(tmp_path / "lr.png")
     image_io.write_png(image, np.ascontiguousarray(skimage.data.astronaut()[100:112, 180:196]))
     out, strip = str(tmp_path / "blend.weights.h5"), str(tmp_path / "strip.png")
+    val_dir, sweep_dir = tmp_path / "val", tmp_path / "sweep"
+    val_dir.mkdir()
+    hr = skimage.data.astronaut()[40:148, 100:308]  # 108x208: big enough for NIQE at x4
+    image_io.write_png(str(val_dir / "big.png"), np.ascontiguousarray(hr))
     result = run_command(
         "esrgan_tf.interpolate",
         f"--psnr={psnr}",
@@ -29,9 +39,25 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
         "--alphas=0,1",
         f"--image={image}",
         f"--strip={strip}",
+        f"--val_dir={val_dir}",
+        f"--sweep_dir={sweep_dir}",
+        "--noprogress",
         *ARCH_FLAGS,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "| blend | psnr_y | ssim_y | psnr_rgb | ssim_rgb | niqe |" in result.stdout
+    with open(sweep_dir / "perception_distortion.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["alpha"]) for r in rows] == [0.0, 1.0]
+    hr = hr.astype(np.float32) / 255
+    lr = np.clip(imresize(hr, 0.25), 0, 1).astype(np.float32)
+    for row, path in zip(rows, (psnr, gan)):  # alpha 0 is the PSNR model, 1 the GAN model
+        model, _ = load_generator(path, tiny_model)
+        sr = np.clip(np.asarray(model(lr[None], training=False))[0], 0, 1)
+        assert float(row["psnr_y"]) == pytest.approx(metrics.psnr(sr, hr, 4), abs=1e-6)
+        assert float(row["niqe"]) == pytest.approx(niqe.niqe(sr, 4), abs=1e-4)
+    plot = Image.open(sweep_dir / "perception_distortion.png")
+    assert plot.format == "PNG" and plot.size == (640, 480)
     p, g, got = h5_arrays(psnr), h5_arrays(gan), h5_arrays(out)
     for key, value in got.items():
         np.testing.assert_allclose(
@@ -50,3 +76,23 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     assert bad.returncode == 1 and "alpha must be in" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not os.path.exists(tmp_path / "bad.weights.h5")
+
+
+def test_sweep_flags_go_together(tmp_path):
+    fv = flags.FlagValues()
+    interpolate.define_flags(fv)
+    base = ["interpolate", "--psnr=p.weights.h5", "--gan=g.weights.h5"]
+    for extra, message in (
+        (["--val_dir=v"], "--val_dir and --sweep_dir go together"),
+        (["--sweep_dir=s"], "--val_dir and --sweep_dir go together"),
+        (["--val_lr_dir=l"], "--val_lr_dir needs --val_dir"),
+        ([], "nothing to do"),
+    ):
+        fv.unparse_flags()
+        fv(base + extra)
+        with pytest.raises(ValueError, match=message):
+            interpolate.config_from_flags(fv)
+    fv.unparse_flags()
+    fv(base + ["--scale=4", f"--val_dir={tmp_path}", f"--sweep_dir={tmp_path / 's'}"])
+    config = interpolate.config_from_flags(fv)
+    assert config.val_dir == str(tmp_path) and config.sweep_dir == str(tmp_path / "s")

@@ -32,22 +32,28 @@ VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8")
 SHAPES = ("dynamic", "fixed")
 
 
-def _float_saved_model(generator, path, input_shape):
-    """A SavedModel with one signature: float32 `input_shape` -> SR clipped to [0, 1]."""
-
-    def upscale(images):
-        sr = generator(tf.cast(images, generator.compute_dtype))
-        return {"sr": tf.clip_by_value(tf.cast(sr, tf.float32), 0.0, 1.0)}
-
+def _float_saved_model(trackable, fn, path, input_shape):
+    """A SavedModel with one signature: float32 `input_shape` -> {"sr": fn(images)}."""
     archive = keras.export.ExportArchive()
-    archive.track(generator)
+    archive.track(trackable)
     archive.add_endpoint(
         "serving_default",
-        tf.function(upscale),
+        tf.function(lambda images: {"sr": fn(images)}),
         input_signature=[tf.TensorSpec(input_shape, tf.float32, name="images")],
     )
     with serving.quiet_tf_logs():
         archive.write_out(path, verbose=False)
+
+
+def convert_function(model, fn, input_shape):
+    """float32 TFLite flatbuffer bytes of `fn` (a function of the Keras `model`'s layers,
+    e.g. one of RRDBNet's stages) on float32 inputs of `input_shape` (None: dynamic), its
+    output as it is (not clipped). Used by `esrgan_tf.inference.runtimes`."""
+    with tempfile.TemporaryDirectory(prefix="esrgan_tf_tflite_") as tmp:
+        _float_saved_model(model, lambda x: tf.cast(fn(x), tf.float32), tmp, input_shape)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        with serving.quiet_tf_logs():
+            return converter.convert()
 
 
 def convert(generator, variant, input_size=None, representative=None):
@@ -65,8 +71,13 @@ def convert(generator, variant, input_size=None, representative=None):
     if variant == "int8" and representative is None:
         raise ValueError("the int8 variant needs representative LR patches for calibration")
     shape = [1, None, None, 3] if input_size is None else [1, *input_size, 3]
+
+    def upscale(images):
+        sr = generator(tf.cast(images, generator.compute_dtype))
+        return tf.clip_by_value(tf.cast(sr, tf.float32), 0.0, 1.0)
+
     with tempfile.TemporaryDirectory(prefix="esrgan_tf_tflite_") as tmp:
-        _float_saved_model(generator, tmp, shape)
+        _float_saved_model(generator, upscale, tmp, shape)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         if variant != "fp32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -99,7 +110,8 @@ def parse_size(text):
 
 
 class TFLiteModel:
-    """A TFLite SR model on the ai-edge-litert interpreter: [N, H, W, 3] float -> SR.
+    """A TFLite SR model on the ai-edge-litert interpreter: [N, H, W, C] float -> SR
+    (C = 3 for whole generators; a stage of `convert_function` may take more).
 
     Images go through one at a time (the models have batch 1). A dynamic model is
     resized to each new input size; a fixed one refuses other sizes with a clear error.
@@ -134,13 +146,15 @@ class TFLiteModel:
                 )
             return
         if tuple(self.interpreter.get_input_details()[0]["shape"][1:3]) != size:
-            self.interpreter.resize_tensor_input(self._input["index"], [1, *size, 3])
+            channels = int(self._input["shape"][3])
+            self.interpreter.resize_tensor_input(self._input["index"], [1, *size, channels])
             self.interpreter.allocate_tensors()
 
     def __call__(self, images):
         images = np.asarray(images, np.float32)
-        if images.ndim != 4 or images.shape[3] != 3:
-            raise ValueError(f"expected [N, H, W, 3] images, got shape {images.shape}")
+        channels = int(self._input["shape"][3])
+        if images.ndim != 4 or images.shape[3] != channels:
+            raise ValueError(f"expected [N, H, W, {channels}] images, got shape {images.shape}")
         self._prepare(tuple(images.shape[1:3]))
         outputs = []
         for image in images:

@@ -4,7 +4,10 @@ Network interpolation: every parameter of the blended generator is
     theta_INTERP = (1 - alpha) * theta_PSNR + alpha * theta_GAN,   alpha in [0, 1],
 which trades the PSNR model's fidelity against the GAN model's textures without
 retraining. With --image and --strip it also writes one PNG with the photo
-super-resolved at each of --alphas side by side (like ESRGAN Fig. 10).
+super-resolved at each of --alphas side by side (like ESRGAN Fig. 10). With --val_dir
+and --sweep_dir it scores every alpha on those HR images (PSNR/SSIM, and NIQE on Y with
+crop = scale, as `python -m esrgan_tf.evaluate`) and writes the perception-distortion
+plane as CSV and PNG (`esrgan_tf.inference.perception_distortion`).
 Both models must share one architecture: the GAN model is fine-tuned from the PSNR one.
 """
 
@@ -13,10 +16,13 @@ import os
 
 from absl import logging
 import numpy as np
+import tqdm
 
-from esrgan_tf import atomic, metrics
+from esrgan_tf import atomic, metrics, niqe, tables
 from esrgan_tf.config import ModelConfig
 from esrgan_tf.data import image_io
+from esrgan_tf.data.image_pairs import load_pairs
+from esrgan_tf.inference import evaluation, perception_distortion
 from esrgan_tf.inference.tiling import Tiling, tile_upscale
 from esrgan_tf.inference.weights import load_generator
 from esrgan_tf.models.builders import built_generator
@@ -36,7 +42,10 @@ class InterpolateConfig:
         model: architecture of both generators.
         alphas, image, strip: comparison strip of `image` at each alpha, written to
             `strip` ('' = none).
-        tiling: tiled inference of the strip.
+        tiling: tiled inference of the strip and the sweep.
+        val_dir, val_lr_dir: HR images (and their paired LR, '' = MATLAB bicubic) to score
+            each alpha on; sweep_dir: where the perception-distortion CSV and PNG go.
+        progress: show a tqdm bar for the sweep.
     """
 
     psnr: str
@@ -48,6 +57,10 @@ class InterpolateConfig:
     image: str = ""
     strip: str = ""
     tiling: Tiling = Tiling()
+    val_dir: str = ""
+    val_lr_dir: str = ""
+    sweep_dir: str = ""
+    progress: bool = True
 
 
 def _check_alpha(alpha):
@@ -179,6 +192,105 @@ def comparison_strip(
     return strip
 
 
+def sweep_pairs(val_dir, scale, val_lr_dir=""):
+    """The (LR, HR) pairs of `val_dir` that NIQE can score (warns about the others).
+
+    An image too small for NIQE is left out of the sweep altogether, so that both
+    coordinates of every point come from the same images.
+    """
+    pairs = load_pairs(val_dir, scale, lr_dir=val_lr_dir)
+    if not pairs:
+        raise FileNotFoundError(f"no images in {val_dir!r}")
+    small = [p.name for p in pairs if not niqe.fits(*p.hr.shape[:2], scale)]
+    if len(small) == len(pairs):
+        raise ValueError(
+            f"no image in {val_dir!r} is big enough for NIQE, which needs two 96x96 blocks "
+            f"(at least 96x192 pixels) after the crop of {scale}: give larger photos"
+        )
+    if small:
+        logging.warning(
+            "Left out of the perception-distortion sweep, too small for NIQE (96x192 pixels "
+            "after the crop of %d): %s",
+            scale,
+            ", ".join(small),
+        )
+    return [p for p in pairs if p.name not in small]
+
+
+def alpha_sweep(psnr_model, gan_model, model_config, alphas, pairs, tiling=Tiling(), progress=True):
+    """The mean metrics of the blend at each alpha on `pairs` (`evaluation.score`, crop = scale).
+
+    Args:
+        psnr_model, gan_model: built generators of one architecture, `model_config`'s.
+        alphas: the alphas, each in [0, 1].
+        pairs: `ImagePair`s (LR, HR) to score.
+    Returns:
+        [{"alpha", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "niqe"}] in the order of alphas.
+    """
+    for alpha in alphas:
+        _check_alpha(alpha)
+    scale = model_config.scale
+    blend_into = built_generator(model_config)  # psnr_model keeps theta_PSNR for every alpha
+    keys = evaluation.metric_keys(with_niqe=True)
+    rows = []
+    bar = tqdm.tqdm(
+        total=len(alphas) * len(pairs), desc="alpha sweep", unit="image", disable=not progress
+    )
+    with bar:
+        for alpha in alphas:
+            blend_into.set_weights(interpolate_weights(psnr_model, gan_model, alpha))
+            per_image = []
+            for pair in pairs:
+                sr = np.clip(tile_upscale(blend_into, pair.lr, scale, tiling), 0.0, 1.0)
+                per_image.append(
+                    evaluation.score(sr, pair.hr, scale, name=f"alpha {alpha:g}/{pair.name}")
+                )
+                bar.update(1)
+            rows.append({"alpha": float(alpha), **evaluation.mean_scores(per_image, keys)})
+    return rows
+
+
+def perception_distortion_files(
+    psnr_path,
+    gan_path,
+    alphas,
+    val_dir,
+    out_dir,
+    model_config=None,
+    tiling=Tiling(),
+    val_lr_dir="",
+    progress=True,
+):
+    """Score every alpha on `val_dir`; write `perception_distortion.csv` and `.png` to out_dir.
+
+    The CSV is always written; the plot needs matplotlib (an optional extra), and without it
+    a warning says how to install it. Returns (rows, csv path, png path or None).
+    """
+    if not alphas:
+        raise ValueError("alphas is empty")
+    for alpha in alphas:
+        _check_alpha(alpha)
+    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, model_config)
+    pairs = sweep_pairs(val_dir, config.scale, val_lr_dir)
+    if not perception_distortion.plot_available():
+        logging.warning("%s", perception_distortion.MATPLOTLIB_MISSING)
+    rows = alpha_sweep(psnr_model, gan_model, config, alphas, pairs, tiling, progress)
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path = os.path.join(out_dir, perception_distortion.CSV_NAME)
+    perception_distortion.write_csv(csv_path, rows)
+    png_path = os.path.join(out_dir, perception_distortion.PLOT_NAME)
+    title = (
+        f"Network interpolation on {len(pairs)} image(s) of {os.path.basename(val_dir)}, "
+        f"x{config.scale}"
+    )
+    try:
+        perception_distortion.write_plot(png_path, rows, title)
+    except (ImportError, ValueError) as err:  # the CSV holds the numbers either way
+        logging.warning("No perception-distortion plot: %s", err)
+        png_path = None
+    return rows, csv_path, png_path
+
+
 def run(config):
     """Everything one InterpolateConfig asks for."""
     if config.output:
@@ -195,6 +307,26 @@ def run(config):
             config.tiling,
         )
         logging.info("Wrote the comparison strip (alphas %s) to %s", config.alphas, config.strip)
+    if config.sweep_dir:
+        rows, csv_path, png_path = perception_distortion_files(
+            config.psnr,
+            config.gan,
+            config.alphas,
+            config.val_dir,
+            config.sweep_dir,
+            config.model,
+            config.tiling,
+            config.val_lr_dir,
+            config.progress,
+        )
+        print(
+            tables.metrics_table(
+                {f"alpha {r['alpha']:g}": r for r in rows},
+                perception_distortion.COLUMNS[1:],
+                first_column="blend",
+            )
+        )
+        logging.info("Wrote %s and %s", csv_path, png_path or "no plot")
 
 
 # Real-ESRGAN's general model and its "weak denoise" twin (its release: realesr-general-x4v3

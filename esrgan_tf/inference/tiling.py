@@ -30,14 +30,13 @@ interpolate).
 
 import dataclasses
 import math
-import weakref
 
 from absl import logging
-import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from esrgan_tf.inference import runtimes
 from esrgan_tf.inference.saved_models import SavedModelGenerator
 from esrgan_tf.models.rrdbnet import RRDBNet
 from esrgan_tf.models.srresnet import SRResNet
@@ -154,31 +153,31 @@ class _Stage:
     image_out: bool = True
 
 
-def _two_stages(model, scale, fallback=None):
+def _two_stages(model, scale, fallback=None, runtime="tf"):
     """(trunk stage, tail stage) of an RRDBNet, or None for models without the split."""
     if not isinstance(model, RRDBNet):
         return None
     stride = 4 // scale if model.unshuffle else 1
     nf = model.num_feat
     trunk = _Stage(
-        traced(model, "features"),
+        runtimes.function(model, "features", runtime),
         1,
         stride,
         rrdb_context(model.num_block) * stride,
         # The dense blocks' concatenations: about (4 nf + 4 growth) channels live.
         4 * (4 * nf + 4 * model.num_grow_ch) // (stride * stride),
         nf,
-        fallback and traced(fallback, "features"),
+        fallback and runtimes.function(fallback, "features"),
         image_out=False,
     )
     tail = _Stage(
-        traced(model, "reconstruct"),
+        runtimes.function(model, "reconstruct", runtime),
         scale * stride,
         1,
         TAIL_CONTEXT,
         3 * 4 * nf * (scale * stride) ** 2,
         3,
-        fallback and traced(fallback, "reconstruct"),
+        fallback and runtimes.function(fallback, "reconstruct"),
     )
     return trunk, tail
 
@@ -242,27 +241,6 @@ def padded_area(rows, cols):
 # Running a plan
 # ---------------------------------------------------------------------------------------
 
-_TRACED = weakref.WeakKeyDictionary()  # model -> {stage: tf.function}, any input shape
-
-
-def traced(model, stage="call"):
-    """A `tf.function` of a Keras model's call (or `features` / `reconstruct` stage), one
-    trace for every input shape; other callables (exports, test stand-ins) as they are."""
-    if not isinstance(model, keras.Model):
-        return model  # an export is already a graph; it splits batches to its pixel limit
-    functions = _TRACED.setdefault(model, {})
-    if stage not in functions:
-        ref = weakref.ref(model)  # a strong reference in the value would keep the key alive
-        body = {
-            "call": lambda x: ref()(x),
-            "features": lambda x: ref().features(x),
-            "reconstruct": lambda x: ref().reconstruct(x),
-        }[stage]
-        functions[stage] = tf.function(
-            body, input_signature=[tf.TensorSpec([None, None, None, None], tf.float32)]
-        )
-    return functions[stage]
-
 
 def spoilt(outputs, inputs, image_out=True):
     """Which outputs of a batch half precision spoilt: non-finite values, or (for images)
@@ -325,7 +303,7 @@ def _window_pixels(tiling, bytes_per_pixel):
     return max(budget // bytes_per_pixel, 1) if bytes_per_pixel else 2**62
 
 
-def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=None):
+def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=None, runtime="tf"):
     """Super-resolves an image tile by tile with bounded memory (see the module docstring).
 
     Args:
@@ -337,6 +315,8 @@ def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=
         progress: a progress bar over the model calls (for large images).
         fallback: the float32 model of a half-precision `model`: tiles that came out
             non-finite or collapsed (`spoilt`) are recomputed with it, with a warning.
+        runtime: what executes the model's calls (`esrgan_tf.inference.runtimes`: "tf",
+            "xla", "tflite" or "auto"); the plan is the same for all.
     Returns:
         (H*scale) x (W*scale) x 3 float32, not clipped.
     """
@@ -357,15 +337,23 @@ def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=
     max_window = _window_pixels(tiling, per_pixel)
     if isinstance(model, SavedModelGenerator):  # the export's request limit bounds a call
         max_window = model.max_pixels // tiling.tiles_per_call
-    stages = _two_stages(model, scale, fallback)
+    runtime = runtimes.choose(runtime, model, height * width)
+    stages = _two_stages(model, scale, fallback, runtime)
     fits = height * width <= max_window and (not tiling.tile or max(height, width) <= tiling.tile)
     if pad is None:  # a plain callable: fine untiled, but tiles need to know its context
         if not fits:
             raise ValueError("this model's context is unknown: give Tiling(tile_pad=...)")
         pad = 0
-    if stages is None or fits:
+    # On TFLite an RRDBNet always runs as its two stages: one conversion serves every image.
+    if stages is None or (fits and runtime != "tflite"):
         single = _Stage(
-            traced(model), scale, 1, pad, per_pixel or 0, 3, fallback and traced(fallback)
+            runtimes.function(model, "call", runtime),
+            scale,
+            1,
+            pad,
+            per_pixel or 0,
+            3,
+            fallback and runtimes.function(fallback),
         )
         rows, cols = plan(height, width, pad, max_window, align, tiling.tile)
         out = _run(single, image, rows, cols, tiling.tiles_per_call, progress)

@@ -36,7 +36,7 @@ from esrgan_tf import atomic, metrics
 from esrgan_tf.config import ModelConfig
 from esrgan_tf.data import image_io
 from esrgan_tf.data.imresize import imresize
-from esrgan_tf.inference import interpolation, tiling, video, weights
+from esrgan_tf.inference import interpolation, runtimes, tiling, video, weights
 from esrgan_tf.inference.saved_models import SavedModelGenerator
 from esrgan_tf.inference.tiling import Tiling, tile_upscale
 from esrgan_tf.models.builders import PRECISIONS, cast_generator
@@ -67,6 +67,7 @@ class UpscaleConfig:
         seamless: wrap-around context (textures that tile).
         denoise_strength, denoise_weights: `interpolation.denoise_blend` (None: off).
         video_codec, crf, frames_per_call: how videos are encoded and batched.
+        runtime: what runs the model (`esrgan_tf.inference.runtimes`: auto, tf, xla, tflite).
         progress: progress bars.
     """
 
@@ -91,6 +92,7 @@ class UpscaleConfig:
     video_codec: str = "libx264"
     crf: int = 18
     frames_per_call: int = 4
+    runtime: str = "auto"
     progress: bool = True
 
     def __post_init__(self):
@@ -114,6 +116,8 @@ class UpscaleConfig:
             raise ValueError(f"--video_codec must be one of {video.CODECS}")
         if self.frames_per_call < 1:
             raise ValueError("--frames_per_call must be >= 1")
+        if self.runtime not in runtimes.RUNTIMES:
+            raise ValueError(f"--runtime must be one of {runtimes.RUNTIMES}")
 
 
 def _quantize(sr, dtype, rows=256):
@@ -187,7 +191,9 @@ class Upscaler:
                 raise ValueError("--seamless needs the model's context: give --tile_pad")
             pad = min(pad, image.shape[0], image.shape[1])
             image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="wrap")
-        sr = tile_upscale(self.model, image, self.scale, c.tiling, c.progress, self.fallback)
+        sr = tile_upscale(
+            self.model, image, self.scale, c.tiling, c.progress, self.fallback, c.runtime
+        )
         if pad:
             s = self.scale * pad
             sr = sr[s:-s, s:-s]
@@ -204,19 +210,21 @@ class Upscaler:
         batch = np.stack([image_io.to_float(f) for f in frames])
         n, h, w = batch.shape[:3]
         per_pixel = tiling.bytes_per_pixel(self.model)
+        runtime = runtimes.choose(c.runtime, self.model, h * w)
         together = (
             per_pixel
+            and runtime != "tflite"  # batch 1 there: nothing to gain from stacking frames
             and n * h * w * per_pixel <= c.tiling.max_memory
             and not c.seamless
             and not (c.tiling.tile and max(h, w) > c.tiling.tile)
         )
         if not together:
             return [_quantize(self.upscale_array(f), np.uint8) for f in batch]
-        sr = np.array(tiling.traced(self.model)(tf.constant(batch)), np.float32)
+        sr = np.array(runtimes.function(self.model, "call", runtime)(tf.constant(batch)))
         if self.fallback is not None:
             bad = tiling.spoilt(sr, batch)
             if bad.any():
-                sr[bad] = np.asarray(tiling.traced(self.fallback)(tf.constant(batch[bad])))
+                sr[bad] = np.asarray(runtimes.function(self.fallback)(tf.constant(batch[bad])))
         target = final_size(h, w, self.scale, c)
         out = []
         for frame in sr:

@@ -15,6 +15,7 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
+from esrgan_tf import lpips, niqe
 from esrgan_tf.data.imresize import imresize
 from esrgan_tf.inference import evaluation as evaluate_lib
 from esrgan_tf.inference.tiling import Tiling
@@ -149,3 +150,116 @@ def test_missing_folder_is_a_clear_error(tmp_path):
     hr_dir = write_set(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no_lr"):
         evaluate_lib.name_datasets([hr_dir], [str(tmp_path / "no_lr")])
+
+
+# ---------------------------------------------------------------------------------------
+# NIQE and LPIPS
+# ---------------------------------------------------------------------------------------
+
+# A photo big enough for NIQE at x4 (two 96x96 blocks after the crop of 4: 104x200 and up;
+# 110x210 mod-crops to 108x208) and one too small for NIQE and for LPIPS (32x28 after crop).
+BIG = ("astronaut", 40, 100, 110, 210)
+SMALL = ("coffee", 100, 200, 40, 36)
+
+
+def write_big_and_small(root):
+    hr_dir = os.path.join(root, "Set2", "HR")
+    os.makedirs(hr_dir)
+    hrs = {}
+    for name, y, x, h, w in (BIG, SMALL):
+        crop = getattr(skimage.data, name)()[y : y + h, x : x + w]
+        Image.fromarray(crop).save(os.path.join(hr_dir, f"{name}.png"))
+        hrs[name] = crop[: h - h % SCALE, : w - w % SCALE].astype(np.float32) / 255.0
+    return hr_dir, hrs
+
+
+def test_niqe_and_lpips_equal_the_metrics_of_the_scored_images(
+    tmp_path, tiny_model, make_generator, lpips_backbone
+):
+    hr_dir, hrs = write_big_and_small(str(tmp_path))
+    out = str(tmp_path / "out")
+    alex = lpips.LPIPS("alex", lpips_backbone)
+    summary = evaluate_lib.evaluate(
+        make_generator(tiny_model),
+        {"Set2": (hr_dir, "")},
+        SCALE,
+        output_dir=out,
+        save_images=True,
+        progress=False,
+        lpips_model=alex,
+    )
+    rows = read_csv(os.path.join(out, "Set2.csv"))
+    assert list(rows[0]) == ["image", "method", *KEYS, "niqe", "lpips"]
+    expected = {}
+    for row in rows:
+        hr = hrs[row["image"]]
+        if row["method"] == "model":  # what was scored is what was saved
+            output = np.asarray(Image.open(os.path.join(out, "Set2", f"{row['image']}.png")))
+        else:
+            output = np.clip(imresize(np.clip(imresize(hr, 1 / SCALE), 0, 1), SCALE), 0, 1)
+        if row["image"] == "coffee":  # too small: empty cells, not a crash
+            assert row["niqe"] == "" and row["lpips"] == ""
+            continue
+        want_niqe = niqe.niqe(output, crop_border=SCALE)
+        want_lpips = lpips.lpips_distance(output, hr, alex, crop_border=SCALE)
+        assert float(row["niqe"]) == pytest.approx(want_niqe, abs=1e-9)
+        assert float(row["lpips"]) == pytest.approx(want_lpips, abs=1e-6)
+        expected[row["method"]] = (want_niqe, want_lpips)
+    model, bicubic = expected["model"], expected["bicubic"]
+    assert abs(model[0] - bicubic[0]) > 0.1  # two different images, two different NIQEs
+    for method, (want_niqe, want_lpips) in expected.items():
+        # The means are over the images that have the metric (here: one).
+        results = summary["Set2"]["results"][method]
+        assert results["niqe"] == pytest.approx(want_niqe, abs=1e-9)
+        assert results["lpips"] == pytest.approx(want_lpips, abs=1e-6)
+    assert summary["Set2"]["unscorable"] == {"niqe": ["coffee"], "lpips": ["coffee"]}
+    with open(os.path.join(out, "summary.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert "| model | psnr_y | ssim_y | psnr_rgb | ssim_rgb | niqe | lpips |" in text
+    assert "NIQE (Mittal et al. 2013; no reference, lower is better) on Y (BT.601)" in text
+    assert f"crop = {SCALE}" in text and "LPIPS v0.1 (AlexNet" in text
+    assert f"| {model[0]:.3f} | {model[1]:.4f} |" in text
+    assert "none for coffee; the mean is over the other 1 image." in text
+
+
+def test_no_niqe_column_when_turned_off(tmp_path):
+    hr_dir = write_set(str(tmp_path))
+    out = str(tmp_path / "out")
+    summary = evaluate_lib.evaluate(
+        BicubicStandIn(),
+        {"Set3": (hr_dir, "")},
+        SCALE,
+        output_dir=out,
+        progress=False,
+        with_niqe=False,
+    )
+    assert list(read_csv(os.path.join(out, "Set3.csv"))[0]) == ["image", "method", *KEYS]
+    assert set(summary["Set3"]["results"]["model"]) == set(KEYS)
+
+
+def test_only_tiny_images_give_no_niqe_mean_and_say_why(tmp_path):
+    hr_dir = write_set(str(tmp_path))  # 36x40 to 60x44 pixels: NIQE needs 104x200 at x4
+    summary = evaluate_lib.evaluate(
+        BicubicStandIn(),
+        {"Set3": (hr_dir, "")},
+        SCALE,
+        output_dir=str(tmp_path / "o"),
+        progress=False,
+    )
+    assert summary["Set3"]["results"]["model"]["niqe"] is None
+    assert sorted(summary["Set3"]["unscorable"]["niqe"]) == sorted(PHOTOS)
+    with open(tmp_path / "o" / "summary.md", encoding="utf-8") as f:
+        text = f.read()
+    assert "at least 96x192 pixels after the crop of 4" in text and "no mean ('-')" in text
+
+
+def test_wrong_or_missing_lpips_weights_say_where_to_get_them(tmp_path):
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, **{"features.0.weight": np.zeros((3, 3, 3, 3), np.float32)})
+    url = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+    with pytest.raises(ValueError, match="does not hold torchvision's AlexNet") as err:
+        evaluate_lib.load_lpips("alex", str(wrong))
+    assert url in str(err.value)
+    with pytest.raises(FileNotFoundError, match="does not exist") as err:
+        evaluate_lib.load_lpips("alex", str(tmp_path / "missing.pth"))
+    assert url in str(err.value)

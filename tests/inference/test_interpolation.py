@@ -4,15 +4,20 @@ Golden values: the paper's formula (1 - a) p + a g written out here in float64 o
 the raw arrays of the .weights.h5 files, read with h5py, not through the module.
 """
 
+import csv
 import dataclasses
 import os
+import sys
 
 import numpy as np
 from PIL import Image
 import pytest
 import skimage.data
 
+from esrgan_tf import metrics, niqe
+from esrgan_tf.data.imresize import imresize
 from esrgan_tf.inference import interpolation as interp
+from esrgan_tf.inference import perception_distortion
 from esrgan_tf.inference.tiling import Tiling, tile_upscale
 from esrgan_tf.inference.weights import h5_arrays, load_generator
 from esrgan_tf.models.builders import built_generator
@@ -187,3 +192,90 @@ def test_denoise_strength_blends_the_general_model_with_its_twin(tmp_path):
     os.remove(tmp_path / "realesr-general-wdn-x4v3.safetensors")
     with pytest.raises(FileNotFoundError, match="weak-denoise model"):
         interp.denoise_blend(path, 0.5)
+
+
+# ---------------------------------------------------------------------------------------
+# The perception-distortion sweep
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(name="sweep_inputs")
+def _sweep_inputs(tmp_path, tiny_model, make_generator):
+    """A generator and a "fine-tuned" one (its weights perturbed by 30 %, as two independent
+    inits would blend into a flat image), and a photo big enough for NIQE and a tiny one."""
+    model = make_generator(tiny_model, seed=1)
+    psnr = save(model, tmp_path / "psnr.weights.h5")
+    rng = np.random.default_rng(2)
+    model.set_weights(
+        [w * (1 + 0.3 * rng.standard_normal(w.shape)).astype(w.dtype) for w in model.get_weights()]
+    )
+    gan = save(model, tmp_path / "gan.weights.h5")
+    val_dir = tmp_path / "val"
+    val_dir.mkdir()
+    big = skimage.data.astronaut()[40:148, 100:308]  # 108x208: two 96x96 blocks after crop 4
+    Image.fromarray(big).save(val_dir / "big.png")
+    write_photo(val_dir / "tiny.png", size=(44, 60))
+    return psnr, gan, str(val_dir), big.astype(np.float32) / 255
+
+
+def test_sweep_writes_one_row_per_alpha_with_the_metrics_of_each_blend(
+    sweep_inputs, tmp_path, tiny_model, caplog
+):
+    psnr, gan, val_dir, hr = sweep_inputs
+    alphas = (0.0, 0.5, 1.0)
+    out = str(tmp_path / "sweep")
+    rows, csv_path, png_path = interp.perception_distortion_files(
+        psnr, gan, alphas, val_dir, out, tiny_model, progress=False
+    )
+    assert "too small for NIQE" in caplog.text and "tiny" in caplog.text
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        on_disk = list(csv.DictReader(f))
+    assert [float(r["alpha"]) for r in on_disk] == list(alphas)
+    assert list(on_disk[0]) == ["alpha", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "niqe"]
+    # Each blend recomputed here: the formula's weights, the whole LR, the metrics.
+    lr = np.clip(imresize(hr, 0.25), 0, 1).astype(np.float32)
+    p, g = load_generator(psnr, tiny_model)[0], load_generator(gan, tiny_model)[0]
+    blend = built_generator(tiny_model)
+    niqes = []
+    for alpha, row in zip(alphas, on_disk):
+        blend.set_weights(
+            [(1 - alpha) * a.numpy() + alpha * b.numpy() for a, b in zip(p.weights, g.weights)]
+        )
+        sr = np.clip(np.asarray(blend(lr[None], training=False))[0], 0, 1)
+        niqes.append(niqe.niqe(sr, crop_border=4))
+        assert float(row["psnr_y"]) == pytest.approx(metrics.psnr(sr, hr, 4), abs=1e-6)
+        assert float(row["ssim_y"]) == pytest.approx(metrics.ssim(sr, hr, 4), abs=1e-6)
+        assert float(row["niqe"]) == pytest.approx(niqes[-1], abs=1e-4)
+    assert len(set(np.round(niqes, 3))) == 3  # three different points
+    assert rows[1]["niqe"] == pytest.approx(float(on_disk[1]["niqe"]), abs=0)
+    plot = np.asarray(Image.open(png_path).convert("RGB"))
+    assert plot.shape == (480, 640, 3) and len(np.unique(plot.reshape(-1, 3), axis=0)) > 10
+
+
+def test_sweep_without_matplotlib_still_writes_the_csv(
+    sweep_inputs, tmp_path, tiny_model, monkeypatch, caplog
+):
+    psnr, gan, val_dir, _ = sweep_inputs
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
+    monkeypatch.setattr(perception_distortion, "plot_available", lambda: False)
+    out = tmp_path / "sweep"
+    rows, csv_path, png_path = interp.perception_distortion_files(
+        psnr, gan, (0.0, 1.0), val_dir, str(out), tiny_model, progress=False
+    )
+    assert png_path is None and sorted(os.listdir(out)) == ["perception_distortion.csv"]
+    assert len(rows) == 2 and os.path.getsize(csv_path) > 0
+    assert "pip install -e '.[plot]'" in caplog.text
+
+
+def test_sweep_of_tiny_images_only_is_a_clear_error(tmp_path, sweep_inputs, tiny_model):
+    psnr, gan, _, _ = sweep_inputs
+    val_dir = tmp_path / "tiny_only"
+    val_dir.mkdir()
+    write_photo(val_dir / "a.png", size=(44, 60))
+    with pytest.raises(ValueError, match="no image in .* is big enough for NIQE"):
+        interp.perception_distortion_files(
+            psnr, gan, (0.0,), str(val_dir), str(tmp_path / "o"), tiny_model, progress=False
+        )
+    assert not os.path.exists(tmp_path / "o")

@@ -1,0 +1,153 @@
+"""Which runtime executes a generator's forward pass in upscale / evaluate, and how.
+
+  tf      `tf.function` (TensorFlow's kernels: oneDNN where TensorFlow enables it, on CPUs
+          with AVX-512 VNNI / BF16 / AMX, Eigen otherwise);
+  xla     `tf.function(jit_compile=True)`;
+  tflite  the same float32 graph converted to TFLite and run by the LiteRT interpreter
+          with XNNPACK, one thread per core, input shape dynamic (one conversion serves
+          every tile size). The flatbuffer is cached on disk under `cache_dir()`, keyed by
+          the weights, so the conversion is paid once per model;
+  auto    the measured policy, `choose`: tflite for a float32 Keras generator on a machine
+          without a GPU, tf otherwise.
+
+Outputs agree within the export's float32 TFLite tolerance (`deploy.export.TOLERANCES`:
+max |diff| <= 1e-4; measured 1e-6). Every runtime runs the same tiling plan: a tiled call is
+a call of `function(model, stage, runtime)` on a batch of equal windows, for the whole model
+("call") or one of RRDBNet's two stages ("features", "reconstruct").
+"""
+
+import hashlib
+import os
+import weakref
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from esrgan_tf import atomic
+from esrgan_tf.deploy import tflite
+from esrgan_tf.models.rrdbnet import RRDBNet
+
+RUNTIMES = ("auto", "tf", "xla", "tflite")
+_STAGES = ("call", "features", "reconstruct")
+_FUNCTIONS = weakref.WeakKeyDictionary()  # model -> {(stage, runtime): callable}
+
+
+def cache_dir():
+    """Where converted TFLite stages are kept: $ESRGAN_TF_CACHE, else
+    $XDG_CACHE_HOME/esrgan_tf/tflite, else ~/.cache/esrgan_tf/tflite."""
+    if os.environ.get("ESRGAN_TF_CACHE"):
+        return os.environ["ESRGAN_TF_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "esrgan_tf", "tflite")
+
+
+# auto takes tflite for images of at least this many LR pixels (or once the model's stages
+# are converted and cached): below it, the one-off conversion costs more than it saves.
+AUTO_TFLITE_PIXELS = 500_000
+
+
+def choose(runtime, model, pixels=None):
+    """The runtime that `runtime` ("auto" or a name) means for `model` on an image of
+    `pixels` LR pixels (None: unknown, as large).
+
+    auto: measured on 2-core CPUs (README "Benchmarks"): XNNPACK's float32 convolutions
+    run the generators faster than TensorFlow's Eigen kernels on an AVX2-only CPU and as
+    fast as oneDNN on AVX-512, so tflite wins or ties on every CPU once converted; the
+    conversion is paid once per model (cached), so small images start with tf until then.
+    GPUs, half-precision copies and exports (already graphs) stay with tf.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    if runtime != "auto":
+        return runtime
+    keras_float32 = isinstance(model, keras.Model) and all(
+        w.dtype == "float32" for w in model.weights
+    )
+    if not keras_float32 or tf.config.list_physical_devices("GPU"):
+        return "tf"
+    big = pixels is None or pixels >= AUTO_TFLITE_PIXELS
+    return "tflite" if big or is_cached(model) else "tf"
+
+
+def _stages_of(model):
+    """The stages tiling runs on TFLite: RRDBNet's two, the whole call of the others."""
+    return ("features", "reconstruct") if isinstance(model, RRDBNet) else ("call",)
+
+
+def is_cached(model):
+    """Whether every TFLite stage of `model` is converted already."""
+    return all(os.path.isfile(_cache_path(model, stage)) for stage in _stages_of(model))
+
+
+def _cache_path(model, stage):
+    return os.path.join(cache_dir(), f"{weights_key(model, stage)}.tflite")
+
+
+def function(model, stage="call", runtime="tf"):
+    """A callable of `model`'s `stage` on NHWC float32 batches of any size -> its output.
+
+    Keras models get one function per (stage, runtime), kept as long as the model lives;
+    other callables (exports, test stand-ins) are returned as they are. `runtime` is a name
+    of RUNTIMES other than "auto" (`choose` resolves that).
+    """
+    if not isinstance(model, keras.Model):
+        return model
+    if stage not in _STAGES:
+        raise ValueError(f"stage must be one of {_STAGES}, got {stage!r}")
+    if runtime not in RUNTIMES[1:]:
+        raise ValueError(f"runtime must be one of {RUNTIMES[1:]} here, got {runtime!r}")
+    functions = _FUNCTIONS.setdefault(model, {})
+    if (stage, runtime) not in functions:
+        functions[(stage, runtime)] = _build(model, stage, runtime)
+    return functions[(stage, runtime)]
+
+
+def _body(model, stage):
+    ref = weakref.ref(model)  # a strong reference in the cached value would keep the key alive
+    return {
+        "call": lambda x: ref()(x),
+        "features": lambda x: ref().features(x),
+        "reconstruct": lambda x: ref().reconstruct(x),
+    }[stage]
+
+
+def _build(model, stage, runtime):
+    spec = [tf.TensorSpec([None, None, None, None], tf.float32)]
+    if runtime in ("tf", "xla"):
+        return tf.function(_body(model, stage), input_signature=spec, jit_compile=runtime == "xla")
+    return _TFLiteStage(model, stage)
+
+
+_KEYS = weakref.WeakKeyDictionary()  # model -> digest of its weights
+
+
+def weights_key(model, stage):
+    """A digest of the model's class, stage, weights and TensorFlow version (cache key).
+    Computed once per model object: its weights must not change afterwards."""
+    if model not in _KEYS:
+        digest = hashlib.sha256(f"{type(model).__name__}/{tf.__version__}".encode())
+        for w in model.weights:
+            digest.update(w.path.encode())
+            digest.update(str(tuple(w.shape)).encode())
+            digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+        _KEYS[model] = digest.hexdigest()[:32]
+    return f"{stage}-{_KEYS[model]}"
+
+
+class _TFLiteStage:
+    """A stage converted to a dynamic-shape float32 TFLite model (cached on disk)."""
+
+    def __init__(self, model, stage):
+        channels = model.num_feat if stage == "reconstruct" else 3
+        path = _cache_path(model, stage)
+        if not os.path.isfile(path):
+            logging.info("converting the %s stage to TFLite for XNNPACK (once): %s", stage, path)
+            content = tflite.convert_function(model, _body(model, stage), [1, None, None, channels])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            atomic.write_bytes(path, content)
+        self.model = tflite.TFLiteModel(path)
+
+    def __call__(self, batch):
+        return self.model(np.asarray(batch, np.float32))
