@@ -9,8 +9,9 @@ XLA (`jit_compile=True`), the exported SavedModel (its serving_default signature
 TFLite fp32 / fp16 / dynamic-range int8 / int8 models on the LiteRT interpreter (XNNPACK,
 one thread per core). For each: median latency, images/s, achieved GFLOP/s (conv FLOPs
 counted from the graph, `timing.forward_flops`) and that as a fraction of the machine's
-float32 matmul peak measured in the same run. With --weights, also the PSNR-Y against HR
-of each runtime on the skimage sample photos, and its difference to the SavedModel's.
+best float32 GEMM measured in the same run (`timing.matmul_peak`). With --weights, also
+the PSNR-Y against HR of each runtime on the skimage sample photos, and its difference to
+the SavedModel's.
 
 --profile_dir records a TensorBoard profile of the `tf.function` forward at the middle
 size (`tensorboard --logdir DIR`, Profile tab); with `pip install xprof` the report also
@@ -225,13 +226,11 @@ def markdown(report):
         "latency (ms)",
         "images/s",
         "GFLOP/s",
-        "of matmul peak",
+        "of best GEMM",
         "PSNR-Y (dB)",
     ]
-    peak = report["results"]["matmul_peak"]["gflops"]
-    text = (
-        f"Matmul peak (float32, {report['results']['matmul_peak']['n']}^3): {peak:.0f} "
-        f"GFLOP/s.\n\n" + timing.table(header, rows)
+    text = f"Peak: {timing.peak_text(report['results']['matmul_peak'])}.\n\n" + timing.table(
+        header, rows
     )
     if report["results"]["profile_top_ops"]:
         text += "\n\nTime by op type (`tf_function`, profiler self time): " + ", ".join(

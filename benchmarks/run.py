@@ -6,13 +6,18 @@ Runs `benchmarks.input_pipeline`, `benchmarks.inference` and `benchmarks.trainin
 their defaults, writes `benchmarks/results/{input_pipeline,inference,training}.json` and
 `benchmarks/results/summary.md`, and with --readme replaces the part of that file between
 the `<!-- benchmarks:begin -->` and `<!-- benchmarks:end -->` lines with the summary.
---quality_weights adds the PSNR-Y of every inference runtime for a trained generator (the
-full-size timings use random weights: no trained full-size model is available offline).
+--quality_weights adds the PSNR-Y of every inference runtime for a trained generator
+(`zoo:realesrgan-x4plus` is the full-size one; the timings use random weights, which cost
+the same). When torch is installed, `benchmarks.torch_reference` times the same forward and
+training steps in PyTorch in its own process, and the summary gives the speed-ups against
+it with the issue's targets (--no-torch skips it).
 """
 
 import argparse
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 
 from benchmarks import inference, input_pipeline, timing, training
@@ -24,6 +29,8 @@ FORWARD_PEAK_FRACTION = 0.75  # full-size RRDBNet 128^2 forward in tf.function
 MAX_INPUT_WAIT = 0.02  # share of a training step spent waiting for input
 TFLITE_SPEEDUP = 2.0  # best TFLite variant vs the float32 SavedModel
 TFLITE_MAX_PSNR_LOSS = 0.3  # dB of PSNR-Y against the float32 SavedModel
+TORCH_SPEEDUP = 1.2  # esrgan_tf's best runtime / step against the PyTorch reference
+TORCH_SIZE = 128  # LR size of the forward compared with PyTorch
 
 
 def targets(inf, train, quality=None):
@@ -37,7 +44,7 @@ def targets(inf, train, quality=None):
         out.append(
             (
                 f"RRDBNet {size}^2 forward, tf.function >= "
-                f"{100 * FORWARD_PEAK_FRACTION:.0f} % of matmul peak",
+                f"{100 * FORWARD_PEAK_FRACTION:.0f} % of the best GEMM",
                 f"{100 * forward['peak_fraction']:.0f} %",
                 forward["peak_fraction"] >= FORWARD_PEAK_FRACTION,
             )
@@ -79,7 +86,75 @@ def targets(inf, train, quality=None):
     return out
 
 
-def summary(pipe, inf, train, quality=None):
+def torch_rows(inf, train, torch_report):
+    """[(work, PyTorch s, esrgan_tf s, speed-up)]: PyTorch's time / ours (> 1: faster)."""
+    if not torch_report:
+        return []
+    out = []
+    ours = {(r["size"], r["mode"]): r["median_s"] for r in inf["results"]["rows"]}
+    for f in torch_report["results"]["forward"]:
+        for mode in inference.MODES:
+            if (f["size"], mode) in ours:
+                seconds = ours[(f["size"], mode)]
+                out.append(
+                    (
+                        f"forward, LR {f['size']}x{f['size']}, {mode}",
+                        f["median_s"],
+                        seconds,
+                        f["median_s"] / seconds,
+                    )
+                )
+    steps = {
+        r["stage"]: r["step"]["median_s"]
+        for r in train["results"]["rows"]
+        if r["mixed_precision"] == "none"
+    }
+    ts = torch_report["settings"]
+    same = (ts["batch_size"], ts["hr_size"]) == (
+        train["settings"]["batch_size"],
+        train["settings"]["hr_size"],
+    )
+    for t in torch_report["results"]["training"]:
+        if same and t["stage"] in steps:
+            seconds = steps[t["stage"]]
+            out.append(
+                (
+                    f"{t['stage']} train step, batch {ts['batch_size']}, HR {ts['hr_size']}",
+                    t["step"]["median_s"],
+                    seconds,
+                    t["step"]["median_s"] / seconds,
+                )
+            )
+    return out
+
+
+def torch_targets(rows):
+    """The issue's targets: the fastest forward runtime and each step >= TORCH_SPEEDUP."""
+    out = []
+    forwards = [r for r in rows if r[0].startswith(f"forward, LR {TORCH_SIZE}x")]
+    float_forwards = [r for r in forwards if "int8" not in r[0]]
+    if float_forwards:
+        best = max(float_forwards, key=lambda r: r[3])
+        out.append(
+            (
+                f"fastest float32 forward >= {TORCH_SPEEDUP}x PyTorch (LR {TORCH_SIZE})",
+                f"{best[0].rsplit(', ', 1)[1]}: {best[3]:.2f}x",
+                best[3] >= TORCH_SPEEDUP,
+            )
+        )
+    for work, _, _, ratio in rows:
+        if "train step" in work:
+            out.append(
+                (
+                    f"{work.split(',')[0]} >= {TORCH_SPEEDUP}x PyTorch",
+                    f"{ratio:.2f}x",
+                    ratio >= TORCH_SPEEDUP,
+                )
+            )
+    return out
+
+
+def summary(pipe, inf, train, quality=None, torch_report=None):
     h = inf["hardware"]
     met = targets(inf, train, quality)
     parts = [
@@ -98,6 +173,19 @@ def summary(pipe, inf, train, quality=None):
             f"**Quality per runtime** ({quality['settings']['weights']})\n\n"
             + inference.markdown(quality)
         )
+    compared = torch_rows(inf, train, torch_report)
+    if compared:
+        ts = torch_report["settings"]
+        parts.append(
+            f"**Against PyTorch** ({ts['torch']}, {ts['threads']} threads, {ts['layout']}, "
+            f"float32, same models; `benchmarks.torch_reference`; torch.mm "
+            f"{torch_report['results']['matmul_peak']['gflops']:.0f} GFLOP/s)\n\n"
+            + timing.table(
+                ["work", "PyTorch (s)", "esrgan_tf (s)", "speed-up"],
+                [[w, f"{a:.3f}", f"{b:.3f}", f"{r:.2f}x"] for w, a, b, r in compared],
+            )
+        )
+        met = met + torch_targets(compared)
     parts.append(
         "**Targets**\n\n"
         + timing.table(
@@ -132,6 +220,12 @@ def main(argv=None):
         default="",
         help="record a TensorBoard profile of the tf.function forward (see benchmarks.inference)",
     )
+    parser.add_argument(
+        "--torch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the PyTorch reference when torch is installed (--no-torch: not)",
+    )
     parser.add_argument("--tiny", action="store_true", help="tiny settings (tests)")
     parser.add_argument(
         "--render_only",
@@ -145,12 +239,28 @@ def main(argv=None):
         return render(args.results_dir, args.readme)
     if args.tiny:
         pipe_args = ["--hr_size=32", "--batch_size=2", "--seconds=0.5", "--warmup_seconds=0.2"]
-        inf = inference.run([16, 24], 1, tiny=True, matmul_n=256, profile_dir=args.profile_dir)
-        train = training.run(["psnr", "esrgan"], ["none"], 2, 32, 1, tiny=True, matmul_n=256)
+        sizes, batch, hr, steps = [16, 24], 2, 32, 1
+        inf = inference.run(sizes, 1, tiny=True, matmul_n=256, profile_dir=args.profile_dir)
+        train = training.run(["psnr", "esrgan"], ["none"], batch, hr, steps, True, 256)
     else:
         pipe_args = []
-        inf = inference.run([64, 128, 256], 3, profile_dir=args.profile_dir)
-        train = training.run(list(training.STAGES), ["none", "bf16"], 16, 128, 3)
+        sizes, batch, hr, steps = [64, TORCH_SIZE, 256], 4, 128, 3
+        inf = inference.run(sizes, 3, profile_dir=args.profile_dir)
+        train = training.run(list(training.STAGES), ["none", "bf16"], batch, hr, steps)
+    if args.torch and importlib.util.find_spec("torch") is not None:
+        # Its own process: torch and TensorFlow each bring their thread pools.
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.torch_reference",
+            f"--sizes={sizes[-2] if args.tiny else TORCH_SIZE}",
+            f"--batch_size={batch}",
+            f"--hr_size={hr}",
+            f"--steps={steps}",
+            f"--runs={1 if args.tiny else 3}",
+            f"--output={out('torch_reference.json')}",
+        ] + (["--tiny"] if args.tiny else [])
+        subprocess.run(command, check=True)
     input_pipeline.main(pipe_args + [f"--output={out('input_pipeline.json')}"])
     quality = None
     if args.quality_weights:
@@ -166,7 +276,7 @@ def main(argv=None):
 def render(results_dir, readme=""):
     """summary.md (and the README block) from the reports in `results_dir`."""
     reports = {}
-    for name in ("input_pipeline", "inference", "training", "inference_quality"):
+    for name in ("input_pipeline", "inference", "training", "inference_quality", "torch_reference"):
         path = os.path.join(results_dir, f"{name}.json")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
@@ -181,6 +291,7 @@ def render(results_dir, readme=""):
         reports["inference"],
         reports["training"],
         reports.get("inference_quality"),
+        reports.get("torch_reference"),
     )
     with open(os.path.join(results_dir, "summary.md"), "w", encoding="utf-8") as f:
         f.write(text)

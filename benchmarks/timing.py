@@ -13,7 +13,6 @@ import statistics
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from esrgan_tf import hardware
 
@@ -39,16 +38,55 @@ def summary(times):
 
 
 def matmul_peak(n=4096, runs=5):
-    """The machine's practical float32 peak: GFLOP/s of an n x n x n matmul (median).
+    """The machine's practical float32 peak: the best GFLOP/s of an n x n x n matmul
+    (median of `runs`) of the GEMM libraries at hand, in this process: TensorFlow's and
+    NumPy's BLAS (OpenBLAS in its wheels); `benchmarks.torch_reference` adds torch.mm in
+    its own process. TensorFlow's own matmul is not always the best one (without oneDNN on
+    AVX2 CPUs it reaches about half of OpenBLAS), and a model's GFLOP/s must be compared
+    with what the machine can do, not with one library.
 
-    A large square matmul is the best case of the same BLAS/oneDNN kernels convolutions
-    lower to, so a model's GFLOP/s divided by this is how well it uses the machine.
+    Returns {"n", "gflops" (the best), "best" (its library), "libraries": {name: GFLOP/s},
+    "fma_peak_gflops" (theoretical, `esrgan_tf.hardware.fma_peak_gflops`), timings}.
     """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     a = tf.random.stateless_normal((n, n), seed=(1, 2))
     b = tf.random.stateless_normal((n, n), seed=(3, 4))
     matmul = tf.function(tf.linalg.matmul)
-    times = time_calls(lambda: matmul(a, b).numpy(), runs)
-    return {"n": n, "gflops": 2.0 * n**3 / statistics.median(times) / 1e9, **summary(times)}
+    a_np, b_np = a.numpy(), b.numpy()
+    candidates = {
+        "tensorflow": lambda: matmul(a, b).numpy(),
+        "numpy": lambda: a_np @ b_np,
+    }
+    libraries, stats = {}, {}
+    for name, fn in candidates.items():
+        times = time_calls(fn, runs)
+        stats[name] = summary(times)
+        libraries[name] = 2.0 * n**3 / stats[name]["median_s"] / 1e9
+    best = max(libraries, key=libraries.get)
+    return {
+        "n": n,
+        "gflops": libraries[best],
+        "best": best,
+        "libraries": libraries,
+        "fma_peak_gflops": hardware.fma_peak_gflops(),
+        **stats[best],
+    }
+
+
+def peak_text(peak):
+    """'best float32 GEMM 177 GFLOP/s (numpy; tensorflow 88), FMA peak 196 GFLOP/s'."""
+    others = ", ".join(
+        f"{k} {v:.0f}"
+        for k, v in sorted(peak.get("libraries", {}).items())
+        if k != peak.get("best")
+    )
+    text = f"best float32 GEMM ({peak['n']}^3) {peak['gflops']:.0f} GFLOP/s"
+    if peak.get("best"):
+        text += f" ({peak['best']}" + (f"; {others}" if others else "") + ")"
+    if peak.get("fma_peak_gflops"):
+        text += f", FMA peak {peak['fma_peak_gflops']:.0f} GFLOP/s"
+    return text
 
 
 def forward_flops(fn, *input_specs):
@@ -59,6 +97,8 @@ def forward_flops(fn, *input_specs):
     additions) are left out: the count is the work the convolution and matmul kernels must
     do, the standard measure of a model's cost. Shapes must be static (give full input shapes).
     """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
     graph = tf.function(fn).get_concrete_function(*input_specs).graph
     total = 0
     for op in graph.get_operations():
@@ -78,12 +118,12 @@ def forward_flops(fn, *input_specs):
     return total
 
 
-def report(name, settings, results, load_average=None):
-    """The JSON-able report of one benchmark."""
+def report(name, settings, results, load_average=None, gpu_names=None):
+    """The JSON-able report of one benchmark (`gpu_names`: see `hardware.describe`)."""
     return {
         "benchmark": name,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "hardware": hardware.describe(load_average),
+        "hardware": hardware.describe(load_average, gpu_names),
         "settings": settings,
         "results": results,
     }

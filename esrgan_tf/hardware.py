@@ -3,8 +3,6 @@
 import os
 import platform
 
-import tensorflow as tf
-
 
 def cpu_model():
     """The CPU's model name (from /proc/cpuinfo on Linux)."""
@@ -46,25 +44,76 @@ def simd(flags=None):
     return next((name for flag, name in SIMD_LEVELS if flag in flags), "baseline")
 
 
-def describe(load_average=None):
+# Float32 FLOPs per cycle and core of the vector FMA units, assuming two FMA pipes (Intel
+# since Haswell, AMD since Zen 2): 2 pipes x lanes x 2 FLOPs. AMD Zen 4 runs AVX-512 on
+# 256-bit pipes, so its real figure is the AVX2 one; the measured GEMM says which holds.
+FLOPS_PER_CYCLE = (("avx512f", 64), ("fma", 32), ("avx", 16))
+
+
+def clock_mhz():
+    """The CPU clock in MHz: the maximum from cpufreq when the kernel exposes it, else the
+    `cpu MHz` of /proc/cpuinfo (a VM's nominal clock); None when neither is readable."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", encoding="utf-8") as f:
+            return int(f.read().strip()) / 1000.0
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def fma_peak_gflops(flags=None, cores=None, mhz=None):
+    """The theoretical float32 peak, cores x clock x FLOPS_PER_CYCLE (None without a clock)."""
+    flags = cpu_flags() if flags is None else flags
+    cores = usable_cpus() if cores is None else cores
+    mhz = clock_mhz() if mhz is None else mhz
+    if not mhz:
+        return None
+    per_cycle = next((n for flag, n in FLOPS_PER_CYCLE if flag in flags), 8)
+    return cores * mhz * 1e-3 * per_cycle
+
+
+def usable_cpus():
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()
+
+
+def gpus():
+    """TensorFlow's GPUs (imported here: a PyTorch benchmark describes its machine too)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+def describe(load_average=None, gpu_names=None):
     """The machine as a JSON-able dict.
 
     Args:
         load_average: the 1-minute load average read *before* the measurement added its
             own (other processes share the CPUs: a busy machine gives lower numbers).
+        gpu_names: the accelerators (None: TensorFlow's).
     """
     flags = cpu_flags()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = usable_cpus()
     return {
         "cpu": cpu_model(),
         "simd": simd(flags),
         "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "fma", "amx", "f16c"))),
         "cpu_count": os.cpu_count(),
         "usable_cpus": usable,
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "clock_mhz": clock_mhz(),
+        "fma_peak_gflops": fma_peak_gflops(flags, usable),
+        "gpus": gpus() if gpu_names is None else gpu_names,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "tensorflow": _version("tensorflow"),
         "load_average_1min_before": load_average,
     }
 
@@ -73,3 +122,12 @@ def label(hw):
     """'AMD EPYC, AVX2, 2 CPUs' for a `describe()` dict (older reports lack 'simd')."""
     simd_name = f", {hw['simd']}" if hw.get("simd") else ""
     return f"{hw['cpu']}{simd_name}, {hw['usable_cpus']} CPUs"
+
+
+def _version(package):
+    from importlib import metadata  # pylint: disable=import-outside-toplevel
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None

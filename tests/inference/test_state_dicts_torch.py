@@ -1,5 +1,6 @@
-"""PyTorch networks written here (ESRGAN's RRDBNet in its three layouts and BasicSR's
-pixel-unshuffle variant, Real-ESRGAN's SRVGGNetCompact) against their converted Keras models.
+"""PyTorch networks written here and in benchmarks/torch_reference.py (ESRGAN's RRDBNet in
+its three layouts and BasicSR's pixel-unshuffle variant, Real-ESRGAN's SRVGGNetCompact)
+against their converted Keras models.
 
 Skipped when torch is not installed (`pip install torch`); the rest of the suite
 does not need it.
@@ -17,6 +18,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from benchmarks import torch_reference  # noqa: E402
 from esrgan_tf.inference import state_dicts as convert_lib  # noqa: E402
 from esrgan_tf.inference import weights  # noqa: E402
 from esrgan_tf.models.builders import built_generator  # noqa: E402
@@ -24,55 +26,13 @@ from esrgan_tf.models.builders import built_generator  # noqa: E402
 NF, NB, GC = 8, 2, 4  # num_feat, num_block, num_grow_ch
 
 
-# ---- PyTorch RRDBNet, ESRGAN §3.1 / Fig. 4, with the original release's names ----
+# ---- PyTorch RRDBNet, ESRGAN §3.1 / Fig. 4, with the original release's names: the one
+# that benchmarks/torch_reference.py times, at this file's tiny size ----
 
 
-class DenseBlock(nn.Module):
-    """Five 3x3 convs, each seeing the block input and all earlier outputs."""
-
-    def __init__(self, nf, gc):
-        super().__init__()
-        self.conv1 = nn.Conv2d(nf, gc, 3, padding=1)
-        self.conv2 = nn.Conv2d(nf + gc, gc, 3, padding=1)
-        self.conv3 = nn.Conv2d(nf + 2 * gc, gc, 3, padding=1)
-        self.conv4 = nn.Conv2d(nf + 3 * gc, gc, 3, padding=1)
-        self.conv5 = nn.Conv2d(nf + 4 * gc, nf, 3, padding=1)
-
-    def forward(self, x):
-        feats = [x]
-        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
-            feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), 0.2))
-        return x + 0.2 * self.conv5(torch.cat(feats, 1))  # residual scaling β = 0.2
-
-
-class RRDBlock(nn.Module):
-    def __init__(self, nf, gc):
-        super().__init__()
-        self.RDB1, self.RDB2, self.RDB3 = (DenseBlock(nf, gc) for _ in range(3))
-
-    def forward(self, x):
-        return x + 0.2 * self.RDB3(self.RDB2(self.RDB1(x)))
-
-
-class TorchRRDBNet(nn.Module):
+class TorchRRDBNet(torch_reference.TorchRRDBNet):
     def __init__(self, in_nc=3, out_nc=3, nf=NF, nb=NB, gc=GC, num_up=2):
-        super().__init__()
-        self.num_up = num_up
-        self.conv_first = nn.Conv2d(in_nc, nf, 3, padding=1)
-        self.RRDB_trunk = nn.Sequential(*(RRDBlock(nf, gc) for _ in range(nb)))
-        self.trunk_conv = nn.Conv2d(nf, nf, 3, padding=1)
-        for u in range(1, num_up + 1):
-            setattr(self, f"upconv{u}", nn.Conv2d(nf, nf, 3, padding=1))
-        self.HRconv = nn.Conv2d(nf, nf, 3, padding=1)
-        self.conv_last = nn.Conv2d(nf, out_nc, 3, padding=1)
-
-    def forward(self, x):
-        fea = self.conv_first(x)
-        fea = fea + self.trunk_conv(self.RRDB_trunk(fea))
-        for u in range(1, self.num_up + 1):
-            up = F.interpolate(fea, scale_factor=2, mode="nearest")
-            fea = F.leaky_relu(getattr(self, f"upconv{u}")(up), 0.2)
-        return self.conv_last(F.leaky_relu(self.HRconv(fea), 0.2))
+        super().__init__(in_nc, out_nc, nf, nb, gc, num_up)
 
 
 def to_basicsr(state_dict):
