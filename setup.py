@@ -24,7 +24,13 @@ setup(
         "numpy>=1.26",
         "absl-py>=2.1",
         "pillow>=10.0",
-        "scikit-image>=0.22",  # the built-in sample photos of the quickstart
+        # The quickstart's built-in photos are files of these wheels (esrgan_tf.data.sources
+        # .PHOTOS, pinned by tests/data/test_sources.py): scikit-image's sample photos,
+        # scikit-learn's china/flower, matplotlib's grace_hopper.
+        "scikit-image>=0.22",
+        "scikit-learn>=1.3",
+        "matplotlib>=3.8",
+        "scipy>=1.10",  # NIQE (esrgan_tf.niqe); scikit-image needs it too
         "tqdm>=4.66",
         "tensorboard~=2.21.0",  # tf.summary needs it; TF 2.21 no longer pulls it in
         # The TFLite interpreter of the export's parity checks (tf.lite.Interpreter is
@@ -48,6 +54,9 @@ setup(
         "plot": ["matplotlib>=3.8"],
         "test": [
             "pytest>=8",
+            # Two test processes (setup.cfg -n 2): most tests are TF start-up and small ops
+            # that leave the second core idle.
+            "pytest-xdist>=3.5",
             "safetensors>=0.4",
             "tensorflow-serving-api~=2.21.0",
             # ruff pinned: the formatter's output must not change under CI (.ci/run checks it).

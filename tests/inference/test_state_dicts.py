@@ -421,7 +421,9 @@ def assert_only(directory, *names):
     assert sorted(os.listdir(directory)) == sorted(names)
 
 
-@pytest.mark.parametrize("content", [os.urandom(256), b"just some text\n", b""])
+@pytest.mark.parametrize(
+    "content", [os.urandom(256), b"just some text\n", b""], ids=["random", "text", "empty"]
+)
 def test_garbage_safetensors(tmp_path, content):
     (tmp_path / "bad.safetensors").write_bytes(content)
     with pytest.raises(ValueError, match="bad.safetensors"):

@@ -240,7 +240,11 @@ def zip_not_torch():
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("content", [os.urandom(256), b"plain text\n", b"", zip_not_torch()])
+@pytest.mark.parametrize(
+    "content",
+    [os.urandom(256), b"plain text\n", b"", zip_not_torch()],
+    ids=["random", "text", "empty", "zip"],  # fixed ids: the same tests in every xdist worker
+)
 def test_garbage_pth(tmp_path, content):
     (tmp_path / "bad.pth").write_bytes(content)
     with pytest.raises(ValueError, match="bad.pth"):

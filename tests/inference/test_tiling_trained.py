@@ -28,7 +28,9 @@ def crop(name, y, x, h, w):
     [
         ("realesrgan-x4plus-anime", "chelsea", (60, 100, 96, 160), 48),  # 6 RRDBs
         ("realesr-animevideov3", "astronaut", (40, 160, 128, 160), 18),  # its receptive field
-        ("realesrgan-x4plus", "coffee", (80, 150, 96, 136), 64),  # 23 RRDBs
+        # 23 RRDBs: 64 rows make one row of two tiles; the too-short context is shown on
+        # the smaller models (the 23-block forward is the suite's costliest).
+        ("realesrgan-x4plus", "coffee", (80, 150, 64, 136), 64),
     ],
 )
 def test_tiled_equals_untiled_with_trained_weights(name, photo, box, pad):
@@ -39,6 +41,8 @@ def test_tiled_equals_untiled_with_trained_weights(name, photo, box, pad):
     halves = tiling.Tiling(tile=image.shape[1] // 2)  # two tiles, the default context
     tiled = np.clip(tiling.tile_upscale(model, image, 4, halves), 0, 1)
     assert np.abs(tiled - untiled).max() <= 1 / 255
+    if name == "realesrgan-x4plus":
+        return
     # And too little context would show (the test can fail).
     short = tiling.Tiling(tile=image.shape[1] // 2, tile_pad=pad // 4)
     assert (

@@ -90,6 +90,10 @@ def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_pa
         adversarial_weight=5e-3,
         vgg_weights=str(tmp_path / "vgg.weights.h5"),
         resnet_weights=str(tmp_path / "resnet.weights.h5"),
+        # Shallow layers of the real networks: the same step, a fraction of the work.
+        vgg_layers=("block2_conv2",),
+        vgg_layer_weights=(1.0,),
+        resnet_layers=("conv2_block3_out",),
     )
     config = make_config(
         shards,
@@ -223,6 +227,8 @@ def esrgan_config(shards, workdir, vgg_weights, precision):
         gan_type="ragan",
         adversarial_weight=5e-3,
         vgg_weights=vgg_weights,
+        vgg_layers=("block2_conv2",),  # a shallow layer of the real VGG19: less work
+        vgg_layer_weights=(1.0,),
     )
     return make_config(
         shards, workdir, loss=loss, total_steps=3, mixed_precision=precision, ema_decay=0.5
