@@ -124,9 +124,18 @@ def input_multiple(model):
     return 1
 
 
-def bytes_per_pixel(model):
+def bytes_per_pixel(model, runtime="tf"):
     """Peak activation bytes per LR pixel of one call of `model` (measured peaks of the
-    full-size RRDBNet x4: 8.8 KB; SRVGGNetCompact: 1 KB; with a margin), or None."""
+    full-size RRDBNet x4: 8.8 KB; SRVGGNetCompact: 1 KB; with a margin), or None.
+
+    On "tflite" LiteRT's arena keeps much more of the graph live, so a call holds more per
+    pixel (measured 2026-12-01 with ai-edge-litert, marginal peak RSS per LR pixel: the
+    23-block RRDBNet's trunk 27 KB and tail 19 KB, the 16-conv SRVGGNetCompact 2.2 KB;
+    `_tflite_bytes_per_pixel`, with a margin). Unbounded by these, the first 1000x1000 tile
+    of a 2000x2000 x4 upscale took 24 GB and was killed.
+    """
+    if runtime == "tflite":
+        return _tflite_bytes_per_pixel(model)
     if isinstance(model, RRDBNet):
         # At the HR end: about three live feature maps of num_feat channels at scale^2.
         return 3 * 4 * model.num_feat * 16  # the tail always ends at x4 resolution
@@ -135,6 +144,27 @@ def bytes_per_pixel(model):
     if isinstance(model, SRResNet):
         return 3 * 4 * model.num_feat * model.scale**2
     return None
+
+
+def _tflite_trunk_bytes(model):
+    # Every dense block's input and growth channels stay live: 35 KB for 23 blocks of
+    # 64 features and growth 32 (27 KB measured).
+    return 4 * 3 * model.num_block * (model.num_feat + 2 * model.num_grow_ch)
+
+
+def _tflite_tail_bytes(model, factor):
+    # Per input pixel of the tail, which ends at `factor`^2 its size (19 KB measured at 64
+    # features, x4).
+    return 5 * 4 * model.num_feat * factor**2
+
+
+def _tflite_bytes_per_pixel(model):
+    if isinstance(model, RRDBNet):  # on TFLite always its two stages: the larger one
+        return max(_tflite_trunk_bytes(model), _tflite_tail_bytes(model, 4))
+    if isinstance(model, SRVGGNetCompact):  # 3.4 KB for 16 convs of 64 (2.2 KB measured)
+        return 4 * model.num_feat * (model.num_conv // 2 + 1) + bytes_per_pixel(model)
+    tf_bytes = bytes_per_pixel(model)
+    return None if tf_bytes is None else 4 * tf_bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,23 +189,29 @@ def _two_stages(model, scale, fallback=None, runtime="tf"):
         return None
     stride = 4 // scale if model.unshuffle else 1
     nf = model.num_feat
+    factor = scale * stride  # the tail's output / input size
+    if runtime == "tflite":
+        trunk_bytes, tail_bytes = _tflite_trunk_bytes(model), _tflite_tail_bytes(model, factor)
+    else:
+        # The dense blocks' concatenations, about (4 nf + 4 growth) channels live; at the
+        # tail's end, about three feature maps of nf channels.
+        trunk_bytes, tail_bytes = 4 * (4 * nf + 4 * model.num_grow_ch), 3 * 4 * nf * factor**2
     trunk = _Stage(
         runtimes.function(model, "features", runtime),
         1,
         stride,
         rrdb_context(model.num_block) * stride,
-        # The dense blocks' concatenations: about (4 nf + 4 growth) channels live.
-        4 * (4 * nf + 4 * model.num_grow_ch) // (stride * stride),
+        trunk_bytes // (stride * stride),
         nf,
         fallback and runtimes.function(fallback, "features"),
         image_out=False,
     )
     tail = _Stage(
         runtimes.function(model, "reconstruct", runtime),
-        scale * stride,
+        factor,
         1,
         TAIL_CONTEXT,
-        3 * 4 * nf * (scale * stride) ** 2,
+        tail_bytes,
         3,
         fallback and runtimes.function(fallback, "reconstruct"),
     )
@@ -333,11 +369,19 @@ def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=
         image = np.pad(image, ((0, extra_h), (0, extra_w), (0, 0)), mode="reflect")
     height, width = image.shape[:2]
 
-    per_pixel = bytes_per_pixel(model)
+    requested = runtime
+    runtime = runtimes.choose(runtime, model, height * width)
+    if requested == "auto" and runtime == "tflite":
+        # LiteRT needs several times TF's memory per pixel: where the image would then not
+        # fit one call, its extra, smaller tiles (each with its context) cost more than
+        # XNNPACK saves, so auto stays with tf.
+        tflite_bytes = bytes_per_pixel(model, "tflite")
+        if tflite_bytes and height * width > _window_pixels(tiling, tflite_bytes):
+            runtime = "tf"
+    per_pixel = bytes_per_pixel(model, runtime)
     max_window = _window_pixels(tiling, per_pixel)
     if isinstance(model, SavedModelGenerator):  # the export's request limit bounds a call
         max_window = model.max_pixels // tiling.tiles_per_call
-    runtime = runtimes.choose(runtime, model, height * width)
     stages = _two_stages(model, scale, fallback, runtime)
     fits = height * width <= max_window and (not tiling.tile or max(height, width) <= tiling.tile)
     if pad is None:  # a plain callable: fine untiled, but tiles need to know its context

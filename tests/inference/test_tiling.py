@@ -131,3 +131,37 @@ def test_bad_arguments():
     assert tile_upscale(nearest(2), random_image(4, 4), 2).shape == (8, 8, 3)
     with pytest.raises(ValueError, match="context is unknown"):
         tile_upscale(nearest(2), random_image(4, 4), 2, Tiling(tile=2))
+
+
+def test_litert_budget_is_its_measured_memory_and_auto_keeps_tf_where_it_would_tile(
+    rrdbnet, monkeypatch
+):
+    # LiteRT's arena per LR pixel, measured 2026-12-01 (peak RSS, ai-edge-litert) on the
+    # 23-block x4plus graphs: trunk 27.4 KB, tail 19.4 KB. The budget must not be below it
+    # (a 2000x2000 upscale planned with TF's 1.5 KB took 24 GB on its first tile).
+    full = RRDBNet(num_feat=64, num_block=23, num_grow_ch=32, scale=4)
+    assert tiling_lib._tflite_trunk_bytes(full) >= 27_400
+    assert tiling_lib._tflite_tail_bytes(full, 4) >= 19_400
+    assert tiling_lib.bytes_per_pixel(full, "tflite") > 2 * tiling_lib.bytes_per_pixel(full)
+
+    seen = []
+    real_function = tiling_lib.runtimes.function
+
+    def recording(model, stage="call", runtime="tf"):
+        seen.append(runtime)
+        return real_function(model, stage, "tf")  # run it with tf: only the choice matters
+
+    monkeypatch.setattr(tiling_lib.runtimes, "function", recording)
+    monkeypatch.setattr(tiling_lib.runtimes, "choose", lambda runtime, model, pixels: "tflite")
+    image = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
+    tf_bytes = tiling_lib.bytes_per_pixel(rrdbnet)
+    tflite_bytes = tiling_lib.bytes_per_pixel(rrdbnet, "tflite")
+    assert tflite_bytes > tf_bytes
+    # Room for the whole image on TF, not on LiteRT: auto stays with tf, one call.
+    budget = Tiling(max_memory=16 * 16 * (tf_bytes + tflite_bytes) // 2)
+    tile_upscale(rrdbnet, image, 4, budget, runtime="auto")
+    assert set(seen) == {"tf"}
+    # Asked for by name, LiteRT gets its own, smaller tiles.
+    seen.clear()
+    tile_upscale(rrdbnet, image, 4, budget, runtime="tflite")
+    assert set(seen) == {"tflite"}
