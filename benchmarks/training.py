@@ -1,7 +1,8 @@
 """python -m benchmarks.training: training step speed, and how long the input makes it wait.
 
   python -m benchmarks.training --stages=psnr,esrgan --batch_size=16 --hr_size=128 \
-      --mixed_precision=none,bf16 --steps=3 --output=benchmarks/results/training.json
+      --mixed_precision=none,bf16 --jit_compile=false,true --steps=3 \
+      --output=benchmarks/results/training.json
 
 Runs `esrgan_tf.training.trainer.Trainer` as `python -m esrgan_tf.train` does, on the full-size
 ESRGAN models (RRDBNet x4 23 blocks; VGG-style discriminator; VGG19 up to conv5_4 before
@@ -16,7 +17,8 @@ scikit-image photos built on the fly (480-px sub-images with stored x4 LR, as
 Real-ESRGAN's degradation model on the fly, with USM-sharpened targets (the pipeline's map
 runs on the same CPU cores as the step, so compare the step time with `--degradation=none`).
 
-For each stage and precision: the median step time over --steps after one warm-up
+For each stage, precision and `--jit_compile` (`TrainConfig.jit_compile`: XLA for each
+network's forward and backward pass): the median step time over --steps after one warm-up
 (tracing), images/s, achieved GFLOP/s, and the share of the step spent waiting for input:
 each step takes its batch from the training iterator (prefetching in the background, as in
 training) on the host, timed, then runs `Trainer.step_on_batch` on it; the wait share is the
@@ -50,7 +52,9 @@ PRECISIONS = ("none", "bf16", "fp16")
 TINY = ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet", d_num_feat=8)
 
 
-def stage_config(stage, workdir, shards, batch_size, hr_size, precision, tiny, degradation="none"):
+def stage_config(
+    stage, workdir, shards, batch_size, hr_size, precision, tiny, degradation="none", jit=False
+):
     loss = LossConfig(pixel_loss="l1", pixel_weight=1.0)
     if stage == "esrgan":  # ESRGAN §4.1: L1 1e-2, VGG19-54 before activation, RaGAN 5e-3
         loss = LossConfig(
@@ -75,6 +79,7 @@ def stage_config(stage, workdir, shards, batch_size, hr_size, precision, tiny, d
         ),
         total_steps=10**6,
         mixed_precision=precision,
+        jit_compile=jit,
     )
 
 
@@ -110,11 +115,14 @@ def time_steps(controller, steps):
     return totals, waits
 
 
-def measure(stage, precision, shards, batch_size, hr_size, steps, tiny, degradation="none"):
+def measure(
+    stage, precision, shards, batch_size, hr_size, steps, tiny, degradation="none", jit=False
+):
     with tempfile.TemporaryDirectory(prefix="esrgan_tf_bench_train_") as workdir:
-        controller = loop.Controller(
-            stage_config(stage, workdir, shards, batch_size, hr_size, precision, tiny, degradation)
+        config = stage_config(
+            stage, workdir, shards, batch_size, hr_size, precision, tiny, degradation, jit
         )
+        controller = loop.Controller(config)
         totals, waits = time_steps(controller, steps)
         flops = step_flops(controller.trainer, stage, batch_size, hr_size)
     stats = timing.summary(totals)
@@ -122,6 +130,7 @@ def measure(stage, precision, shards, batch_size, hr_size, steps, tiny, degradat
     return {
         "stage": stage,
         "mixed_precision": precision,
+        "jit_compile": jit,
         "step": stats,
         "input_wait_s": waits,
         "images_per_s": batch_size / seconds,
@@ -132,8 +141,16 @@ def measure(stage, precision, shards, batch_size, hr_size, steps, tiny, degradat
 
 
 def run(
-    stages, precisions, batch_size, hr_size, steps, tiny=False, matmul_n=4096, degradation="none"
+    stages,
+    variants,
+    batch_size,
+    hr_size,
+    steps,
+    tiny=False,
+    matmul_n=4096,
+    degradation="none",
 ):
+    """The report of every stage in every variant, a (mixed_precision, jit_compile) pair."""
     load = timing.load_average()
     peak = timing.matmul_peak(matmul_n)
     rows = []
@@ -148,13 +165,14 @@ def run(
             max_sub_images=8 if tiny else 0,
         )
         for stage in stages:
-            for precision in precisions:
+            for precision, jit in variants:
                 row = measure(
-                    stage, precision, shards, batch_size, hr_size, steps, tiny, degradation
+                    stage, precision, shards, batch_size, hr_size, steps, tiny, degradation, jit
                 )
                 row["peak_fraction"] = row["gflops"] / peak["gflops"]
                 print(
-                    f"training {stage} {precision}: {row['step']['median_s']:.2f} s/step, "
+                    f"training {stage} {precision}{' xla' if jit else ''}: "
+                    f"{row['step']['median_s']:.2f} s/step, "
                     f"input wait {100 * row['input_wait_share']:.1f} %",
                     file=sys.stderr,
                     flush=True,
@@ -177,6 +195,7 @@ def markdown(report):
         [
             r["stage"],
             r["mixed_precision"],
+            "yes" if r.get("jit_compile") else "no",
             f"{r['step']['median_s']:.2f}",
             f"{r['images_per_s']:.2f}",
             f"{r['gflops']:.0f}",
@@ -194,6 +213,7 @@ def markdown(report):
             [
                 "step",
                 "precision",
+                "XLA",
                 "step (s)",
                 "images/s",
                 "GFLOP/s",
@@ -213,6 +233,11 @@ def main(argv=None):
     )
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--hr_size", type=int, default=128)
+    parser.add_argument(
+        "--jit_compile",
+        default="false",
+        help="comma-separated: false, true (XLA for each network, TrainConfig.jit_compile)",
+    )
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
     parser.add_argument("--tiny", action="store_true", help="tiny models (tests)")
     parser.add_argument(
@@ -226,11 +251,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     stages = [s for s in args.stages.split(",") if s]
     precisions = [p for p in args.mixed_precision.split(",") if p]
+    jits = [j for j in args.jit_compile.split(",") if j]
     if set(stages) - set(STAGES) or set(precisions) - set(PRECISIONS):
         parser.error(f"--stages from {STAGES}, --mixed_precision from {PRECISIONS}")
+    if not jits or set(jits) - {"false", "true"}:
+        parser.error("--jit_compile: false and/or true")
     report = run(
         stages,
-        precisions,
+        [(p, j == "true") for p in precisions for j in jits],
         args.batch_size,
         args.hr_size,
         args.steps,

@@ -155,6 +155,9 @@ class TrainConfig:
         mixed_precision: "none", "bf16" or "fp16": the generator's and discriminator's
             maths in that type, their variables, output layers, the VGG / ResNet loss
             networks and the losses in float32; "fp16" adds dynamic loss scaling.
+        jit_compile: compile each network's forward and backward pass with XLA (the
+            generator, discriminator and loss networks, each on its own; the losses,
+            cross-replica means and updates stay TensorFlow ops, so every strategy runs it).
     """
 
     workdir: str
@@ -181,6 +184,7 @@ class TrainConfig:
     max_val_images: int = 0
     grid_images: int = 2
     mixed_precision: str = "none"
+    jit_compile: bool = False
 
     def __post_init__(self):
         _check_choice("mixed_precision", self.mixed_precision, tuple(MIXED_PRECISION))

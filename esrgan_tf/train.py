@@ -73,6 +73,13 @@ def define_flags(fv=flags.FLAGS):
         "bfloat16 or float16 (with loss scaling); variables, output layers, loss networks "
         "and losses stay float32.",
     )
+    boolean(
+        "jit_compile",
+        False,
+        "Compile each network's forward and backward pass with XLA (networks that update "
+        "state in training, batch or spectral norm, stay uncompiled). Measured on an AVX2 "
+        "CPU: the full-size PSNR step 1.15x faster; the first step compiles for about 1 min.",
+    )
     # Data
     string("data", None, "Shard directory from `python -m esrgan_tf.prepare` or a glob.")
     integer("batch_size", 16, "Global batch size.")
@@ -271,6 +278,7 @@ def config_from_flags(fv=flags.FLAGS):
         deterministic=f.deterministic,
         max_val_images=f.max_val_images,
         mixed_precision=f.mixed_precision,
+        jit_compile=f.jit_compile,
     )
     return RunConfig(
         stage=stage,

@@ -56,6 +56,14 @@ def conv3x3(filters, name, kernel_initializer=None, dtype=None):
     )
 
 
+def nearest_upsample_grad(dy, factor):
+    """The gradient of an integer-factor nearest upsampling: each input pixel receives
+    the sum of the `factor` x `factor` output pixels it was copied to."""
+    n, h, w, c = tf.unstack(tf.shape(dy))
+    blocks = tf.reshape(dy, [n, h // factor, factor, w // factor, factor, c])
+    return tf.reduce_sum(blocks, axis=[2, 4])
+
+
 @keras.saving.register_keras_serializable(package=_PKG)
 class NearestUpsample(keras.layers.Layer):
     """Nearest-neighbour upsampling by an integer factor, for dynamic H and W.
@@ -66,6 +74,10 @@ class NearestUpsample(keras.layers.Layer):
     half-pixel nearest rule picks source index floor(i / factor), exactly what
     PyTorch's `F.interpolate(mode='nearest')` does in the official code.
 
+    Its gradient is written out, `nearest_upsample_grad`: TF's own
+    (ResizeNearestNeighborGrad) has no XLA kernel, which would keep a jit-compiled
+    training step (`TrainConfig.jit_compile`) from compiling.
+
     Args:
         factor: integer upsampling factor.
     """
@@ -75,8 +87,15 @@ class NearestUpsample(keras.layers.Layer):
         self.factor = int(factor)
 
     def call(self, x):
-        size = tf.shape(x)[1:3] * self.factor
-        return tf.cast(tf.image.resize(x, size, method="nearest"), x.dtype)
+        factor = self.factor
+
+        @tf.custom_gradient
+        def upsample(x):
+            size = tf.shape(x)[1:3] * factor
+            y = tf.image.resize(x, size, method="nearest")
+            return y, lambda dy: nearest_upsample_grad(dy, factor)
+
+        return tf.cast(upsample(x), x.dtype)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape

@@ -23,6 +23,14 @@ from esrgan_tf.models.features import ResNetFeatures, VGGFeatures
 from esrgan_tf.training import optimization
 
 
+def _op_determinism():
+    """Whether `tf.config.experimental.enable_op_determinism` is on in this process (it
+    cannot be turned off again, so an earlier run's setting holds)."""
+    from tensorflow.python.framework import config  # pylint: disable=import-outside-toplevel
+
+    return config.is_op_determinism_enabled()
+
+
 class Trainer:
     """The networks, optimisers and step of one stage described by a `TrainConfig`.
 
@@ -86,6 +94,7 @@ class Trainer:
             if self.discriminator is not None:
                 self.d_optimizer = adam(self._rate("lr_d"))
                 self.d_optimizer.build(self.discriminator.trainable_variables)
+        self._networks = self._network_calls(config.jit_compile)
 
     # -------------------------------------------------------------------- state
     def trackables(self):
@@ -137,6 +146,43 @@ class Trainer:
         return self.ema_generator if self.ema_generator is not None else self.generator
 
     # -------------------------------------------------------------------- the step
+    def _network_calls(self, jit_compile):
+        """{name: callable} of the networks as the step calls them: each its own XLA
+        computation with `jit_compile` (TrainConfig), else the networks themselves.
+
+        A network that updates state in training stays uncompiled: batch norm's moving
+        statistics (SRResNet, the VGG-style discriminator) and spectral norm's power
+        iteration (the U-Net discriminator) update variables that a `tf.distribute`
+        strategy must synchronise, which it cannot do inside a function nested in
+        `strategy.run`. Under op determinism (`deterministic`), so do the VGG19 / ResNet50
+        loss networks: XLA has no deterministic max-pooling gradient.
+        """
+
+        def compiled(fn, network, trains):
+            stateful = trains and bool(network.non_trainable_weights)
+            if jit_compile and not stateful:
+                return tf.function(fn, jit_compile=True)
+            return fn
+
+        calls = {
+            "generator": compiled(
+                lambda x: self.generator(x, training=True), self.generator, trains=True
+            )
+        }
+        if self.discriminator is not None:
+            calls["discriminator"] = compiled(
+                lambda x, training=True: self.discriminator(x, training=training),
+                self.discriminator,
+                trains=True,
+            )
+        for name in ("vgg", "resnet"):
+            network = getattr(self, name)
+            if network is not None and not _op_determinism():
+                calls[name] = compiled(lambda x, network=network: network(x), network, trains=False)
+            elif network is not None:
+                calls[name] = network
+        return calls
+
     def _global_mean(self, per_example):
         """Mean of a per-example value over the global batch (differentiable)."""
         ctx = tf.distribute.get_replica_context()
@@ -167,14 +213,14 @@ class Trainer:
         # G first, then D on the same SR (BasicSR's order; k = 1 as SRGAN §3.2). D's loss
         # therefore scores the SR of the generator *before* this step's update.
         with tf.GradientTape() as tape:
-            sr = self.generator(lr, training=True)
+            sr = self._networks["generator"](lr)
             g_total, terms = losses.generator_loss(
                 loss,
                 sr,
                 target,
-                vgg=self.vgg,
-                resnet=self.resnet,
-                discriminator=self.discriminator,
+                vgg=self._networks.get("vgg"),
+                resnet=self._networks.get("resnet"),
+                discriminator=self._networks.get("discriminator"),
                 global_mean=self._global_mean,
                 gan_hr=hr,
             )
@@ -195,7 +241,7 @@ class Trainer:
         if self.discriminator is not None:
             with tf.GradientTape() as tape:
                 d_total, stats = losses.discriminator_loss(
-                    loss.gan_type, hr, sr, self.discriminator, self._global_mean
+                    loss.gan_type, hr, sr, self._networks["discriminator"], self._global_mean
                 )
                 d_loss = self._average(d_total)
                 if self.loss_scaling:

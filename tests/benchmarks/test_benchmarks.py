@@ -89,19 +89,23 @@ def test_training_benchmark_report(tmp_path):
             "--steps=1",
             "--matmul_n=128",
             "--mixed_precision=none",
+            "--jit_compile=false,true",
             f"--output={output}",
         ]
     )
     rows = json.loads(output.read_text())["results"]["rows"]
-    assert [(r["stage"], r["mixed_precision"]) for r in rows] == [
-        ("psnr", "none"),
-        ("esrgan", "none"),
+    assert [(r["stage"], r["mixed_precision"], r["jit_compile"]) for r in rows] == [
+        ("psnr", "none", False),
+        ("psnr", "none", True),
+        ("esrgan", "none", False),
+        ("esrgan", "none", True),
     ]
-    psnr, esrgan = rows
+    psnr, psnr_xla, esrgan, _ = rows
     # psnr: G forward + backward = 3 forward passes of the 8x8 LR batch of 2.
     assert psnr["gflop_per_step"] == pytest.approx(
         3 * 2 * 64 * rrdbnet_flops_per_lr_pixel(8, 1, 4) / 1e9
     )
+    assert psnr_xla["gflop_per_step"] == psnr["gflop_per_step"]  # the same work
     assert esrgan["gflop_per_step"] > psnr["gflop_per_step"]
     for r in rows:
         assert 0.0 <= r["input_wait_share"] < 1.0
@@ -111,6 +115,9 @@ def test_training_benchmark_report(tmp_path):
 def test_run_writes_everything_and_the_readme_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{run.BEGIN}\nold numbers\n{run.END}\nrest\n")
+    # An earlier run's quality report must not pass for this run's (no --quality_weights).
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "inference_quality.json").write_text("{}")
     # (The PyTorch reference's own run: tests/benchmarks/test_torch_reference.py.)
     run.main(
         ["--tiny", "--no-torch", f"--results_dir={tmp_path / 'results'}", f"--readme={readme}"]
@@ -120,6 +127,8 @@ def test_run_writes_everything_and_the_readme_block(tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{run.END}\nrest\n")
     assert "old numbers" not in text and "**Targets**" in text and "| 16x16 |" in text
+    assert not (tmp_path / "results" / "inference_quality.json").exists()
+    assert "Quality per runtime" not in text
     # Rendering again from the saved reports gives the same block.
     run.main(["--render_only", f"--results_dir={tmp_path / 'results'}", f"--readme={readme}"])
     assert readme.read_text() == text

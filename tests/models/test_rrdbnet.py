@@ -60,6 +60,24 @@ def test_nearest_upsample_is_pixel_repetition():
         np.testing.assert_array_equal(NearestUpsample(factor)(x), expected)
 
 
+def test_nearest_upsample_gradient_is_tfs_own_and_compiles_with_xla():
+    x = tf.constant(np.random.rand(2, 3, 5, 4), tf.float32)
+    dy = tf.constant(np.random.rand(2, 9, 15, 4), tf.float32)
+
+    def gradient(upsample):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = upsample(x)
+        return tape.gradient(y, x, output_gradients=dy)
+
+    # TF's registered gradient of the same resize (ResizeNearestNeighborGrad).
+    expected = gradient(lambda v: tf.image.resize(v, [9, 15], method="nearest"))
+    layer = NearestUpsample(3)
+    np.testing.assert_allclose(gradient(layer), expected, rtol=1e-6)
+    compiled = tf.function(lambda: gradient(layer), jit_compile=True)
+    np.testing.assert_allclose(compiled(), expected, rtol=1e-6)
+
+
 def test_dense_block_matches_equation():
     block = ResidualDenseBlock(num_feat=6, num_grow_ch=3, res_scale=0.2)
     x = np.random.rand(1, 5, 5, 6).astype(np.float32)

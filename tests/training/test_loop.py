@@ -17,6 +17,7 @@ from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig
 from esrgan_tf.data.imresize import imresize
 from esrgan_tf.data.pipeline import TrainDataConfig
 from esrgan_tf.training import loop
+from esrgan_tf.training.trainer import Trainer
 
 HR = 32
 MODEL = ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet", d_num_feat=4)
@@ -277,6 +278,53 @@ def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan
         assert float(resumed.trainer.g_optimizer.dynamic_scale.numpy()) == float(
             run.trainer.g_optimizer.dynamic_scale.numpy()
         )
+
+
+def test_jit_compiled_esrgan_stage_trains_as_the_uncompiled_one(
+    shards, tmp_path, vgg_weights, fp32_esrgan
+):
+    # XLA for G on two replicas: the same weights up to round-off. The cross-replica
+    # RaGAN means and the updates stay outside XLA, and so do the spectral-norm D (its
+    # power iteration needs the strategy) and, under the op determinism that the reference
+    # turned on, VGG19 (XLA has no deterministic max-pooling gradient).
+    config = esrgan_config(shards, tmp_path / "xla", vgg_weights, "none")
+    run = loop.Controller(dataclasses.replace(config, jit_compile=True))
+    calls = run.trainer._networks  # pylint: disable=protected-access
+    compiled = {name for name, call in calls.items() if getattr(call, "_jit_compile", False)}
+    assert compiled == {"generator"} and {"discriminator", "vgg"} <= set(calls)
+    logs = run.train()
+    assert all(np.isfinite(v) for v in logs.values())
+    reference = fp32_esrgan.trainer
+    for ours, theirs in (
+        (run.trainer.generator, reference.generator),
+        (run.trainer.discriminator, reference.discriminator),
+    ):
+        for a, b in zip(weights(ours), weights(theirs)):
+            np.testing.assert_allclose(a, b, atol=1e-4)
+    assert run.validate()["psnr_y"] == pytest.approx(fp32_esrgan.validate()["psnr_y"], abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "model,compiled",
+    [
+        # The VGG-style D's batch norm updates moving statistics: uncompiled.
+        (ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, d_num_feat=4), {"generator"}),
+        # So does SRResNet's (use_bn): nothing is compiled.
+        (ModelConfig(generator="srresnet", num_feat=8, num_block=1, d_num_feat=4), set()),
+    ],
+)
+def test_networks_that_update_state_in_training_stay_uncompiled(shards, tmp_path, model, compiled):
+    config = make_config(
+        shards,
+        tmp_path,
+        model=model,
+        data=TrainDataConfig(shards=str(shards), hr_size=96, batch_size=2),
+        loss=LossConfig(gan_type="ragan"),
+        jit_compile=True,
+    )
+    calls = Trainer(config, tf.distribute.get_strategy())._networks  # pylint: disable=protected-access
+    assert set(calls) == {"generator", "discriminator"}
+    assert {n for n, c in calls.items() if getattr(c, "_jit_compile", False)} == compiled
 
 
 def test_fp16_overflow_on_one_replica_skips_the_update_on_all(shards, tmp_path, monkeypatch):
