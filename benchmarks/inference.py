@@ -229,9 +229,10 @@ def markdown(report):
         "of best GEMM",
         "PSNR-Y (dB)",
     ]
-    text = f"Peak: {timing.peak_text(report['results']['matmul_peak'])}.\n\n" + timing.table(
-        header, rows
-    )
+    text = (
+        f"{timing.onednn_text(report['hardware'])}"
+        f"Peak: {timing.peak_text(report['results']['matmul_peak'])}.\n\n"
+    ) + timing.table(header, rows)
     if report["results"]["profile_top_ops"]:
         text += "\n\nTime by op type (`tf_function`, profiler self time): " + ", ".join(
             f"{o['op_type']} {100 * o['self_time_share']:.0f} %"

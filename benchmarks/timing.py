@@ -89,6 +89,12 @@ def peak_text(peak):
     return text
 
 
+def onednn_text(hw):
+    """'TensorFlow oneDNN on; ' for a report's hardware (empty for older reports)."""
+    on = hw.get("tensorflow_onednn")
+    return "" if on is None else f"TensorFlow oneDNN {'on' if on else 'off'}; "
+
+
 def forward_flops(fn, *input_specs):
     """FLOPs of one call of `fn` on inputs of `input_specs`, counted from its graph.
 

@@ -17,6 +17,10 @@ scikit-image photos built on the fly (480-px sub-images with stored x4 LR, as
 Real-ESRGAN's degradation model on the fly, with USM-sharpened targets (the pipeline's map
 runs on the same CPU cores as the step, so compare the step time with `--degradation=none`).
 
+TensorFlow runs with its oneDNN kernels on, as in `python -m esrgan_tf.train`
+(`esrgan_tf.cli.prefer_onednn`; TF_ENABLE_ONEDNN_OPTS=0 times Eigen's kernels instead); the
+report says which ran.
+
 For each stage, precision and `--jit_compile` (`TrainConfig.jit_compile`: XLA for each
 network's forward and backward pass): the median step time over --steps after one warm-up
 (tracing), images/s, achieved GFLOP/s, and the share of the step spent waiting for input:
@@ -38,6 +42,11 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from esrgan_tf import cli  # noqa: E402
+
+if __name__ == "__main__":  # as `python -m esrgan_tf.train` runs: before TF is imported
+    cli.prefer_onednn()
 
 import tensorflow as tf  # noqa: E402
 
@@ -208,6 +217,7 @@ def markdown(report):
     return (
         f"Batch {s['batch_size']}, HR {s['hr_size']}, {s['model']}, "
         f"degradation {s.get('degradation', 'none')}; "
+        f"{timing.onednn_text(report['hardware'])}"
         f"{timing.peak_text(report['results']['matmul_peak'])}.\n\n"
         + timing.table(
             [

@@ -81,6 +81,33 @@ def _quiet_console():
 
 _quiet_console()
 
+# oneDNN for training (issue 18). TensorFlow turns its oneDNN kernels on by default only on
+# CPUs with AVX512_VNNI / AVX512_BF16 / AMX; elsewhere convolutions and their gradients run
+# on Eigen. Measured 2026-12-01 on 2 cores of an AMD EPYC with AVX2 only (oneDNN off by
+# default there), `benchmarks.training` and the quickstart recipe, TF_ENABLE_ONEDNN_OPTS=0
+# against 1:
+#   full RRDBNet PSNR step, batch 4, HR 128       7.37 s -> 5.34 s (1.38x)
+#   the same at batch 16                          27.1 s -> 21.5 s (1.26x)
+#   ESRGAN step (G + VGG19 + RaGAN, D), batch 4   8.53 s -> 8.05 s (1.06x)
+#   quickstart recipe with 300 + 40 steps          248 s -> 184 s (1.35x, same PSNR to 0.02 dB)
+# oneDNN's weight gradient of a 3x3 convolution runs at 2x Eigen's speed at batch 16. It does
+# not pay off for inference: a batch-1 forward picks oneDNN's GEMM-based convolution, and the
+# full RRDBNet forward at LR 128 took 16.2 s instead of 6.7 s (`benchmarks.inference`), so
+# the inference commands keep TensorFlow's default.
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def prefer_onednn():
+    """Turns TensorFlow's oneDNN kernels on for this process unless the user's
+    TF_ENABLE_ONEDNN_OPTS says otherwise (0 keeps TensorFlow's CPU kernels). For the training
+    commands, called before TensorFlow is imported: afterwards the setting has no effect and
+    this returns False."""
+    if "tensorflow" in sys.modules:
+        return False
+    os.environ.setdefault(ONEDNN_ENV, "1")
+    return True
+
+
 # Errors a user can cause (bad flags, missing or malformed files, a model that does not
 # fit its weights): one clear line and exit status 1, the traceback only with
 # --verbosity=1. Anything else is a bug and shows its traceback. An exception with an

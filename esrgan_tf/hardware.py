@@ -2,6 +2,7 @@
 
 import os
 import platform
+import sys
 
 
 def cpu_model():
@@ -92,6 +93,18 @@ def gpus():
     return [d.name for d in tf.config.list_physical_devices("GPU")]
 
 
+def onednn():
+    """Whether TensorFlow runs its oneDNN kernels in this process (TF_ENABLE_ONEDNN_OPTS, or
+    TensorFlow's per-CPU default when unset); None before TensorFlow is imported (a PyTorch
+    benchmark describing its machine)."""
+    if "tensorflow" not in sys.modules:
+        return None
+    # No public getter in TF 2.21; this is the flag TensorFlow's own kernels consult.
+    from tensorflow.python.util import _pywrap_util_port  # pylint: disable=import-outside-toplevel
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def describe(load_average=None, gpu_names=None):
     """The machine as a JSON-able dict.
 
@@ -114,6 +127,7 @@ def describe(load_average=None, gpu_names=None):
         "platform": platform.platform(),
         "python": platform.python_version(),
         "tensorflow": _version("tensorflow"),
+        "tensorflow_onednn": onednn(),
         "load_average_1min_before": load_average,
     }
 

@@ -3,12 +3,22 @@
 Trains one stage of SRGAN, ESRGAN or ESRGAN-DP (or, with --pretrain_steps, a PSNR stage and
 then the configured one). Thin driver: flags -> `RunConfig` -> `esrgan_tf.training.stages.run`.
 Defaults are ESRGAN's PSNR stage; the papers' stages are the flagfiles in `configs/`.
+
+Runs TensorFlow's oneDNN kernels (TF_ENABLE_ONEDNN_OPTS=1) unless that variable is set: on a
+2-core AVX2 CPU, where TensorFlow leaves them off, the full RRDBNet step ran 1.26-1.38x faster
+with them (`esrgan_tf.cli.prefer_onednn`). TF_ENABLE_ONEDNN_OPTS=0 keeps Eigen's kernels.
 """
 
-from absl import flags
+import os
 
-from esrgan_tf import cli
-from esrgan_tf.config import (
+from absl import flags, logging
+
+from esrgan_tf import cli, hardware
+
+if __name__ == "__main__":  # the command's own process, before TensorFlow is imported
+    cli.prefer_onednn()
+
+from esrgan_tf.config import (  # noqa: E402
     DISCRIMINATORS,
     GAN_TYPES,
     GENERATORS,
@@ -20,9 +30,9 @@ from esrgan_tf.config import (
     RunConfig,
     TrainConfig,
 )
-from esrgan_tf.data.pipeline import DEGRADATIONS, TrainDataConfig
-from esrgan_tf.data.sources import BUILTINS
-from esrgan_tf.training import stages
+from esrgan_tf.data.pipeline import DEGRADATIONS, TrainDataConfig  # noqa: E402
+from esrgan_tf.data.sources import BUILTINS  # noqa: E402
+from esrgan_tf.training import stages  # noqa: E402
 
 
 def define_flags(fv=flags.FLAGS):
@@ -292,6 +302,12 @@ def config_from_flags(fv=flags.FLAGS):
 
 
 def main():
+    logging.info(
+        "TensorFlow oneDNN kernels: %s (%s=%s)",
+        "on" if hardware.onednn() else "off",
+        cli.ONEDNN_ENV,
+        os.environ.get(cli.ONEDNN_ENV, "unset: TensorFlow's default for this CPU"),
+    )
     stages.run(config_from_flags(), flags_text=flags.FLAGS.flags_into_string())
 
 

@@ -44,7 +44,8 @@ TINY_FLAGS = [
 ]
 
 
-def test_two_stages_with_report(data_dir, tmp_path, run_command):
+def test_two_stages_with_report(data_dir, tmp_path, run_command, monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     workdir = tmp_path / "run"
     result = run_command(
         "esrgan_tf.train",
@@ -60,6 +61,8 @@ def test_two_stages_with_report(data_dir, tmp_path, run_command):
         *TINY_FLAGS,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # The command turns oneDNN on unless told otherwise (esrgan_tf.cli.prefer_onednn).
+    assert "TensorFlow oneDNN kernels: on (TF_ENABLE_ONEDNN_OPTS=1)" in result.stderr
     report = (workdir / "report.md").read_text()
     for row in ("| bicubic |", "| psnr |", "| gan |"):
         assert row in report
@@ -77,7 +80,9 @@ def test_missing_data_is_a_clear_error(tmp_path, run_command):
         f"--workdir={tmp_path / 'run'}",
         f"--data={tmp_path / 'nothing'}",
         *TINY_FLAGS,
+        env={"TF_ENABLE_ONEDNN_OPTS": "0"},
     )
+    assert "TensorFlow oneDNN kernels: off (TF_ENABLE_ONEDNN_OPTS=0)" in result.stderr
     assert result.returncode == 1
     assert "no TFRecord shards found" in result.stderr
     assert "Traceback" not in result.stderr

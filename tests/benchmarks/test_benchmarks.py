@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks import inference, run, timing, training
+from esrgan_tf import hardware
 from esrgan_tf.config import ModelConfig
 
 
@@ -112,7 +113,8 @@ def test_training_benchmark_report(tmp_path):
         assert r["images_per_s"] == pytest.approx(2 / r["step"]["median_s"])
 
 
-def test_run_writes_everything_and_the_readme_block(tmp_path):
+def test_run_writes_everything_and_the_readme_block(tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{run.BEGIN}\nold numbers\n{run.END}\nrest\n")
     # An earlier run's quality report must not pass for this run's (no --quality_weights).
@@ -124,6 +126,19 @@ def test_run_writes_everything_and_the_readme_block(tmp_path):
     )
     for name in ("input_pipeline.json", "inference.json", "training.json", "summary.md"):
         assert (tmp_path / "results" / name).exists()
+    # Training is timed as `python -m esrgan_tf.train` runs, with oneDNN on; inference with
+    # TensorFlow's default for this CPU (this process's).
+    reports = {
+        n: json.loads((tmp_path / "results" / f"{n}.json").read_text())
+        for n in ("training", "inference")
+    }
+    assert reports["training"]["hardware"]["tensorflow_onednn"] is True
+    assert [(r["stage"], r["mixed_precision"]) for r in reports["training"]["results"]["rows"]] == [
+        ("psnr", "none"),
+        ("esrgan", "none"),
+    ]
+    assert reports["inference"]["hardware"]["tensorflow_onednn"] is hardware.onednn()
+    assert "TensorFlow oneDNN on; " in (tmp_path / "results" / "summary.md").read_text()
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{run.END}\nrest\n")
     assert "old numbers" not in text and "**Targets**" in text and "| 16x16 |" in text
