@@ -158,8 +158,9 @@ def summary(pipe, inf, train, quality=None, torch_report=None):
     h = inf["hardware"]
     met = targets(inf, train, quality)
     parts = [
-        f"Measured {inf['date'][:10]} on {hardware.label(h)}, TF "
-        f"{h['tensorflow']}, with `python -m benchmarks.run`.",
+        f"Measured {inf['date'][:10]} on {hardware.label(h)}"
+        + (f" (CPU flags {' '.join(h['cpu_flags'])})" if h.get("cpu_flags") else "")
+        + f", TF {h['tensorflow']}, with `python -m benchmarks.run`.",
         "**Inference** (full-size RRDBNet x4, batch 1, random weights)\n\n"
         + inference.markdown(inf),
         "**Training**\n\n" + training.markdown(train),
@@ -283,10 +284,15 @@ def main(argv=None):
         sizes, batch, hr, steps = [64, TORCH_SIZE, 256], 4, 128, 3
         inf = inference.run(sizes, 3, profile_dir=args.profile_dir)
         timing.write_json(inf, out("inference.json"))  # each report as soon as it is made
-        variants = [("none,bf16", "false"), ("none", "true")]  # XLA: float32 only
+        # float32 and the half precisions the device runs natively (emulated ones take
+        # several times longer and say nothing); XLA in float32.
+        variants = [("auto", "false"), ("none", "true")]
         train = training_report(out("training.json"), variants, batch, hr, steps)
     timing.write_json(train, out("training.json"))
-    if args.torch and importlib.util.find_spec("torch") is not None:
+    if args.torch and inf["hardware"]["gpus"]:
+        # TensorFlow ran on the GPUs; our PyTorch reference times CPUs only.
+        print("benchmarks.run: GPUs present, no PyTorch comparison (CPU only)", file=sys.stderr)
+    elif args.torch and importlib.util.find_spec("torch") is not None:
         # Its own process: torch and TensorFlow each bring their thread pools.
         command = [
             sys.executable,

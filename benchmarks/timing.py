@@ -90,9 +90,9 @@ def peak_text(peak):
 
 
 def onednn_text(hw):
-    """'TensorFlow oneDNN on; ' for a report's hardware (empty for older reports)."""
+    """'TensorFlow oneDNN on. ' for a report's hardware (empty for older reports)."""
     on = hw.get("tensorflow_onednn")
-    return "" if on is None else f"TensorFlow oneDNN {'on' if on else 'off'}; "
+    return "" if on is None else f"TensorFlow oneDNN {'on' if on else 'off'}. "
 
 
 def forward_flops(fn, *input_specs):

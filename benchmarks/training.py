@@ -1,7 +1,7 @@
 """python -m benchmarks.training: training step speed, and how long the input makes it wait.
 
   python -m benchmarks.training --stages=psnr,esrgan --batch_size=16 --hr_size=128 \
-      --mixed_precision=none,bf16 --jit_compile=false,true --steps=3 \
+      --mixed_precision=auto --jit_compile=false,true --steps=3 \
       --output=benchmarks/results/training.json
 
 Runs `esrgan_tf.training.trainer.Trainer` as `python -m esrgan_tf.train` does, on the full-size
@@ -43,7 +43,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from esrgan_tf import cli  # noqa: E402
+from esrgan_tf import cli, hardware  # noqa: E402
 
 if __name__ == "__main__":  # as `python -m esrgan_tf.train` runs: before TF is imported
     cli.prefer_onednn()
@@ -214,11 +214,12 @@ def markdown(report):
         for r in report["results"]["rows"]
     ]
     s = report["settings"]
+    peak = timing.peak_text(report["results"]["matmul_peak"])
     return (
         f"Batch {s['batch_size']}, HR {s['hr_size']}, {s['model']}, "
-        f"degradation {s.get('degradation', 'none')}; "
+        f"degradation {s.get('degradation', 'none')}. "
         f"{timing.onednn_text(report['hardware'])}"
-        f"{timing.peak_text(report['results']['matmul_peak'])}.\n\n"
+        f"{peak[0].upper()}{peak[1:]}.\n\n"
         + timing.table(
             [
                 "step",
@@ -239,7 +240,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument(
-        "--mixed_precision", default="none,bf16", help=f"comma-separated: {', '.join(PRECISIONS)}"
+        "--mixed_precision",
+        default="auto",
+        help=f"comma-separated: {', '.join(PRECISIONS)}; auto: none and each half precision "
+        "the GPUs (else the CPU) compute natively (esrgan_tf.hardware.native_half_precisions)",
     )
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--hr_size", type=int, default=128)
@@ -261,6 +265,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     stages = [s for s in args.stages.split(",") if s]
     precisions = [p for p in args.mixed_precision.split(",") if p]
+    if precisions == ["auto"]:
+        precisions = ["none", *hardware.native_half_precisions()]
     jits = [j for j in args.jit_compile.split(",") if j]
     if set(stages) - set(STAGES) or set(precisions) - set(PRECISIONS):
         parser.error(f"--stages from {STAGES}, --mixed_precision from {PRECISIONS}")

@@ -88,7 +88,7 @@ _quiet_console()
 # against 1:
 #   full RRDBNet PSNR step, batch 4, HR 128       7.37 s -> 5.34 s (1.38x)
 #   the same at batch 16                          27.1 s -> 21.5 s (1.26x)
-#   ESRGAN step (G + VGG19 + RaGAN, D), batch 4   8.53 s -> 8.05 s (1.06x)
+#   ESRGAN step (G + VGG19 + RaGAN, D), batch 4   8.53 s -> 8.05 s, 9.04 s in a second run
 #   quickstart recipe with 300 + 40 steps          248 s -> 184 s (1.35x, same PSNR to 0.02 dB)
 # oneDNN's weight gradient of a 3x3 convolution runs at 2x Eigen's speed at batch 16. It does
 # not pay off for inference: a batch-1 forward picks oneDNN's GEMM-based convolution, and the

@@ -5,8 +5,9 @@ then the configured one). Thin driver: flags -> `RunConfig` -> `esrgan_tf.traini
 Defaults are ESRGAN's PSNR stage; the papers' stages are the flagfiles in `configs/`.
 
 Runs TensorFlow's oneDNN kernels (TF_ENABLE_ONEDNN_OPTS=1) unless that variable is set: on a
-2-core AVX2 CPU, where TensorFlow leaves them off, the full RRDBNet step ran 1.26-1.38x faster
-with them (`esrgan_tf.cli.prefer_onednn`). TF_ENABLE_ONEDNN_OPTS=0 keeps Eigen's kernels.
+2-core AVX2 CPU, where TensorFlow leaves them off, the full RRDBNet PSNR step ran 1.26-1.38x
+faster with them and the ESRGAN step about as fast (`esrgan_tf.cli.prefer_onednn`).
+TF_ENABLE_ONEDNN_OPTS=0 keeps Eigen's kernels.
 """
 
 import os

@@ -113,6 +113,24 @@ def test_training_benchmark_report(tmp_path):
         assert r["images_per_s"] == pytest.approx(2 / r["step"]["median_s"])
 
 
+def test_training_benchmark_auto_precision_is_the_native_ones(tmp_path, monkeypatch):
+    output = tmp_path / "training.json"
+    monkeypatch.setattr(training.hardware, "native_half_precisions", lambda: ("bf16",))
+    training.main(
+        [
+            "--tiny",
+            "--stages=psnr",
+            "--batch_size=2",
+            "--hr_size=32",
+            "--steps=1",
+            "--matmul_n=128",
+            f"--output={output}",
+        ]
+    )
+    rows = json.loads(output.read_text())["results"]["rows"]
+    assert [r["mixed_precision"] for r in rows] == ["none", "bf16"]
+
+
 def test_run_writes_everything_and_the_readme_block(tmp_path, monkeypatch):
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     readme = tmp_path / "README.md"
@@ -138,7 +156,12 @@ def test_run_writes_everything_and_the_readme_block(tmp_path, monkeypatch):
         ("esrgan", "none"),
     ]
     assert reports["inference"]["hardware"]["tensorflow_onednn"] is hardware.onednn()
-    assert "TensorFlow oneDNN on; " in (tmp_path / "results" / "summary.md").read_text()
+    assert "TensorFlow oneDNN on. " in (tmp_path / "results" / "summary.md").read_text()
+    flags = reports["inference"]["hardware"]["cpu_flags"]
+    assert (
+        not flags
+        or f"(CPU flags {' '.join(flags)})" in (tmp_path / "results" / "summary.md").read_text()
+    )
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{run.END}\nrest\n")
     assert "old numbers" not in text and "**Targets**" in text and "| 16x16 |" in text
