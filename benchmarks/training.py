@@ -269,7 +269,7 @@ def main(argv=None):
         precisions = ["none", *hardware.native_half_precisions()]
     jits = [j for j in args.jit_compile.split(",") if j]
     if set(stages) - set(STAGES) or set(precisions) - set(PRECISIONS):
-        parser.error(f"--stages from {STAGES}, --mixed_precision from {PRECISIONS}")
+        parser.error(f"--stages from {STAGES}, --mixed_precision from {PRECISIONS} or auto alone")
     if not jits or set(jits) - {"false", "true"}:
         parser.error("--jit_compile: false and/or true")
     report = run(
