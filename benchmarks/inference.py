@@ -78,10 +78,11 @@ def runtimes(model, modes, workdir, calibration):
         serving.write_saved_model(model, path, max_pixels=2**40, metadata={"scale": 4})
         signature = tf.saved_model.load(path).signatures["serving_default"]
         fns["saved_model"] = lambda x: signature(images=tf.constant(x))["sr"].numpy()
-    for mode in modes:
-        if mode.startswith("tflite_"):
-            variant = mode[len("tflite_") :]
-            fns[mode] = tflite.TFLiteModel(tflite.convert(model, variant, None, calibration))
+    with tflite.Converter(model) as converter:
+        for mode in modes:
+            if mode.startswith("tflite_"):
+                variant = mode[len("tflite_") :]
+                fns[mode] = tflite.TFLiteModel(converter.convert(variant, None, calibration))
     return fns
 
 

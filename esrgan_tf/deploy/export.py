@@ -262,13 +262,15 @@ def _artifacts(config, generator, model_config, staging, version, metadata, cali
     )
     tflite_dir = os.path.join(staging, "tflite", f"v{version}")
     os.makedirs(tflite_dir, exist_ok=True)
-    for variant in config.tflite_variants:
-        for shape in config.tflite_shapes:
-            size = config.input_size if shape == "fixed" else None
-            label = "dynamic" if size is None else f"{size[0]}x{size[1]}"
-            path = os.path.join(tflite_dir, f"{variant}_{label}.tflite")
-            atomic.write_bytes(path, tflite.convert(generator, variant, size, calibration))
-            yield f"tflite {variant} {label}", "tflite", variant, path, tflite.TFLiteModel(path)
+    with tflite.Converter(generator) as converter:
+        for variant in config.tflite_variants:
+            for shape in config.tflite_shapes:
+                size = config.input_size if shape == "fixed" else None
+                label = "dynamic" if size is None else f"{size[0]}x{size[1]}"
+                path = os.path.join(tflite_dir, f"{variant}_{label}.tflite")
+                atomic.write_bytes(path, converter.convert(variant, size, calibration))
+                model = tflite.TFLiteModel(path)
+                yield f"tflite {variant} {label}", "tflite", variant, path, model
 
 
 def _publish(staging, output_dir, version):

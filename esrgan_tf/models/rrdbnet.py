@@ -139,6 +139,14 @@ class ResidualDenseBlock(keras.layers.Layer):
         self.conv5 = conv3x3(num_feat, "conv5", init)
         self.lrelu = keras.layers.LeakyReLU(negative_slope=0.2)
 
+    def build(self, input_shape):
+        # Explicit, so that building never traces `call`: without a build(), Keras builds a
+        # layer by tracing its call symbolically, and nested in RRDBs inside a Sequential
+        # inside the model that repeated every conv four times (20 s of a 23-block
+        # model's first call).
+        for i, conv in enumerate((self.conv1, self.conv2, self.conv3, self.conv4, self.conv5)):
+            conv.build((*input_shape[:-1], input_shape[-1] + i * self.num_grow_ch))
+
     def call(self, x):
         x1 = self.lrelu(self.conv1(x))
         x2 = self.lrelu(self.conv2(keras.ops.concatenate([x, x1], axis=-1)))
@@ -187,6 +195,10 @@ class RRDB(keras.layers.Layer):
         self.rdb1 = ResidualDenseBlock(name="rdb1", **args)
         self.rdb2 = ResidualDenseBlock(name="rdb2", **args)
         self.rdb3 = ResidualDenseBlock(name="rdb3", **args)
+
+    def build(self, input_shape):  # explicit: see ResidualDenseBlock.build
+        for rdb in (self.rdb1, self.rdb2, self.rdb3):
+            rdb.build(input_shape)
 
     def call(self, x):
         return x + self.res_scale * self.rdb3(self.rdb2(self.rdb1(x)))
@@ -349,6 +361,20 @@ class RRDBNet(keras.Model):
         """The upsampling convs in order (conv_up1, conv_up2, ...)."""
         layers = self.upsamplers.layers if self.upsamplers is not None else []
         return [layer for layer in layers if isinstance(layer, keras.layers.Conv2D)]
+
+    def build(self, input_shape):  # explicit: see ResidualDenseBlock.build
+        shape = tuple(input_shape)
+        if self.pixel_unshuffle is not None:
+            shape = self.pixel_unshuffle.compute_output_shape(shape)
+        self.conv_first.build(shape)
+        feat = (*shape[:-1], self.num_feat)
+        self.body.build(feat)
+        self.conv_body.build(feat)
+        if self.upsamplers is not None:
+            self.upsamplers.build(feat)
+            feat = self.upsamplers.compute_output_shape(feat)
+        self.conv_hr.build(feat)
+        self.conv_last.build(feat)
 
     def features(self, x):
         """The LR-resolution trunk: (unshuffle ->) conv_first -> RRDBs -> conv_body, plus

@@ -48,6 +48,15 @@ class ResidualBlock(keras.layers.Layer):
         self.conv2 = keras.layers.Conv2D(num_feat, 3, padding="same", name="conv2")
         self.bn2 = batch_norm("bn2") if use_bn else None
 
+    def build(self, input_shape):
+        # Explicit: otherwise Keras builds it by tracing `call` inside the body's Sequential
+        # (see rrdbnet.ResidualDenseBlock.build).
+        feat = (*input_shape[:-1], self.num_feat)
+        self.conv1.build(input_shape)
+        for layer in (self.bn1, self.act, self.conv2, self.bn2):
+            if layer is not None:
+                layer.build(feat)
+
     def call(self, x, training=None):
         y = self.conv1(x)
         if self.use_bn:

@@ -36,6 +36,23 @@ def test_full_size_parameter_count_matches_official_x4():
     assert expected_rrdbnet_params() == 16_697_987
 
 
+@pytest.mark.parametrize("unshuffle,scale", [(False, 4), (True, 2)])
+def test_first_call_runs_each_dense_block_once(monkeypatch, unshuffle, scale):
+    # Building must not trace `call`: Keras builds a layer without build() that way, and
+    # nested (dense block, RRDB, the body's Sequential, the model) it ran every conv four
+    # times, 20 s of loading a 23-block model.
+    calls = []
+    original = ResidualDenseBlock.call
+    monkeypatch.setattr(
+        ResidualDenseBlock, "call", lambda self, x: calls.append(x.shape) or original(self, x)
+    )
+    model = RRDBNet(scale=scale, unshuffle=unshuffle, **SMALL)
+    y = model(np.zeros((1, 8, 8, 3), np.float32))
+    assert y.shape == (1, 8 * scale, 8 * scale, 3)
+    feat = 8 * scale // 4
+    assert calls == [(1, feat, feat, SMALL["num_feat"])] * (3 * SMALL["num_block"])
+
+
 @pytest.mark.parametrize("scale,num_up", [(2, 1), (3, 1), (4, 2), (8, 3)])
 def test_shapes_and_param_counts_per_scale(scale, num_up):
     model = RRDBNet(scale=scale, **SMALL)

@@ -85,47 +85,48 @@ def finish(workers, timeout=300):
 
 def test_two_workers_train_identically_stop_together_and_resume(shards, tmp_path, repo_root):
     workdir = str(tmp_path / "run")
-
-    # -- 3 steps: identical weights after each, chief-only writes
-    first = finish(launch(workdir, shards, 3, str(tmp_path), repo_root))
-    assert [r["chief"] for r in first] == [True, False]
-    assert all(r["replicas"] == 2 and r["returncode"] == 0 for r in first)
-    assert len(first[0]["hashes"]) == 3 and first[0]["hashes"] == first[1]["hashes"]
-    assert first[0]["logs"] == first[1]["logs"]
     checkpoints = os.path.join(workdir, "checkpoints")
-    assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-3")
-    assert glob.glob(os.path.join(workdir, "worker_*_tmp")) == []  # scratch dirs removed
-    assert len(glob.glob(os.path.join(workdir, "summaries", "train", "events.*"))) == 1
-    for index in range(2):  # each worker's own input position
-        assert os.path.exists(
-            os.path.join(workdir, "input_state", f"worker_{index}", "ckpt-3.index")
-        )
 
-    # -- a SIGTERM to worker 1 only stops both at the same step, with a checkpoint
-    run2 = tmp_path / "second"
-    run2.mkdir()
-    workers = launch(workdir, shards, 200, str(run2), repo_root)
+    # -- identical weights after every step; a SIGTERM to worker 1 only stops both at the
+    # same step, with a checkpoint
+    first_dir = tmp_path / "first"
+    first_dir.mkdir()
+    workers = launch(workdir, shards, 200, str(first_dir), repo_root)
     steps_file = workers[1][1] + ".steps"
     deadline = time.time() + 240
     while time.time() < deadline:
-        if os.path.exists(steps_file) and len(open(steps_file).read().split()) >= 2:  # noqa: SIM115
+        if os.path.exists(steps_file) and len(open(steps_file).read().split()) >= 3:  # noqa: SIM115
             break
         time.sleep(0.2)
     workers[1][0].send_signal(signal.SIGTERM)
-    second = finish(workers)
-    assert [r["start_step"] for r in second] == [3, 3]  # resumed from the first run
-    stopped = second[0]["final_step"]
-    assert second[1]["final_step"] == stopped and 5 <= stopped < 200
-    assert all(r["returncode"] == 143 and "stopped by SIGTERM" in r["ended"] for r in second)
-    assert second[0]["hashes"] == second[1]["hashes"]
+    first = finish(workers)
+    assert [r["chief"] for r in first] == [True, False]
+    assert all(r["replicas"] == 2 for r in first)
+    assert [r["start_step"] for r in first] == [0, 0]
+    stopped = first[0]["final_step"]
+    assert first[1]["final_step"] == stopped and 3 <= stopped < 200
+    assert all(r["returncode"] == 143 and "stopped by SIGTERM" in r["ended"] for r in first)
+    assert len(first[0]["hashes"]) >= 3 and first[0]["hashes"] == first[1]["hashes"]
     assert tf.train.latest_checkpoint(checkpoints).endswith(f"ckpt-{stopped}")
+    assert glob.glob(os.path.join(workdir, "worker_*_tmp")) == []  # scratch dirs removed
+    events = os.path.join(workdir, "summaries", "train", "events.*")
+    assert len(glob.glob(events)) == 1  # the chief's
 
-    # -- restarted, both resume there
-    run3 = tmp_path / "third"
-    run3.mkdir()
-    third = finish(launch(workdir, shards, stopped + 2, str(run3), repo_root))
-    assert [r["start_step"] for r in third] == [stopped, stopped]
-    assert [r["final_step"] for r in third] == [stopped + 2, stopped + 2]
-    assert third[0]["hashes"] == third[1]["hashes"]
+    # -- restarted, both resume there and finish; each worker saved its own input position
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    second = finish(launch(workdir, shards, stopped + 2, str(second_dir), repo_root))
+    assert all(r["returncode"] == 0 for r in second)
+    assert [r["start_step"] for r in second] == [stopped, stopped]
+    assert [r["final_step"] for r in second] == [stopped + 2, stopped + 2]
+    assert second[0]["hashes"] == second[1]["hashes"]
+    assert second[0]["logs"] == second[1]["logs"]
     # Both restored exactly the weights they had when they stopped.
-    assert third[0]["restored_hash"] == third[1]["restored_hash"] == second[0]["hashes"][-1]
+    assert second[0]["restored_hash"] == second[1]["restored_hash"] == first[0]["hashes"][-1]
+    assert tf.train.latest_checkpoint(checkpoints).endswith(f"ckpt-{stopped + 2}")
+    assert glob.glob(os.path.join(workdir, "worker_*_tmp")) == []
+    assert len(glob.glob(events)) == 2  # one per run of the chief
+    for index in range(2):
+        assert os.path.exists(
+            os.path.join(workdir, "input_state", f"worker_{index}", f"ckpt-{stopped + 2}.index")
+        )
