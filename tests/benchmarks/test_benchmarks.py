@@ -1,6 +1,8 @@
 """benchmarks/: each runs on tiny settings and writes its report (not its speed: no timed
 tests); the FLOP count and the target logic against hand-made values."""
 
+import contextlib
+import io
 import json
 
 import keras
@@ -50,18 +52,28 @@ def test_time_calls_and_summary():
     assert timing.summary([3.0, 1.0, 2.0]) == {"median_s": 2.0, "min_s": 1.0, "runs": 3}
 
 
-def test_inference_benchmark_report(tmp_path, capsys):
-    output = tmp_path / "inference.json"
-    inference.main(
-        [
-            "--tiny",
-            "--sizes=16,20",
-            "--runs=1",
-            "--matmul_n=128",
-            f"--output={output}",
-            f"--profile_dir={tmp_path / 'profile'}",
-        ]
-    )
+@pytest.fixture(scope="module")
+def tiny_inference(tmp_path_factory):
+    """`benchmarks.inference` on the tiny model: (its JSON path, printed text, profile dir);
+    also the inference report of the `benchmarks.run` test."""
+    tmp = tmp_path_factory.mktemp("inference")
+    output = tmp / "inference.json"
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        inference.main(
+            [
+                "--tiny",
+                "--sizes=16,20",
+                "--runs=1",
+                "--matmul_n=128",
+                f"--output={output}",
+                f"--profile_dir={tmp / 'profile'}",
+            ]
+        )
+    return output, printed.getvalue(), tmp / "profile"
+
+
+def test_inference_benchmark_report(tiny_inference):
+    output, printed, profile = tiny_inference
     report = json.loads(output.read_text())
     rows = report["results"]["rows"]
     assert {(r["size"], r["mode"]) for r in rows} == {
@@ -75,8 +87,7 @@ def test_inference_benchmark_report(tmp_path, capsys):
             r["size"] ** 2 * rrdbnet_flops_per_lr_pixel(8, 1, 4) / 1e9
         )
     assert report["hardware"]["cpu_count"] >= 1 and report["settings"]["weights"] == "random init"
-    assert list((tmp_path / "profile").rglob("*.xplane.pb"))  # a TensorBoard trace
-    printed = capsys.readouterr().out
+    assert list(profile.rglob("*.xplane.pb"))  # a TensorBoard trace
     assert printed.count("| 16x16 |") == len(inference.MODES)
 
 
@@ -136,8 +147,15 @@ def test_training_benchmark_auto_precision_is_the_native_ones(tmp_path, monkeypa
     assert [r["mixed_precision"] for r in rows] == ["none", "bf16"]
 
 
-def test_run_writes_everything_and_the_readme_block(tmp_path, monkeypatch):
+def test_run_writes_everything_and_the_readme_block(tmp_path, monkeypatch, tiny_inference):
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    # The inference benchmark's report from its own test above (the same tiny settings),
+    # not measured twice.
+    calls = []
+    measured = json.loads(tiny_inference[0].read_text())
+    monkeypatch.setattr(
+        run.inference, "run", lambda *args, **kwargs: calls.append((args, kwargs)) or measured
+    )
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{run.BEGIN}\nold numbers\n{run.END}\nrest\n")
     # An earlier run's quality report must not pass for this run's (no --quality_weights).
@@ -147,6 +165,7 @@ def test_run_writes_everything_and_the_readme_block(tmp_path, monkeypatch):
     run.main(
         ["--tiny", "--no-torch", f"--results_dir={tmp_path / 'results'}", f"--readme={readme}"]
     )
+    assert calls == [(([16], 1), {"tiny": True, "matmul_n": 256, "profile_dir": ""})]
     for name in ("input_pipeline.json", "inference.json", "training.json", "summary.md"):
         assert (tmp_path / "results" / name).exists()
     # Training is timed as `python -m esrgan_tf.train` runs, with oneDNN on; inference with
