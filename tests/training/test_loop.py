@@ -78,10 +78,8 @@ def test_psnr_stage_on_two_replicas_resumes_exactly(shards, tmp_path):
     assert os.path.exists(tmp_path / "full" / "config.json")
 
 
-def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_path):
+def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_path, vgg_weights):
     psnr = loop.train(make_config(shards, tmp_path / "psnr", total_steps=2))
-    vgg = keras.applications.VGG19(include_top=False, weights=None)
-    vgg.save_weights(str(tmp_path / "vgg.weights.h5"))
     resnet = keras.applications.ResNet50(include_top=False, weights=None)
     resnet.save_weights(str(tmp_path / "resnet.weights.h5"))
     loss = LossConfig(
@@ -89,7 +87,7 @@ def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_pa
         perceptual="dual",
         gan_type="ragan",
         adversarial_weight=5e-3,
-        vgg_weights=str(tmp_path / "vgg.weights.h5"),
+        vgg_weights=vgg_weights,
         resnet_weights=str(tmp_path / "resnet.weights.h5"),
         # Shallow layers of the real networks: the same step, a fraction of the work.
         vgg_layers=("block2_conv2",),
