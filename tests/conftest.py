@@ -23,27 +23,6 @@ from esrgan_tf.training.distribute import split_cpu  # noqa: E402
 split_cpu(2)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# The longest files, first: pytest-xdist (--dist loadfile) hands files to its two workers in
-# collection order, and tests/training, collected last, holds the longest file: test_loop.py
-# had 309 s in the slowest 40 tests of a 15:42 clean-clone run (2 AVX2 cores, 2026-12-02),
-# so one worker could be left running it alone. Seconds in those 40 tests per file:
-LONGEST_FIRST = (
-    "tests/training/test_loop.py",  # 309
-    "tests/benchmarks/test_benchmarks.py",  # 93
-    "tests/training/test_multiworker.py",  # 60
-    "tests/deploy/test_serving.py",  # 59
-    "tests/test_train.py",  # 54
-    "tests/deploy/test_export.py",  # 54
-    "tests/deploy/test_export_guide.py",  # 45
-)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable
-
-
 # The smallest RRDBNet x4 worth testing: one RRDB of 8 features, growth 4.
 TINY = ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, scale=4)
 
