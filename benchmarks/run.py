@@ -2,13 +2,14 @@
 
   python -m benchmarks.run --readme=README.md --profile_dir=/tmp/profile  # ~20 min, 2 cores
 
-Runs `benchmarks.input_pipeline`, `benchmarks.inference` and `benchmarks.training` with
+Runs `benchmarks.speed.input_pipeline`, `benchmarks.speed.inference` and
+`benchmarks.speed.training` with
 their defaults, writes `benchmarks/results/{input_pipeline,inference,training}.json` and
 `benchmarks/results/summary.md`, and with --readme replaces the part of that file between
 the `<!-- benchmarks:begin -->` and `<!-- benchmarks:end -->` lines with the summary.
 --quality_weights adds the PSNR-Y of every inference runtime for a trained generator
 (`zoo:realesrgan-x4plus` is the full-size one; the timings use random weights, which cost
-the same). When torch is installed, `benchmarks.torch_reference` times the same forward and
+the same). When torch is installed, `benchmarks.speed.torch_reference` times the same forward and
 training steps in PyTorch in its own process, and the summary gives the speed-ups against
 it with the issue's targets (--no-torch skips it).
 """
@@ -20,7 +21,8 @@ import os
 import subprocess
 import sys
 
-from benchmarks import inference, input_pipeline, timing, training
+from benchmarks import timing
+from benchmarks.speed import inference, input_pipeline, training
 from esrgan_tf import hardware
 
 BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
@@ -179,7 +181,7 @@ def summary(pipe, inf, train, quality=None, torch_report=None):
         ts = torch_report["settings"]
         parts.append(
             f"**Against PyTorch** ({ts['torch']}, {ts['threads']} threads, {ts['layout']}, "
-            f"float32, same models; `benchmarks.torch_reference`; torch.mm "
+            f"float32, same models; `benchmarks.speed.torch_reference`; torch.mm "
             f"{torch_report['results']['matmul_peak']['gflops']:.0f} GFLOP/s)\n\n"
             + timing.table(
                 ["work", "PyTorch (s)", "esrgan_tf (s)", "speed-up"],
@@ -211,10 +213,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `ben
 
 
 def training_report(path, variants, batch, hr, steps, tiny=False, stages=training.STAGES):
-    """`benchmarks.training` of `stages` in processes of its own, one per (precisions,
+    """`benchmarks.speed.training` of `stages` in processes of its own, one per (precisions,
     jit_compile) pair of `variants`, merged into one report. Its own process, because it
     runs TensorFlow as `python -m esrgan_tf.train` does, with oneDNN on
-    (`esrgan_tf.cli.prefer_onednn`), a setting TensorFlow reads at import, while this
+    (`esrgan_tf.hardware.prefer_onednn`), a setting TensorFlow reads at import, while this
     process times inference with TensorFlow's default for the CPU."""
     report = None
     for precisions, jit in variants:
@@ -222,7 +224,7 @@ def training_report(path, variants, batch, hr, steps, tiny=False, stages=trainin
         command = [
             sys.executable,
             "-m",
-            "benchmarks.training",
+            "benchmarks.speed.training",
             f"--stages={','.join(stages)}",
             f"--mixed_precision={precisions}",
             f"--jit_compile={jit}",
@@ -254,7 +256,8 @@ def main(argv=None):
     parser.add_argument(
         "--profile_dir",
         default="",
-        help="record a TensorBoard profile of the tf.function forward (see benchmarks.inference)",
+        help="record a TensorBoard profile of the tf.function forward "
+        "(see benchmarks.speed.inference)",
     )
     parser.add_argument(
         "--torch",
@@ -300,7 +303,7 @@ def main(argv=None):
         command = [
             sys.executable,
             "-m",
-            "benchmarks.torch_reference",
+            "benchmarks.speed.torch_reference",
             f"--sizes={sizes[0] if args.tiny else TORCH_SIZE}",
             f"--batch_size={batch}",
             f"--hr_size={hr}",

@@ -40,7 +40,7 @@ def summary(times):
 def matmul_peak(n=4096, runs=5):
     """The machine's practical float32 peak: the best GFLOP/s of an n x n x n matmul
     (median of `runs`) of the GEMM libraries at hand, in this process: TensorFlow's and
-    NumPy's BLAS (OpenBLAS in its wheels); `benchmarks.torch_reference` adds torch.mm in
+    NumPy's BLAS (OpenBLAS in its wheels); `benchmarks.speed.torch_reference` adds torch.mm in
     its own process. TensorFlow's own matmul is not always the best one (without oneDNN on
     AVX2 CPUs it reaches about half of OpenBLAS), and a model's GFLOP/s must be compared
     with what the machine can do, not with one library.

@@ -92,19 +92,3 @@ def remove_temporary_files(folder):
             path = os.path.join(folder, name)
             if name.startswith(TMP_PREFIX) and os.path.isfile(path):
                 os.remove(path)
-
-
-def save_keras_weights(model, path):
-    """`model.save_weights(path)` through a temporary file (a Keras `.weights.h5`).
-
-    A failure (disk full, interrupted run) never leaves a partial or corrupt weights file
-    at `path`; an existing file there stays until the new one is complete.
-    """
-    if not path.endswith(".weights.h5"):
-        raise ValueError(
-            f"output {path!r} must end with .weights.h5 (Keras 3 picks the weights format "
-            "by file name)"
-        )
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_path(path) as tmp:
-        model.save_weights(tmp)

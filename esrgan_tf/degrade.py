@@ -11,49 +11,16 @@ qualities). Thin driver: flags -> `GridConfig` -> `esrgan_tf.data.degradation_gr
 
 import sys
 
-from absl import flags
-
 from esrgan_tf import cli
-from esrgan_tf.data import degradation_grid, image_io
-from esrgan_tf.inference.upscaling import expand_inputs
+from esrgan_tf.data.config import GridConfig
 
 
-def define_flags(fv=flags.FLAGS):
-    """Flags of `python -m esrgan_tf.degrade` into the FlagValues `fv`."""
-    kw = dict(flag_values=fv)
-    flags.DEFINE_list("input", None, "Comma-separated image files, folders, globs.", **kw)
-    flags.DEFINE_string("output", None, "The grid, a .png file.", **kw)
-    flags.DEFINE_integer("seed", 0, "Seeds every sample (the same seed, the same picture).", **kw)
-    flags.DEFINE_integer("samples", 4, "Degraded samples per photo.", **kw)
-    flags.DEFINE_integer("crop_size", 256, "HR centre-crop size (Real-ESRGAN trains on 256).", **kw)
-    flags.DEFINE_integer("scale", 4, "SR factor of the degradation: 2, 3 or 4.", **kw)
-    flags.mark_flags_as_required(["input", "output"], flag_values=fv)
+def main(config):
+    # The library loads TensorFlow: imported once the flags are parsed (a quick --help).
+    from esrgan_tf.data import degradation_grid
 
-
-def config_from_flags(fv=flags.FLAGS):
-    """The `GridConfig` of parsed flags, and the inputs that are not images."""
-    files, not_taken = expand_inputs(fv.input)
-    images = [f for f in files if image_io.is_image_file(f)]
-    not_taken += [(f, "not an image file") for f in files if f not in images]
-    if not images:
-        raise ValueError(
-            "no image files: " + "; ".join(f"{path}: {reason}" for path, reason in not_taken)
-        )
-    config = degradation_grid.GridConfig(
-        inputs=tuple(images),
-        output=fv.output,
-        seed=fv.seed,
-        samples=fv.samples,
-        crop_size=fv.crop_size,
-        scale=fv.scale,
-    )
-    return config, not_taken
-
-
-def main():
-    config, not_taken = config_from_flags()
     _, described, skipped = degradation_grid.write_grid(config)
-    for path, reason in not_taken + skipped:
+    for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     for path, lines in described:
         print(path)
@@ -63,5 +30,4 @@ def main():
 
 
 if __name__ == "__main__":
-    define_flags()
-    cli.run(main, quiet=False)
+    cli.run(GridConfig, main, quiet=False)

@@ -142,6 +142,25 @@ def onednn():
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+# oneDNN for training. TensorFlow turns its oneDNN kernels on by itself only on CPUs with
+# AVX512_VNNI / AVX512_BF16 / AMX; elsewhere convolutions and their gradients run on Eigen,
+# about 1.3x slower for the training step on an AVX2 CPU. A batch-1 forward under oneDNN
+# picks a slower GEMM convolution, so the inference commands keep TensorFlow's default.
+# Measurements: docs/benchmarks.md "CPU kernels: oneDNN".
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def prefer_onednn():
+    """Turns TensorFlow's oneDNN kernels on for this process unless the user's
+    TF_ENABLE_ONEDNN_OPTS says otherwise (0 keeps TensorFlow's CPU kernels). For the training
+    commands, called before TensorFlow is imported: afterwards the setting has no effect and
+    this returns False."""
+    if "tensorflow" in sys.modules:
+        return False
+    os.environ.setdefault(ONEDNN_ENV, "1")
+    return True
+
+
 def describe(load_average=None, gpu_names=None):
     """The machine as a JSON-able dict.
 

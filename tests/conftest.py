@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import skimage.data  # noqa: E402
 
-from esrgan_tf.config import ModelConfig  # noqa: E402
 from esrgan_tf.data import image_io, records  # noqa: E402
 from esrgan_tf.models.builders import built_generator  # noqa: E402
+from esrgan_tf.models.config import ModelConfig  # noqa: E402
 from esrgan_tf.training.distribute import split_cpu  # noqa: E402
 
 # Two logical CPU devices for the whole session, so the multi-replica training path
@@ -152,7 +152,7 @@ _ALEXNET_CONVS = {
 @pytest.fixture(scope="session")
 def lpips_backbone(tmp_path_factory):
     """An .npz of torchvision's AlexNet `features.*` structure with seeded random weights
-    (the ImageNet file cannot be downloaded here): a backbone for `esrgan_tf.lpips.LPIPS`."""
+    (the ImageNet file cannot be downloaded here): a backbone for `metrics.lpips.LPIPS`."""
     rng = np.random.default_rng(0)
     state_dict = {}
     for index, (out, inp, k) in _ALEXNET_CONVS.items():

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from esrgan_tf import atomic
+from esrgan_tf.formats import keras as keras_form
 
 
 def test_write_replaces_whole_files_with_the_usual_mode(tmp_path):
@@ -48,13 +49,13 @@ def test_failed_save_leaves_no_partial_file(tmp_path, monkeypatch, tiny_model, m
     model = make_generator(tiny_model)
     monkeypatch.setattr(type(model), "save_weights", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        atomic.save_keras_weights(model, str(tmp_path / "out.weights.h5"))
+        keras_form.save_weights(model, str(tmp_path / "out.weights.h5"))
     assert not os.listdir(tmp_path)
 
 
 def test_saved_weights_get_the_usual_file_mode(tmp_path, tiny_model, make_generator):
     path = tmp_path / "g.weights.h5"
-    atomic.save_keras_weights(make_generator(tiny_model), str(path))
+    keras_form.save_weights(make_generator(tiny_model), str(path))
     umask = os.umask(0)
     os.umask(umask)
     assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)

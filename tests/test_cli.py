@@ -1,5 +1,6 @@
-"""The shared flag groups and the exit-status policy of every command."""
+"""Flags made from config dataclasses, and the exit-status policy of every command."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -8,66 +9,114 @@ from absl import flags
 import pytest
 
 from esrgan_tf import cli
-from esrgan_tf.config import GENERATORS
-from esrgan_tf.inference.tiling import Tiling
+from esrgan_tf.inference.config import Tiling, UpscaleConfig
+from esrgan_tf.options import option, parse_bytes, parse_size
 
 
-def parse(define, *args):
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    size: int = option(3, "An inner size.")
+    scales: tuple[float, ...] = option((0.5, 1.0), "Some scales.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    count: int = option(4, "A count.")
+    width: int = option(8, "A width.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    path: str = option(help="A required path.")
+    kind: str = option("a", "One of a, b.", choices=("a", "b"))
+    flag: bool = option(False, "A switch.")
+    limit: float | None = option(None, "An optional limit.")
+    memory: int = option(2**30, "Memory.", parse=parse_bytes, text="1G", aliases=("mem",))
+    inner: Inner = option(Inner(), "Nested settings.")
+    given: dict = option(
+        {}, "The given fields of Architecture.", overrides=(Architecture, ("count",))
+    )
+    hidden: str = option("x", "Set by libraries only.", flag=False)
+
+
+def test_flags_come_from_fields_and_build_the_config():
+    config = cli.parse(
+        Outer,
+        ["--path=p", "--kind=b", "--flag", "--limit=2.5", "--mem=512M", "--scales=1,2,4"],
+    )
+    assert config == Outer(
+        path="p",
+        kind="b",
+        flag=True,
+        limit=2.5,
+        memory=512 * 2**20,
+        inner=Inner(scales=(1.0, 2.0, 4.0)),
+    )
+    # Defaults where nothing is given; the overrides field holds only what the command line set.
+    plain = cli.parse(Outer, ["--path=p"])
+    assert plain == Outer(path="p") and plain.given == {} and plain.hidden == "x"
+
+
+def test_overrides_are_only_the_given_fields():
+    # An overrides field's flags default to None: a weights file's own architecture wins.
     fv = flags.FlagValues()
-    define(fv)
-    fv(["prog", *args])
-    return fv
+    cli.define_flags(Outer, fv)
+    assert fv["count"].default is None and "width" not in fv
+    fv(["prog", "--path=p", "--count=7"])
+    assert cli.build(Outer, fv).given == {"count": 7}
 
 
-def test_architecture_overrides_are_only_the_given_flags():
-    fv = parse(
-        lambda fv: cli.define_architecture_flags(GENERATORS, fv), "--num_block=6", "--scale=2"
-    )
-    assert cli.architecture_overrides(fv) == {"num_block": 6, "scale": 2}
-    assert (
-        cli.architecture_overrides(parse(lambda fv: cli.define_architecture_flags(GENERATORS, fv)))
-        == {}
-    )
+def test_bad_values_name_the_flag():
+    with pytest.raises(ValueError, match="--scales must be comma-separated float values"):
+        cli.parse(Outer, ["--path=p", "--scales=a,b"])
+    with pytest.raises(flags.IllegalFlagValueError):
+        cli.parse(Outer, ["--path=p", "--kind=c"])
+    with pytest.raises(flags.IllegalFlagValueError, match="path"):
+        cli.parse(Outer, [])  # a field without a default is a required flag
 
 
-def test_tiling_flags_make_a_tiling_and_keep_the_old_name():
-    fv = parse(
-        cli.define_tiling_flags,
-        "--max_memory=512M",
-        "--tile=64",
-        "--tile_pad=8",
-        "--tiles_per_call=2",
+def test_two_fields_of_one_name_are_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Twice:
+        size: int = option(1, "Outer size.")
+        inner: Inner = option(Inner(), "Nested, with a size too.")
+
+    with pytest.raises(ValueError, match="named 'size'"):
+        cli.define_flags(Twice, flags.FlagValues())
+
+
+def test_tiling_flags_keep_the_old_name():
+    config = cli.parse(
+        UpscaleConfig,
+        ["--weights=w", "--input=a.png", "--output_dir=o", "--max_memory=512M", "--batch_size=3"],
     )
-    assert Tiling(**cli.tiling_values(fv)) == Tiling(
-        max_memory=512 * 2**20, tile=64, tile_pad=8, tiles_per_call=2
-    )
-    old = parse(cli.define_tiling_flags, "--batch_size=3")  # the name before 0.2
-    assert cli.tiling_values(old)["tiles_per_call"] == 3
-    assert Tiling(**cli.tiling_values(parse(cli.define_tiling_flags))) == Tiling()
+    assert config.tiling == Tiling(max_memory=512 * 2**20, tiles_per_call=3)
 
 
 def test_sizes():
-    assert cli.parse_bytes("2G") == cli.parse_bytes("2GiB") == 2 * 2**30
-    assert cli.parse_bytes("1.5g") == 3 * 2**29 and cli.parse_bytes("1000") == 1000
+    assert parse_bytes("2G") == parse_bytes("2GiB") == 2 * 2**30
+    assert parse_bytes("1.5g") == 3 * 2**29 and parse_bytes("1000") == 1000
     for bad in ("", "-1G", "lots", "0"):
         with pytest.raises(ValueError, match="--max_memory must be a size"):
-            cli.parse_bytes(bad)
-
-
-def test_number_lists_name_the_flag_when_wrong():
-    assert cli.int_list(["1", "20"], "milestones") == (1, 20)
-    assert cli.float_list(["0.5", "1"], "alphas") == (0.5, 1.0)
-    with pytest.raises(ValueError, match="--alphas must be comma-separated numbers"):
-        cli.float_list(["a"], "alphas")
+            parse_bytes(bad)
+    assert parse_size("64") == (64, 64) and parse_size("48x64") == (48, 64)
+    for bad in ("", "0", "4x", "axb", "1x2x3"):
+        with pytest.raises(ValueError, match="a size is 'N' or 'HxW'"):
+            parse_size(bad)
 
 
 _POLICY = """
-import os
+import dataclasses, os
 from esrgan_tf import cli
+from esrgan_tf.options import option
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str = option("x", "A name.")
 class Interrupted(RuntimeError):
     exit_status = 143
 kind = os.environ["KIND"]
-def main():
+def main(config):
+    assert config == Config()
     if kind == "ok":
         return None
     if kind == "status":
@@ -77,7 +126,7 @@ def main():
     if kind == "interrupted":
         raise Interrupted("stopped")
     raise KeyError("a bug")
-cli.run(main)
+cli.run(Config, main)
 """
 
 

@@ -9,11 +9,11 @@ paper on purpose, the expected value is the flagfile's and the comment says why.
 import glob
 import os
 
-from absl import flags
 import pytest
 
-from esrgan_tf import losses, train
+from esrgan_tf import cli, losses
 from esrgan_tf.training import optimization
+from esrgan_tf.training.config import RunConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGFILES = sorted(os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "configs", "*.flags")))
@@ -25,11 +25,11 @@ ESRGAN_COMMON = {
     "model.num_block": 23,  # "a deeper model with 23 RRDB blocks", ESRGAN §4.1
     "model.num_feat": 64,  # official RRDB_ESRGAN_x4 (16,697,987 parameters)
     "model.num_grow_ch": 32,
-    "data.batch_size": 16,  # "The mini-batch size is set to 16", ESRGAN §4.1
+    "input.batch_size": 16,  # "The mini-batch size is set to 16", ESRGAN §4.1
     "adam_beta1": 0.9,  # Adam beta1 = 0.9, beta2 = 0.999, ESRGAN §4.1
     "adam_beta2": 0.999,
-    "data.augment": True,  # "random horizontal flips and 90 degree rotations", ESRGAN §4.2
-    "data.rotate": True,
+    "input.augment": True,  # "random horizontal flips and 90 degree rotations", ESRGAN §4.2
+    "input.rotate": True,
 }
 # options/train_realesrnet_x4plus.yml (the GAN stage's file has the same data settings).
 REAL_ESRNET = {
@@ -38,13 +38,13 @@ REAL_ESRNET = {
     "model.num_feat": 64,
     "model.num_block": 23,
     "model.num_grow_ch": 32,
-    "data.hr_size": 256,  # gt_size: 256
-    "data.batch_size": 48,  # batch_size_per_gpu: 12 on num_gpu: 4
-    "data.augment": True,  # use_hflip: True
-    "data.rotate": False,  # use_rot: False
-    "data.degradation": "realesrgan",  # the first / second degradation process
-    "data.usm_target": True,  # gt_usm: True (l1_gt_usm / percep_gt_usm: True in the GAN's)
-    "data.shards": "data/df2k_ost",  # DF2K + OST
+    "input.hr_size": 256,  # gt_size: 256
+    "input.batch_size": 48,  # batch_size_per_gpu: 12 on num_gpu: 4
+    "input.augment": True,  # use_hflip: True
+    "input.rotate": False,  # use_rot: False
+    "input.degradation": "realesrgan",  # the first / second degradation process
+    "input.usm_target": True,  # gt_usm: True (l1_gt_usm / percep_gt_usm: True in the GAN's)
+    "input.data": "data/df2k_ost",  # DF2K + OST
     "loss.pixel_loss": "l1",  # pixel_opt: L1Loss, loss_weight: 1.0
     "loss.pixel_weight": 1.0,
     "loss.perceptual": "none",
@@ -60,8 +60,8 @@ PAPER_VALUES = {
     "esrgan_psnr.flags": {
         **ESRGAN_COMMON,
         # "we use 192 x 192 for PSNR-oriented methods", ESRGAN supplementary §4.
-        "data.hr_size": 192,
-        "data.shards": "data/df2k",  # RRDB (ours) DF2K, supplementary Table 2
+        "input.hr_size": 192,
+        "input.data": "data/df2k",  # RRDB (ours) DF2K, supplementary Table 2
         # "train a PSNR-oriented model with the L1 loss", ESRGAN §4.1.
         "loss.pixel_loss": "l1",
         "loss.pixel_weight": 1.0,
@@ -75,8 +75,8 @@ PAPER_VALUES = {
     },
     "esrgan.flags": {
         **ESRGAN_COMMON,
-        "data.hr_size": 128,  # "cropped HR patch is 128 x 128", ESRGAN §4.1
-        "data.shards": "data/df2k_ost",  # DF2K + OST for perceptual methods, supp. §3, §4.2
+        "input.hr_size": 128,  # "cropped HR patch is 128 x 128", ESRGAN §4.1
+        "input.data": "data/df2k_ost",  # DF2K + OST for perceptual methods, supp. §3, §4.2
         # Eq. 3: L_G = L_percep + lambda L_G^Ra + eta L_1, lambda = 5e-3, eta = 1e-2 (§4.1).
         "loss.perceptual": "vgg",
         "loss.perceptual_weight": 1.0,
@@ -102,8 +102,8 @@ PAPER_VALUES = {
     # ESRGAN-DP (Song et al.): "The setting of experimental parameters follows [22]", §4.2.
     "esrgan_dp.flags": {
         **ESRGAN_COMMON,
-        "data.hr_size": 128,  # DP §4.2
-        "data.shards": "data/div2k",  # DIV2K's 800 images only, DP §4.1
+        "input.hr_size": 128,  # DP §4.2
+        "input.data": "data/div2k",  # DIV2K's 800 images only, DP §4.1
         # Eq. 2: L = lambda l_content + eta l_adversarial + gamma l_DP with lambda = 1e-2,
         # eta = 5e-3, gamma = 1 (DP §4.2).
         "loss.pixel_loss": "l1",
@@ -134,10 +134,10 @@ PAPER_VALUES = {
         "model.num_block": 16,  # "16 identical (B = 16) residual blocks"
         "model.num_feat": 64,  # "64 feature maps", §2.2
         "model.use_bn": True,  # batch-normalization layers, §2.2
-        "data.hr_size": 96,  # "16 random 96 x 96 HR sub images"
-        "data.batch_size": 16,
-        "data.shards": "data/imagenet350k",  # 350 thousand ImageNet images
-        "data.augment": False,  # no flips or rotations mentioned
+        "input.hr_size": 96,  # "16 random 96 x 96 HR sub images"
+        "input.batch_size": 16,
+        "input.data": "data/imagenet350k",  # 350 thousand ImageNet images
+        "input.augment": False,  # no flips or rotations mentioned
         "loss.pixel_loss": "mse",  # SRResNet-MSE, Eq. 4
         "loss.pixel_weight": 1.0,
         "loss.perceptual": "none",
@@ -151,10 +151,10 @@ PAPER_VALUES = {
     "srgan.flags": {
         "model.generator": "srresnet",
         "model.num_block": 16,
-        "data.hr_size": 96,
-        "data.batch_size": 16,
-        "data.shards": "data/imagenet350k",
-        "data.augment": False,
+        "input.hr_size": 96,
+        "input.batch_size": 16,
+        "input.data": "data/imagenet350k",
+        "input.augment": False,
         # l^SR = l_VGG/5.4^SR + 1e-3 l_Gen^SR (Eq. 3): phi_{5,4} after activation, MSE on maps
         # rescaled by 1/12.75 (arXiv v5 §3.2), no pixel loss.
         "loss.perceptual": "vgg",
@@ -184,7 +184,7 @@ PAPER_VALUES = {
     "realesrnet_x4plus.flags": REAL_ESRNET,
     "realesrgan_x4plus.flags": {
         **REAL_ESRNET,
-        "data.shards": "data/df2k_ost",
+        "input.data": "data/df2k_ost",
         "loss.pixel_weight": 1.0,  # pixel_opt: L1Loss, loss_weight: 1.0
         # perceptual_opt: layer_weights {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1,
         # 'conv4_4': 1, 'conv5_4': 1} "# before relu", vgg_type: vgg19, criterion: l1,
@@ -215,10 +215,7 @@ PAPER_VALUES = {
 def resolve(name, workdir):
     """The `RunConfig` of `python -m esrgan_tf.train --flagfile=configs/<name>` run from the
     repository root (nested flagfile paths are relative to it)."""
-    fv = flags.FlagValues()
-    train.define_flags(fv)
-    fv(["train", f"--flagfile=configs/{name}", f"--workdir={workdir}"])
-    return train.config_from_flags(fv)
+    return cli.parse(RunConfig, [f"--flagfile=configs/{name}", f"--workdir={workdir}"])
 
 
 def value(stage, dotted):
@@ -241,7 +238,7 @@ def test_the_paper_flagfiles_exist():
 def test_every_flagfile_resolves_to_a_run_config(name, at_root, tmp_path):
     config = resolve(name, tmp_path)
     assert config.stage.workdir == str(tmp_path)
-    assert config.stage.data.shards
+    assert config.stage.input.data
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_VALUES))

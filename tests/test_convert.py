@@ -5,17 +5,17 @@ import os
 import numpy as np
 from safetensors.numpy import save_file
 
-from esrgan_tf.inference import state_dicts
+from esrgan_tf.formats import pytorch
 from esrgan_tf.models.builders import built_generator
 
 
 def test_cli_end_to_end(tmp_path, tiny_model, run_command):
     # The input is made from a Keras model through the library's key table: this tests
     # the command's wiring (the key mapping is tested against hand-made tables in
-    # tests/inference/test_state_dicts.py).
+    # tests/formats/test_pytorch.py).
     source = built_generator(tiny_model)
     tensors = {}
-    for key, variable, _ in state_dicts.named_variables(source):
+    for key, variable, _ in pytorch.named_variables(source):
         value = variable.numpy()
         tensors[key] = np.ascontiguousarray(
             value.transpose(3, 2, 0, 1) if value.ndim == 4 else value

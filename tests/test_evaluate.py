@@ -4,15 +4,16 @@ a test-made backbone file), bad LPIPS flags, and a missing folder."""
 import csv
 import os
 
-from absl import flags
 import numpy as np
 from PIL import Image
 import pytest
 import skimage.data
 
-from esrgan_tf import evaluate, lpips, metrics, niqe
+from esrgan_tf import cli
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import mod_crop
+from esrgan_tf.inference.config import EvaluateConfig
+from esrgan_tf.metrics import lpips, niqe, psnr_ssim
 
 KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
 
@@ -55,7 +56,7 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command, lpips
     for row in (r for r in rows if r["method"] == "model"):
         saved = np.asarray(Image.open(out / "Set2" / f"{row['image']}.png"))
         hr = mod_crop(photos[row["image"]].astype(np.float32) / 255, 4)
-        scores = metrics.evaluate_pair(saved, hr, 4, crop_border=4)
+        scores = psnr_ssim.evaluate_pair(saved, hr, 4, crop_border=4)
         for key in KEYS:  # the saved PNG is exactly what was scored
             assert float(row[key]) == pytest.approx(scores[key], abs=1e-9)
         if row["image"] == "astronaut":
@@ -80,16 +81,22 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command, lpips
     assert "Traceback" not in missing.stderr
 
 
-def test_lpips_net_without_weights_says_where_to_get_them(tmp_path):
-    fv = flags.FlagValues()
-    evaluate.define_flags(fv)
-    fv(["evaluate", "--weights=w.weights.h5", f"--output_dir={tmp_path}", "--datasets=d"])
-    assert evaluate.config_from_flags(fv).niqe and not evaluate.config_from_flags(fv).lpips_weights
-    fv.unparse_flags()
-    fv(["evaluate", "--weights=w", f"--output_dir={tmp_path}", "--datasets=d", "--noniqe"])
-    assert not evaluate.config_from_flags(fv).niqe
-    fv.unparse_flags()
-    fv(["evaluate", "--weights=w", f"--output_dir={tmp_path}", "--datasets=d", "--lpips_net=vgg"])
-    with pytest.raises(FileNotFoundError, match="--lpips_net without --lpips_weights") as err:
-        evaluate.config_from_flags(fv)
-    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in str(err.value)
+def test_flags_make_the_config(tmp_path):
+    base = ["--weights=w.weights.h5", f"--output_dir={tmp_path}", "--datasets=d,e"]
+    config = cli.parse(EvaluateConfig, base)
+    assert config.niqe and not config.lpips_weights and config.lr_dirs == ("", "")
+    assert not cli.parse(EvaluateConfig, base + ["--noniqe"]).niqe
+    with pytest.raises(ValueError, match="--lr_dirs has 1 entries for 2 --datasets"):
+        cli.parse(EvaluateConfig, base + ["--lr_dirs=l"])
+
+
+def test_lpips_net_without_weights_says_where_to_get_them(tmp_path, run_command):
+    result = run_command(
+        "esrgan_tf.evaluate",
+        "--weights=w.weights.h5",
+        f"--output_dir={tmp_path}",
+        "--datasets=d",
+        "--lpips_net=vgg",
+    )
+    assert result.returncode == 1 and "--lpips_net without --lpips_weights" in result.stderr
+    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in result.stderr

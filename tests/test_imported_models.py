@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from esrgan_tf import metrics
 from esrgan_tf.data import image_io, image_pairs
 from esrgan_tf.deploy import export
-from esrgan_tf.inference import evaluation, interpolation, weights
+from esrgan_tf.deploy.config import ExportConfig
+from esrgan_tf.formats import generators
+from esrgan_tf.inference import evaluation, interpolation
+from esrgan_tf.inference.config import EvaluateConfig
+from esrgan_tf.metrics import psnr_ssim
 from esrgan_tf.models.builders import built_generator
 
 pytestmark = pytest.mark.skipif(
@@ -24,7 +27,8 @@ COMPACT = "zoo:realesr-animevideov3"
 
 @pytest.fixture(scope="module")
 def compact():
-    return weights.load_generator(COMPACT)
+    loaded = generators.load(COMPACT)
+    return loaded.model, loaded.config
 
 
 def test_evaluate_scores_the_imported_model(tmp_path, photo_crops, compact):
@@ -34,11 +38,11 @@ def test_evaluate_scores_the_imported_model(tmp_path, photo_crops, compact):
     crop = photo_crops("chelsea", size=64, area=64, offset=(40, 120))[0]
     image_io.write_png(str(hr_dir / "cat.png"), crop)
     summary = evaluation.run(
-        evaluation.EvaluateConfig(
+        EvaluateConfig(
             weights=COMPACT,
-            hr_dirs=(str(hr_dir),),
+            datasets=(str(hr_dir),),
             output_dir=str(tmp_path / "out"),
-            model=config,
+            architecture=config.architecture(),
             progress=False,
             niqe=False,
         )
@@ -47,7 +51,7 @@ def test_evaluate_scores_the_imported_model(tmp_path, photo_crops, compact):
     hr = crop.astype(np.float32) / 255.0
     lr = image_pairs.bicubic_downscale(hr, 4)
     sr = np.clip(np.asarray(model(tf.constant(lr[None])))[0], 0.0, 1.0)
-    expected = metrics.evaluate_pair(sr, hr, 4)
+    expected = psnr_ssim.evaluate_pair(sr, hr, 4)
     (method,) = set(result["results"]) - {evaluation.BICUBIC}
     assert result["results"][method]["psnr_y"] == pytest.approx(expected["psnr_y"], abs=1e-3)
 
@@ -67,10 +71,9 @@ def test_interpolate_takes_imported_models(tmp_path, compact):
 
 def test_export_makes_every_artifact_of_the_imported_model(tmp_path, compact):
     report = export.export(
-        export.ExportConfig(
+        ExportConfig(
             weights=COMPACT,
             output_dir=str(tmp_path / "export"),
-            model=None,
             input_size=(16, 16),
             tflite_shapes=("dynamic",),
             num_samples=1,

@@ -4,17 +4,19 @@ sweep (CSV + PNG), and a bad alpha."""
 import csv
 import os
 
-from absl import flags
 import numpy as np
 from PIL import Image
 import pytest
 import skimage.data
 
-from esrgan_tf import interpolate, metrics, niqe
+from esrgan_tf import cli
 from esrgan_tf.data import image_io
 from esrgan_tf.data.imresize import imresize
+from esrgan_tf.formats import generators
+from esrgan_tf.formats.keras import h5_arrays
+from esrgan_tf.inference.config import InterpolateConfig
 from esrgan_tf.inference.interpolation import STRIP_GAP
-from esrgan_tf.inference.weights import h5_arrays, load_generator
+from esrgan_tf.metrics import niqe, psnr_ssim
 
 ARCH_FLAGS = ["--num_feat=8", "--num_block=1", "--num_grow_ch=4", "--scale=4"]
 
@@ -52,9 +54,9 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     hr = hr.astype(np.float32) / 255
     lr = np.clip(imresize(hr, 0.25), 0, 1).astype(np.float32)
     for row, path in zip(rows, (psnr, gan)):  # alpha 0 is the PSNR model, 1 the GAN model
-        model, _ = load_generator(path, tiny_model)
+        model = generators.load(path, tiny_model.architecture()).model
         sr = np.clip(np.asarray(model(lr[None], training=False))[0], 0, 1)
-        assert float(row["psnr_y"]) == pytest.approx(metrics.psnr(sr, hr, 4), abs=1e-6)
+        assert float(row["psnr_y"]) == pytest.approx(psnr_ssim.psnr(sr, hr, 4), abs=1e-6)
         assert float(row["niqe"]) == pytest.approx(niqe.niqe(sr, 4), abs=1e-4)
     plot = Image.open(sweep_dir / "perception_distortion.png")
     assert plot.format == "PNG" and plot.size == (640, 480)
@@ -79,20 +81,18 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
 
 
 def test_sweep_flags_go_together(tmp_path):
-    fv = flags.FlagValues()
-    interpolate.define_flags(fv)
-    base = ["interpolate", "--psnr=p.weights.h5", "--gan=g.weights.h5"]
+    base = ["--psnr=p.weights.h5", "--gan=g.weights.h5"]
     for extra, message in (
         (["--val_dir=v"], "--val_dir and --sweep_dir go together"),
         (["--sweep_dir=s"], "--val_dir and --sweep_dir go together"),
         (["--val_lr_dir=l"], "--val_lr_dir needs --val_dir"),
         ([], "nothing to do"),
     ):
-        fv.unparse_flags()
-        fv(base + extra)
         with pytest.raises(ValueError, match=message):
-            interpolate.config_from_flags(fv)
-    fv.unparse_flags()
-    fv(base + ["--scale=4", f"--val_dir={tmp_path}", f"--sweep_dir={tmp_path / 's'}"])
-    config = interpolate.config_from_flags(fv)
+            cli.parse(InterpolateConfig, base + extra)
+    config = cli.parse(
+        InterpolateConfig,
+        base + ["--scale=4", f"--val_dir={tmp_path}", f"--sweep_dir={tmp_path / 's'}"],
+    )
+    assert config.architecture == {"scale": 4}
     assert config.val_dir == str(tmp_path) and config.sweep_dir == str(tmp_path / "s")

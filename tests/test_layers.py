@@ -1,7 +1,8 @@
-"""The package's layering: commands over libraries, no cycles, no flags in libraries.
+"""The package's layering: imports point down one order, commands over libraries, no cycles,
+no flags in libraries, and configs light enough for a quick --help.
 
 Checked on the source (every import statement, top level or not) and in a fresh process
-(what importing the libraries really loads and defines).
+(what importing the modules really loads and defines).
 """
 
 import ast
@@ -23,14 +24,38 @@ COMMANDS = (
     "export",
     "degrade",
 )
-LIBRARY_PACKAGES = ("models", "data", "training", "inference", "deploy")
-# Deferred imports of the package's own modules, each with the reason it is deferred. A
+# The order imports point down: a module may import modules of a lower layer and of its
+# own package, never a layer above it nor a package beside it in the same layer.
+LAYERS = (
+    # The foundation: files, tables, the machine, config fields, the console.
+    ("atomic", "tables", "hardware", "options", "console"),
+    ("models",),
+    ("data", "metrics", "formats", "losses"),
+    ("training", "inference"),
+    ("deploy",),
+    ("cli",),  # the flag leaf: absl and the console only (below)
+    COMMANDS,
+)
+# Deferred imports of the package's own modules in libraries, each with the reason. A
 # deferred import that dodges a cycle would mean the layers are wrong: none is allowed.
+# (Commands import their libraries inside `main`, so that --help loads nothing heavy.)
 DEFERRED = {
     # Data-preparation workers are spawned processes that must not pay for TensorFlow.
     ("esrgan_tf.data.preparation", "esrgan_tf.data.records"),
     ("esrgan_tf.data.subimages", "esrgan_tf.data.imresize"),
 }
+# What a command needs before its flags are parsed: these must not load TensorFlow.
+LIGHT = (
+    "esrgan_tf.cli",
+    "esrgan_tf.models.config",
+    "esrgan_tf.data.config",
+    "esrgan_tf.metrics.config",
+    "esrgan_tf.formats.config",
+    "esrgan_tf.training.config",
+    "esrgan_tf.inference.config",
+    "esrgan_tf.deploy.config",
+    *(f"esrgan_tf.{c}" for c in COMMANDS),
+)
 
 
 def _modules():
@@ -65,30 +90,58 @@ def _imports(path, modules):
     return found
 
 
-def _is_library(name):
+def _unit(name):
+    """The layer unit of a module: its subpackage or top-level module ('' for the package)."""
     parts = name.split(".")
-    return len(parts) > 1 and (
-        parts[1] in LIBRARY_PACKAGES or (len(parts) == 2 and parts[1] not in COMMANDS + ("cli",))
-    )
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _layer(name):
+    unit = _unit(name)
+    if unit == "":
+        return 0
+    return next(i for i, units in enumerate(LAYERS) if unit in units)
+
+
+def _is_command(name):
+    return _unit(name) in COMMANDS + ("cli",)
+
+
+def test_every_module_has_a_layer():
+    for name in _modules():
+        assert _unit(name) == "" or any(_unit(name) in units for units in LAYERS), name
+
+
+def test_imports_point_down():
+    modules = _modules()
+    offenders = []
+    for name, path in modules.items():
+        for imported, _ in _imports(path, modules):
+            if not imported.startswith("esrgan_tf") or _unit(imported) == _unit(name):
+                continue
+            if _layer(imported) >= _layer(name):
+                offenders.append(
+                    f"{name} (layer {_layer(name)}) imports {imported} (layer {_layer(imported)})"
+                )
+    assert not offenders, "\n".join(offenders)
 
 
 def test_libraries_import_no_command_and_no_flags():
     modules = _modules()
-    commands = {f"esrgan_tf.{c}" for c in COMMANDS + ("cli",)}
     offenders = []
     for name, path in modules.items():
-        if not _is_library(name):
+        if _is_command(name):
             continue
         for imported, _ in _imports(path, modules):
-            if imported in commands or imported in ("absl.flags", "absl.app"):
+            if _is_command(imported) or imported in ("absl.flags", "absl.app"):
                 offenders.append(f"{name} imports {imported}")
     assert not offenders, offenders
 
 
-def test_cli_is_a_leaf():
+def test_the_flag_leaf_imports_only_absl_and_the_console():
     modules = _modules()
     imported = {n for n, _ in _imports(modules["esrgan_tf.cli"], modules)}
-    assert all(n.startswith("absl") for n in imported), imported
+    assert all(n.startswith("absl") or n == "esrgan_tf.console" for n in imported), imported
 
 
 def test_no_import_cycle_and_no_deferred_import_of_our_own():
@@ -99,7 +152,7 @@ def test_no_import_cycle_and_no_deferred_import_of_our_own():
         for imported, top in _imports(path, modules):
             if imported in modules and imported != name:
                 edges.add(imported)
-                if not top:
+                if not top and not _is_command(name):
                     deferred.add((name, imported))
         graph[name] = edges
     assert deferred <= DEFERRED, sorted(deferred - DEFERRED)
@@ -126,27 +179,25 @@ def test_no_import_cycle_and_no_deferred_import_of_our_own():
 
 _PROBE = """
 import json, sys
+for name in {light!r}:
+    __import__(name)
+heavy = sorted(m for m in ("tensorflow", "keras", "scipy", "skimage") if m in sys.modules)
 import tensorflow  # defines absl flags of its own; only ours count
 from absl import flags
 before = set(flags.FLAGS)
-import esrgan_tf.inference.weights, esrgan_tf.inference.upscaling, esrgan_tf.inference.evaluation
-import esrgan_tf.inference.interpolation, esrgan_tf.inference.state_dicts
+import esrgan_tf.formats.generators, esrgan_tf.inference.upscaling
+import esrgan_tf.inference.evaluation, esrgan_tf.inference.interpolation
 import esrgan_tf.training.stages, esrgan_tf.deploy.export, esrgan_tf.data.preparation
-after_libraries = set(flags.FLAGS) - before
-loaded = sorted(m for m in sys.modules if m.startswith("esrgan_tf"))
-import esrgan_tf.train, esrgan_tf.prepare, esrgan_tf.upscale, esrgan_tf.evaluate
-import esrgan_tf.interpolate, esrgan_tf.convert, esrgan_tf.export, esrgan_tf.degrade
-after_commands = set(flags.FLAGS) - before
-print(json.dumps({"libraries": sorted(after_libraries), "commands": sorted(after_commands),
-                  "loaded_by_libraries": loaded}))
+print(json.dumps({{"heavy": heavy, "defined": sorted(set(flags.FLAGS) - before)}}))
 """
 
 
-def test_importing_defines_no_flags(repo_root):
-    # Commands define their flags in define_flags() (run under __main__ or by a test), so
-    # importing any of them, or all of them in one process, defines none.
+def test_configs_are_light_and_importing_defines_no_flags(repo_root):
+    # What a command imports before its flags are parsed (its config, cli) loads no
+    # TensorFlow: --help is quick. Commands define their flags in cli.run (under __main__),
+    # so importing them, or the libraries, defines none.
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE],
+        [sys.executable, "-c", _PROBE.format(light=LIGHT)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -156,7 +207,4 @@ def test_importing_defines_no_flags(repo_root):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["libraries"] == [] and result["commands"] == []
-    # The libraries pull in no command module and not the command-line helpers.
-    commands = {f"esrgan_tf.{c}" for c in COMMANDS + ("cli",)}
-    assert not commands & set(result["loaded_by_libraries"])
+    assert result == {"heavy": [], "defined": []}

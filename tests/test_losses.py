@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from esrgan_tf import losses
-from esrgan_tf.config import LossConfig
+from esrgan_tf.training.config import LossConfig
 
 
 def sigmoid(z):

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from esrgan_tf.data import preparation
+from esrgan_tf.data.config import PrepareConfig
 
 
 def _noise_png(path, shape, seed):
@@ -60,7 +61,7 @@ def test_cli_exit_statuses_workers_and_determinism(tmp_path, run_command):
     assert "12 sub-images in 2 shards from 2 of 2 inputs" in run.stderr
     assert os.path.isfile(tmp_path / "out" / preparation.MANIFEST_FILE)
     preparation.prepare(
-        preparation.PrepareConfig(
+        PrepareConfig(
             output_dir=str(tmp_path / "in_process"),
             input_dirs=(str(tmp_path / "good"),),
             num_workers=1,

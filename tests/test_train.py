@@ -3,15 +3,15 @@
 import os
 import pathlib
 
-from absl import flags
 import keras
 import numpy as np
 import pytest
 import skimage.data
 import tensorflow as tf
 
-from esrgan_tf import train
+from esrgan_tf import cli
 from esrgan_tf.data import image_io
+from esrgan_tf.training.config import RunConfig
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_two_stages_with_report(data_dir, tmp_path, run_command, monkeypatch):
         *TINY_FLAGS,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    # The command turns oneDNN on unless told otherwise (esrgan_tf.cli.prefer_onednn).
+    # The command turns oneDNN on unless told otherwise (esrgan_tf.hardware.prefer_onednn).
     assert "TensorFlow oneDNN kernels: on (TF_ENABLE_ONEDNN_OPTS=1)" in result.stderr
     report = (workdir / "report.md").read_text()
     for row in ("| bicubic |", "| psnr |", "| gan |"):
@@ -89,11 +89,9 @@ def test_missing_data_is_a_clear_error(tmp_path, run_command):
 
 
 def test_flags_become_one_run_config(tmp_path):
-    fv = flags.FlagValues()
-    train.define_flags(fv)
-    fv(
+    config = cli.parse(
+        RunConfig,
         [
-            "train",
             f"--workdir={tmp_path}",
             "--data=d",
             "--scale=2",
@@ -103,41 +101,32 @@ def test_flags_become_one_run_config(tmp_path):
             "--lr_milestones=10",
             "--vgg_layers=block1_conv2,block5_conv4",
             "--vgg_layer_weights=0.1,1",
-        ]
+        ],
     )
-    config = train.config_from_flags(fv)
     # --scale has one owner: the model; the data pipeline and metrics read it from there.
-    assert config.stage.model.scale == 2 and not hasattr(config.stage.data, "scale")
+    assert config.stage.model.scale == 2 and not hasattr(config.stage.input, "scale")
     assert config.pretrain_steps == 5 and config.pretrain_lr_milestones == (2, 4)
     assert config.stage.lr_milestones == (10,)
     assert config.stage.loss.vgg_layer_weights == (0.1, 1.0)
-    fv.unparse_flags()
-    fv(["train", f"--workdir={tmp_path}", "--data=d", "--lr_milestones=ten"])
-    with pytest.raises(ValueError, match="--lr_milestones must be comma-separated integers"):
-        train.config_from_flags(fv)
-    fv.unparse_flags()
-    fv(["train", f"--workdir={tmp_path}", "--data=d", "--scale=3", "--hr_size=64"])
+    base = [f"--workdir={tmp_path}", "--data=d"]
+    with pytest.raises(ValueError, match="--lr_milestones must be comma-separated int values"):
+        cli.parse(RunConfig, base + ["--lr_milestones=ten"])
     with pytest.raises(ValueError, match="hr_size=64 must be a multiple of scale=3"):
-        train.config_from_flags(fv)
+        cli.parse(RunConfig, base + ["--scale=3", "--hr_size=64"])
 
 
 def test_dual_loss_variant_and_augmentation_flags(tmp_path):
-    fv = flags.FlagValues()
-    train.define_flags(fv)
-    base = ["train", f"--workdir={tmp_path}", "--data=d"]
-    fv(base)
-    loss = train.config_from_flags(fv).stage.loss
+    base = [f"--workdir={tmp_path}", "--data=d"]
+    stage = cli.parse(RunConfig, base).stage
     # ESRGAN-DP's beta_{3,6} on Caffe-preprocessed input by default, flips and rotations on.
-    assert loss.resnet_layers == ("conv4_block6_out",) and loss.resnet_preprocess == "caffe"
-    assert train.config_from_flags(fv).stage.data.augment
-    fv.unparse_flags()
+    assert stage.loss.resnet_layers == ("conv4_block6_out",)
+    assert stage.loss.resnet_preprocess == "caffe" and stage.input.augment
     # The authors' code's variant; --resnet_layer is the flag's old name.
     stages = "conv2_block3_out,conv3_block4_out,conv4_block6_out"
-    fv(base + [f"--resnet_layer={stages}", "--resnet_preprocess=none", "--noaugment"])
-    config = train.config_from_flags(fv).stage
+    config = cli.parse(
+        RunConfig, base + [f"--resnet_layer={stages}", "--resnet_preprocess=none", "--noaugment"]
+    ).stage
     assert config.loss.resnet_layers == tuple(stages.split(","))
-    assert config.loss.resnet_preprocess == "none" and not config.data.augment
-    fv.unparse_flags()
-    fv(base + ["--resnet_layers=conv4_block5_out"])
+    assert config.loss.resnet_preprocess == "none" and not config.input.augment
     with pytest.raises(ValueError, match="resnet_layers must be some of"):
-        train.config_from_flags(fv)
+        cli.parse(RunConfig, base + ["--resnet_layers=conv4_block5_out"])

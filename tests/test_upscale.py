@@ -9,7 +9,8 @@ import sys
 import numpy as np
 from PIL import Image
 
-from esrgan_tf.inference.tiling import Tiling, tile_upscale
+from esrgan_tf.inference.config import Tiling
+from esrgan_tf.inference.tiling import tile_upscale
 
 
 def pil_bytes(array, mode, fmt="PNG"):

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from esrgan_tf.data import degradations, image_io
+from esrgan_tf.data import degradations, image_io, inputs
 
 GAP = 4  # white pixels between panels and rows
 _SAMPLE_BITS = 16
@@ -119,12 +119,19 @@ def _panels(row):
 def make_grid(config, progress=None):
     """(grid float32 HxWx3 in [0, 1], [(input, [description per sample])], [(input, reason)]).
 
-    Photos whose largest centred square is below the degradation's minimum are skipped with a
-    reason; none usable is a ValueError.
+    `config.input` is expanded (`esrgan_tf.data.inputs`): inputs that are not image files,
+    and photos whose largest centred square is below the degradation's minimum, are skipped
+    with a reason; none usable is a ValueError.
     """
     minimum = degradations.minimum_hr_size(config.scale)
-    rows, described, skipped = [], [], []
-    for i, path in enumerate(config.inputs):
+    if config.crop_size < minimum:
+        raise ValueError(
+            f"crop_size must be at least {minimum} at x{config.scale} (the degradation's "
+            f"blurs pad by reflection), got {config.crop_size}"
+        )
+    images, skipped = inputs.expand_images(config.input)
+    rows, described = [], []
+    for i, path in enumerate(images):
         try:
             photo = image_io.read_image(path)
         except (OSError, image_io.UnusableImage) as e:

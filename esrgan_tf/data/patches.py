@@ -15,9 +15,8 @@ import os
 import numpy as np
 
 from esrgan_tf.data import image_io, pipeline, sources
+from esrgan_tf.data.config import SKIMAGE, TrainDataConfig
 from esrgan_tf.data.image_pairs import bicubic_downscale
-
-SKIMAGE = "skimage"
 
 
 def _is_shards(source):
@@ -105,7 +104,7 @@ def _shard_lr_patches(shards, scale, lr_size, count, seed):
     """LR patches of the training pipeline itself (square: `lr_size` must be)."""
     if lr_size[0] != lr_size[1]:
         raise ValueError(f"training shards give square patches; got LR size {lr_size}")
-    config = pipeline.TrainDataConfig(
-        shards=shards, hr_size=lr_size[0] * scale, batch_size=1, seed=seed, shuffle_buffer=64
+    config = TrainDataConfig(
+        data=shards, hr_size=lr_size[0] * scale, batch_size=1, seed=seed, shuffle_buffer=64
     )
     return [lr[0].numpy() for lr, _ in pipeline.train_dataset(config, scale).take(count)]

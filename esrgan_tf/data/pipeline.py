@@ -20,7 +20,6 @@ batches; a pool of degraded pairs (a tf.data shuffle after the map) would only a
 (~1.6 MB per 256-px pair) and a longer warm-up.
 """
 
-import dataclasses
 import glob
 import json
 import os
@@ -30,65 +29,9 @@ import tensorflow as tf
 from esrgan_tf.data import degradations, records
 from esrgan_tf.data.imresize import imresize_tf
 
-# How LR patches are made from HR ones when the shards hold no LR at the model's scale (or
-# `use_stored_lr` is off): MATLAB bicubic (ESRGAN), or Real-ESRGAN's degradation model.
-DEGRADATIONS = ("none", "realesrgan")
 # `degrade` is written with tf.cond / tf.switch_case, never Python control flow on tensors:
 # AutoGraph's conversion of its large graph would only add a second of tracing per dataset.
 _degrade = tf.autograph.experimental.do_not_convert(degradations.degrade)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainDataConfig:
-    """Settings of the training pipeline.
-
-    The SR factor is not part of it: it belongs to the model (`ModelConfig.scale`), and
-    `train_dataset` takes it from there, so data and model can never disagree.
-
-    Attributes:
-        shards: a directory written by `esrgan_tf.prepare`, or a glob of
-            TFRecord shards.
-        hr_size: HR patch size (128 in ESRGAN §4.1, 96 in SRGAN §3.2); LR patches are
-            hr_size // scale.
-        batch_size: GLOBAL batch size; each input pipeline makes its share.
-        seed: makes file order, shuffling, crops and flips reproducible.
-        shuffle_buffer: examples in the shuffle buffer.
-        augment: random horizontal flip + rotation by multiples of 90 degrees.
-        rotate: with augment, also the rotations (Real-ESRGAN x4plus flips only:
-            `use_hflip: True`, `use_rot: False`).
-        permute_channels: each patch's R, G and B in one of the 6 orders, at random, the
-            same for LR and HR (`permute_channels`): a few photos then span many more
-            colours. Exact for bicubic LR, which resizes each channel alone.
-        use_stored_lr: use the shards' LR when they hold it at this scale;
-            otherwise (or when False) LR is made from each HR crop on the fly.
-        degradation: "none" (the LR of an HR crop is its MATLAB bicubic) or "realesrgan"
-            (Real-ESRGAN x4plus's degradation of the crop; stored LR is not used).
-        usm_target: every element is (lr, hr, hr_usm), hr_usm the unsharp-masked HR
-            (`degradations.usm_sharpen`); the trainer's pixel and perceptual losses use it,
-            the GAN losses the plain HR (Real-ESRGAN x4plus).
-        cycle_length: shards read in parallel.
-    """
-
-    shards: str
-    hr_size: int = 128
-    batch_size: int = 16
-    seed: int = 0
-    shuffle_buffer: int = 1024
-    augment: bool = True
-    rotate: bool = True
-    permute_channels: bool = False
-    use_stored_lr: bool = True
-    degradation: str = "none"
-    usm_target: bool = False
-    cycle_length: int = 4
-
-    def __post_init__(self):
-        if self.hr_size <= 0:
-            raise ValueError(f"hr_size must be positive, got {self.hr_size}")
-        if self.batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
-        if self.degradation not in DEGRADATIONS:
-            raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {self.degradation!r}")
 
 
 def shard_files(shards):
@@ -258,11 +201,11 @@ def train_dataset(config, scale, input_context=None):
     `distribute_datasets_from_function` makes, that is the per-replica batch.)
     """
     check_patch_size(config, scale)
-    files = shard_files(config.shards)
+    files = shard_files(config.data)
     with_stored_lr = (
         config.use_stored_lr
         and config.degradation == "none"
-        and stored_lr_scale(config.shards) == scale
+        and stored_lr_scale(config.data) == scale
     )
     batch_size = config.batch_size
     seed = file_seed = config.seed

@@ -14,10 +14,10 @@ import os
 
 import numpy as np
 
-from esrgan_tf.data import image_io
+from esrgan_tf.data import config, image_io
 
 # The built-in photo sets (`PrepareConfig.builtin`, train's --prepare_if_missing).
-BUILTINS = ("skimage", "photos")
+BUILTINS = config.BUILTINS
 
 # Photos that scikit-image ships inside its package, so they load offline (the photos
 # fetched through pooch -- eagle, lily, skin, kidney, ... -- are left out, and so are the

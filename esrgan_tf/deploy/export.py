@@ -30,12 +30,12 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from esrgan_tf import atomic, hardware, metrics, tables
-from esrgan_tf.config import ModelConfig
+from esrgan_tf import atomic, hardware, tables
 from esrgan_tf.data import patches
 from esrgan_tf.deploy import serving, tflite
-from esrgan_tf.inference import saved_models
-from esrgan_tf.inference.weights import load_generator
+from esrgan_tf.formats import generators, saved_model
+from esrgan_tf.inference.litert import TFLiteModel
+from esrgan_tf.metrics import psnr_ssim
 from esrgan_tf.models import builders
 
 # The photos that the quickstart holds out for validation: parity samples by default, so
@@ -99,77 +99,6 @@ TOLERANCES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-    """One `python -m esrgan_tf.export` run.
-
-    Attributes:
-        weights: `.weights.h5`, training workdir or checkpoint prefix.
-        output_dir: the Serving base path (see the module docstring for the layout).
-        model: the architecture (None: the workdir's config.json, else ESRGAN x4).
-        version: SavedModel version; 0 = one more than the largest existing one.
-        max_pixels: LR pixels per SavedModel request (`esrgan_tf.deploy.serving`).
-        precision: SavedModel weights and maths: "fp32", "fp16" or "bf16".
-        tflite_variants: TFLite variants (`tflite.VARIANTS`), () for none.
-        tflite_shapes: "dynamic" and/or "fixed".
-        input_size: (H, W) LR size of the fixed TFLite models and of the samples.
-        samples: where the parity samples come from: "skimage" or an HR image folder.
-        num_samples: parity samples (one centre crop per photo).
-        calibration_data: int8 calibration: "skimage", an image folder or training shards.
-        num_calibration: calibration patches.
-        latency_runs: timed runs per artifact (median reported) after one warm-up.
-        enforce_tolerances: fail (and publish nothing) when an artifact is out of bounds.
-        use_ema: from a training checkpoint, prefer its EMA generator.
-        progress: progress bar over the artifacts.
-    """
-
-    weights: str
-    output_dir: str
-    model: ModelConfig = None
-    version: int = 0
-    max_pixels: int = serving.DEFAULT_MAX_PIXELS
-    precision: str = "fp32"
-    tflite_variants: tuple = tflite.VARIANTS
-    tflite_shapes: tuple = tflite.SHAPES
-    input_size: tuple = (64, 64)
-    samples: str = patches.SKIMAGE
-    num_samples: int = 3
-    calibration_data: str = patches.SKIMAGE
-    num_calibration: int = 32
-    latency_runs: int = 5
-    enforce_tolerances: bool = True
-    use_ema: bool = True
-    progress: bool = True
-
-    def __post_init__(self):
-        if not self.weights or not self.output_dir:
-            raise ValueError("weights and output_dir are required")
-        if self.precision not in builders.PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {sorted(builders.PRECISIONS)}, got {self.precision!r}"
-            )
-        for variant in self.tflite_variants:
-            if variant not in tflite.VARIANTS:
-                raise ValueError(
-                    f"unknown TFLite variant {variant!r}; choose from {', '.join(tflite.VARIANTS)}"
-                )
-        for shape in self.tflite_shapes:
-            if shape not in tflite.SHAPES:
-                raise ValueError(
-                    f"unknown TFLite shape {shape!r}; choose from {', '.join(tflite.SHAPES)}"
-                )
-        if self.tflite_variants and not self.tflite_shapes:
-            raise ValueError("TFLite variants were asked for but no --tflite_shapes")
-        for name in ("version", "num_samples", "num_calibration", "latency_runs"):
-            if getattr(self, name) < (0 if name == "version" else 1):
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if saved_models.resolve_saved_model(self.weights):
-            raise ValueError(
-                f"{self.weights} is an exported SavedModel; export from the "
-                "Keras weights, a training workdir or a checkpoint"
-            )
-
-
 # ---------------------------------------------------------------------------------------
 # Measuring one artifact
 # ---------------------------------------------------------------------------------------
@@ -199,7 +128,9 @@ def measure(fn, samples, references, scale, runs):
         }
     diffs = [np.abs(o.astype(np.float64) - r) for o, r in zip(outputs, references)]
     finite_psnrs = [
-        p for p in (metrics.float_psnr(o, r) for o, r in zip(outputs, references)) if np.isfinite(p)
+        p
+        for p in (psnr_ssim.float_psnr(o, r) for o, r in zip(outputs, references))
+        if np.isfinite(p)
     ]
     return {
         "finite": True,
@@ -210,7 +141,7 @@ def measure(fn, samples, references, scale, runs):
         "psnr_y_hr_db": float(
             np.mean(
                 [
-                    metrics.psnr(np.clip(o, 0, 1), hr, crop_border=scale)
+                    psnr_ssim.psnr(np.clip(o, 0, 1), hr, crop_border=scale)
                     for o, (_, _, hr) in zip(outputs, samples)
                 ]
             )
@@ -236,7 +167,7 @@ def _samples(config, scale):
 
 
 def _calibration(config, scale):
-    if "int8" not in config.tflite_variants:
+    if "int8" not in config.tflite:
         return None
     exclude = SKIMAGE_SAMPLES if config.calibration_data == patches.SKIMAGE else ()
     return patches.random_lr_patches(
@@ -258,18 +189,18 @@ def _artifacts(config, generator, model_config, staging, version, metadata, cali
         "saved_model",
         config.precision,
         saved_model_dir,
-        saved_models.SavedModelGenerator(saved_model_dir),
+        saved_model.SavedModelGenerator(saved_model_dir),
     )
     tflite_dir = os.path.join(staging, "tflite", f"v{version}")
     os.makedirs(tflite_dir, exist_ok=True)
     with tflite.Converter(generator) as converter:
-        for variant in config.tflite_variants:
+        for variant in config.tflite:
             for shape in config.tflite_shapes:
                 size = config.input_size if shape == "fixed" else None
                 label = "dynamic" if size is None else f"{size[0]}x{size[1]}"
                 path = os.path.join(tflite_dir, f"{variant}_{label}.tflite")
                 atomic.write_bytes(path, converter.convert(variant, size, calibration))
-                model = tflite.TFLiteModel(path)
+                model = TFLiteModel(path)
                 yield f"tflite {variant} {label}", "tflite", variant, path, model
 
 
@@ -303,9 +234,13 @@ def export(config, generator=None, model_config=None):
         ExportParityError: an artifact is out of tolerance (with enforce_tolerances).
     """
     if generator is None:
-        generator, model_config = load_generator(
-            config.weights, config.model, use_ema=config.use_ema
-        )
+        if saved_model.resolve_saved_model(config.weights):
+            raise ValueError(
+                f"{config.weights} is an exported SavedModel; export from the Keras "
+                "weights, a training workdir, a checkpoint or imported weights"
+            )
+        loaded = generators.load(config.weights, config.architecture, use_ema=config.use_ema)
+        generator, model_config = loaded.model, loaded.config
     scale = model_config.scale
     version = config.version or serving.next_version(config.output_dir)
     if os.path.exists(os.path.join(config.output_dir, str(version))):
@@ -347,7 +282,7 @@ def export(config, generator=None, model_config=None):
         "weights": config.weights,
     }
     rows, failures = [reference_row], []
-    count = 1 + len(config.tflite_variants) * len(config.tflite_shapes)
+    count = 1 + len(config.tflite) * len(config.tflite_shapes)
     with tqdm.tqdm(total=count, desc="export", unit="artifact", disable=not config.progress) as bar:
         for name, kind, precision, path, fn in _artifacts(
             config, generator, model_config, staging, version, metadata, calibration

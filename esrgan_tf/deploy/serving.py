@@ -24,25 +24,21 @@ or channel count fails the same way, by checks in the graph (the signatures decl
 unknown shape so that those checks run); a wrong dtype is refused by the signature.
 
 ``assets.extra/esrgan_tf.json`` records the architecture, scale, limits and precision;
-`esrgan_tf.inference.saved_models` reads it, so `evaluate` and `upscale` accept exported
+`esrgan_tf.formats.saved_model` reads it, so `evaluate` and `upscale` accept exported
 models.
 """
 
-import contextlib
 import datetime
-import logging
 import os
 
 import keras
 import tensorflow as tf
 
-from esrgan_tf import atomic
-from esrgan_tf.inference.saved_models import METADATA_FILE
+from esrgan_tf import atomic, console
+from esrgan_tf.deploy.config import DEFAULT_MAX_PIXELS
+from esrgan_tf.formats.saved_model import METADATA_FILE
 
 SIGNATURES = ("serving_default", "upscale_uint8", "upscale_image_bytes")
-# LR pixels per request. Full-size RRDBNet x4 needs roughly 10 KB of activations per LR
-# pixel at its widest (the HR-resolution convs), so 512 x 512 costs a few GB.
-DEFAULT_MAX_PIXELS = 512 * 512
 
 _PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -237,25 +233,6 @@ class _Signatures:
 # ---------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def quiet_tf_logs():
-    """Silences TensorFlow's INFO logs while saving or converting models.
-
-    Saving logs, per signature, every captured variable's numeric name ("contains input
-    name(s) 15167, 15169, ... with unsupported characters"): pages of noise per export.
-    """
-    # TF logs through both its own logger and absl's.
-    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 def write_saved_model(generator, path, max_pixels=DEFAULT_MAX_PIXELS, metadata=None):
     """Writes `generator` as a SavedModel with the three signatures to `path`.
 
@@ -273,7 +250,7 @@ def write_saved_model(generator, path, max_pixels=DEFAULT_MAX_PIXELS, metadata=N
     archive.track(generator)
     for name, spec in signatures.specs().items():
         archive.add_endpoint(name, tf.function(getattr(signatures, name)), input_signature=[spec])
-    with quiet_tf_logs():
+    with console.quiet_tf_logs():
         archive.write_out(path, verbose=False)
     metadata = {
         **(metadata or {}),

@@ -1,3 +1,4 @@
-"""Inference: generator weights in every form users hold them (`weights`, `saved_models`,
-`state_dicts`), tiled inference (`tiling`), image files (`upscaling`), benchmark evaluation
-(`evaluation`) and network interpolation (`interpolation`)."""
+"""Inference: running generators on images of any size (`tiling`, with the runtime each call
+runs on: `runtimes`, `litert`), image and video files (`upscaling`, `video`), benchmark
+evaluation (`evaluation`) and network interpolation (`interpolation`, `perception_distortion`).
+Generators come from `esrgan_tf.formats`; commands' configs are in `config`."""

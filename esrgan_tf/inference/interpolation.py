@@ -11,56 +11,25 @@ plane as CSV and PNG (`esrgan_tf.inference.perception_distortion`).
 Both models must share one architecture: the GAN model is fine-tuned from the PSNR one.
 """
 
-import dataclasses
 import os
 
 from absl import logging
 import numpy as np
 import tqdm
 
-from esrgan_tf import atomic, metrics, niqe, tables
-from esrgan_tf.config import ModelConfig
+from esrgan_tf import tables
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import load_pairs
-from esrgan_tf.inference import evaluation, perception_distortion
-from esrgan_tf.inference.tiling import Tiling, tile_upscale
-from esrgan_tf.inference.weights import load_generator
+from esrgan_tf.formats import generators, keras
+from esrgan_tf.inference import perception_distortion
+from esrgan_tf.inference.config import Tiling
+from esrgan_tf.inference.tiling import tile_upscale
+from esrgan_tf.metrics import niqe, scoring
+from esrgan_tf.metrics.psnr_ssim import to_uint8
 from esrgan_tf.models.builders import built_generator
 
 # White gap between the images of a strip, in pixels (ESRGAN Fig. 10 separates its panels).
 STRIP_GAP = 4
-
-
-@dataclasses.dataclass(frozen=True)
-class InterpolateConfig:
-    """One `python -m esrgan_tf.interpolate` run.
-
-    Attributes:
-        psnr, gan: the two generators (.weights.h5, workdir or checkpoint prefix).
-        alpha: weight of the GAN model, in [0, 1].
-        output: the interpolated `.weights.h5` ('' = do not write one).
-        model: architecture of both generators.
-        alphas, image, strip: comparison strip of `image` at each alpha, written to
-            `strip` ('' = none).
-        tiling: tiled inference of the strip and the sweep.
-        val_dir, val_lr_dir: HR images (and their paired LR, '' = MATLAB bicubic) to score
-            each alpha on; sweep_dir: where the perception-distortion CSV and PNG go.
-        progress: show a tqdm bar for the sweep.
-    """
-
-    psnr: str
-    gan: str
-    alpha: float = 0.8
-    output: str = ""
-    model: ModelConfig = ModelConfig()
-    alphas: tuple = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    image: str = ""
-    strip: str = ""
-    tiling: Tiling = Tiling()
-    val_dir: str = ""
-    val_lr_dir: str = ""
-    sweep_dir: str = ""
-    progress: bool = True
 
 
 def _check_alpha(alpha):
@@ -132,15 +101,16 @@ def interpolate_weights(psnr_model, gan_model, alpha):
     return blended
 
 
-def load_pair(psnr_path, gan_path, model_config=None):
-    """Both generators, loaded with `load_generator`, checked to share an architecture."""
-    psnr_model, psnr_config = load_generator(psnr_path, model_config)
-    gan_model, _ = load_generator(gan_path, model_config or psnr_config)
-    check_same_architecture(psnr_model, gan_model)
-    return psnr_model, gan_model, psnr_config
+def load_pair(psnr_path, gan_path, architecture=None):
+    """Both generators (`formats.generators.load`; the GAN one must have the PSNR one's
+    architecture), checked to share an architecture: (psnr model, gan model, ModelConfig)."""
+    psnr = generators.load(psnr_path, architecture)
+    gan = generators.load(gan_path, architecture or psnr.config.architecture())
+    check_same_architecture(psnr.model, gan.model)
+    return psnr.model, gan.model, psnr.config
 
 
-def interpolate_files(psnr_path, gan_path, alpha, output_path, model_config=None):
+def interpolate_files(psnr_path, gan_path, alpha, output_path, architecture=None):
     """Write the interpolated generator of two saved ones to `output_path` (.weights.h5).
 
     Nothing is written when anything fails (bad alpha, architectures, paths).
@@ -149,9 +119,9 @@ def interpolate_files(psnr_path, gan_path, alpha, output_path, model_config=None
     _check_alpha(alpha)
     if not output_path.endswith(".weights.h5"):
         raise ValueError(f"output {output_path!r} must end with .weights.h5")
-    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, model_config)
+    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, architecture)
     psnr_model.set_weights(interpolate_weights(psnr_model, gan_model, alpha))
-    atomic.save_keras_weights(psnr_model, output_path)
+    keras.save_weights(psnr_model, output_path)
     return config
 
 
@@ -161,7 +131,7 @@ def comparison_strip(
     alphas,
     image_path,
     output_path,
-    model_config=None,
+    architecture=None,
     tiling=Tiling(),
     gap=STRIP_GAP,
 ):
@@ -174,14 +144,14 @@ def comparison_strip(
         _check_alpha(alpha)
     if not alphas:
         raise ValueError("alphas is empty")
-    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, model_config)
+    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, architecture)
     blend_into = built_generator(config)
     lr = image_io.read_image(image_path)
     panels = []
     for alpha in alphas:
         blend_into.set_weights(interpolate_weights(psnr_model, gan_model, alpha))
         sr = tile_upscale(blend_into, lr, config.scale, tiling)
-        panels.append(metrics.to_uint8(np.clip(sr, 0.0, 1.0)))
+        panels.append(to_uint8(np.clip(sr, 0.0, 1.0)))
     white = np.full((panels[0].shape[0], gap, 3), 255, np.uint8)
     parts = []
     for i, panel in enumerate(panels):
@@ -218,7 +188,7 @@ def sweep_pairs(val_dir, scale, val_lr_dir=""):
 
 
 def alpha_sweep(psnr_model, gan_model, model_config, alphas, pairs, tiling=Tiling(), progress=True):
-    """The mean metrics of the blend at each alpha on `pairs` (`evaluation.score`, crop = scale).
+    """The mean metrics of the blend at each alpha on `pairs` (`scoring.score`, crop = scale).
 
     Args:
         psnr_model, gan_model: built generators of one architecture, `model_config`'s.
@@ -231,7 +201,7 @@ def alpha_sweep(psnr_model, gan_model, model_config, alphas, pairs, tiling=Tilin
         _check_alpha(alpha)
     scale = model_config.scale
     blend_into = built_generator(model_config)  # psnr_model keeps theta_PSNR for every alpha
-    keys = evaluation.metric_keys(with_niqe=True)
+    keys = scoring.metric_keys(with_niqe=True)
     rows = []
     bar = tqdm.tqdm(
         total=len(alphas) * len(pairs), desc="alpha sweep", unit="image", disable=not progress
@@ -243,10 +213,10 @@ def alpha_sweep(psnr_model, gan_model, model_config, alphas, pairs, tiling=Tilin
             for pair in pairs:
                 sr = np.clip(tile_upscale(blend_into, pair.lr, scale, tiling), 0.0, 1.0)
                 per_image.append(
-                    evaluation.score(sr, pair.hr, scale, name=f"alpha {alpha:g}/{pair.name}")
+                    scoring.score(sr, pair.hr, scale, name=f"alpha {alpha:g}/{pair.name}")
                 )
                 bar.update(1)
-            rows.append({"alpha": float(alpha), **evaluation.mean_scores(per_image, keys)})
+            rows.append({"alpha": float(alpha), **scoring.mean_scores(per_image, keys)})
     return rows
 
 
@@ -256,7 +226,7 @@ def perception_distortion_files(
     alphas,
     val_dir,
     out_dir,
-    model_config=None,
+    architecture=None,
     tiling=Tiling(),
     val_lr_dir="",
     progress=True,
@@ -270,7 +240,7 @@ def perception_distortion_files(
         raise ValueError("alphas is empty")
     for alpha in alphas:
         _check_alpha(alpha)
-    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, model_config)
+    psnr_model, gan_model, config = load_pair(psnr_path, gan_path, architecture)
     pairs = sweep_pairs(val_dir, config.scale, val_lr_dir)
     if not perception_distortion.plot_available():
         logging.warning("%s", perception_distortion.MATPLOTLIB_MISSING)
@@ -294,7 +264,7 @@ def perception_distortion_files(
 def run(config):
     """Everything one InterpolateConfig asks for."""
     if config.output:
-        interpolate_files(config.psnr, config.gan, config.alpha, config.output, config.model)
+        interpolate_files(config.psnr, config.gan, config.alpha, config.output, config.architecture)
         logging.info("Wrote the alpha = %g generator to %s", config.alpha, config.output)
     if config.strip:
         comparison_strip(
@@ -303,7 +273,7 @@ def run(config):
             config.alphas,
             config.image,
             config.strip,
-            config.model,
+            config.architecture,
             config.tiling,
         )
         logging.info("Wrote the comparison strip (alphas %s) to %s", config.alphas, config.strip)
@@ -314,7 +284,7 @@ def run(config):
             config.alphas,
             config.val_dir,
             config.sweep_dir,
-            config.model,
+            config.architecture,
             config.tiling,
             config.val_lr_dir,
             config.progress,

@@ -17,11 +17,11 @@ import importlib.util
 import io
 
 from esrgan_tf import atomic
-from esrgan_tf.inference import evaluation
+from esrgan_tf.metrics import scoring
 
 CSV_NAME = "perception_distortion.csv"
 PLOT_NAME = "perception_distortion.png"
-COLUMNS = ("alpha",) + evaluation.metric_keys(with_niqe=True)
+COLUMNS = ("alpha",) + scoring.metric_keys(with_niqe=True)
 MATPLOTLIB_MISSING = (
     "the perception-distortion plot needs matplotlib, which is not installed: "
     "pip install -e '.[plot]' (or pip install matplotlib); the numbers are in the CSV"

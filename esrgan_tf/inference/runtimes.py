@@ -11,9 +11,9 @@
           without a GPU, tf otherwise.
 
 Outputs agree within the export's float32 TFLite tolerance (`deploy.export.TOLERANCES`:
-max |diff| <= 1e-4; measured 1e-6). Every runtime runs the same tiling plan: a tiled call is
-a call of `function(model, stage, runtime)` on a batch of equal windows, for the whole model
-("call") or one of RRDBNet's two stages ("features", "reconstruct").
+max |diff| <= 1e-4). Every runtime runs the same tiling plan: a tiled call is a call of
+`function(model, method, runtime)` on a batch of equal windows, for the whole model ("call")
+or one of the stages its descriptor names (RRDBNet: "features", "reconstruct").
 """
 
 import hashlib
@@ -26,11 +26,9 @@ import numpy as np
 import tensorflow as tf
 
 from esrgan_tf import atomic
-from esrgan_tf.deploy import tflite
-from esrgan_tf.models.rrdbnet import RRDBNet
+from esrgan_tf.inference import litert
+from esrgan_tf.inference.config import RUNTIMES
 
-RUNTIMES = ("auto", "tf", "xla", "tflite")
-_STAGES = ("call", "features", "reconstruct")
 _FUNCTIONS = weakref.WeakKeyDictionary()  # model -> {(stage, runtime): callable}
 
 
@@ -52,11 +50,11 @@ def choose(runtime, model, pixels=None):
     """The runtime that `runtime` ("auto" or a name) means for `model` on an image of
     `pixels` LR pixels (None: unknown, as large).
 
-    auto: measured on 2-core CPUs (README "Benchmarks"): XNNPACK's float32 convolutions
-    run the generators faster than TensorFlow's Eigen kernels on an AVX2-only CPU and as
-    fast as oneDNN on AVX-512, so tflite wins or ties on every CPU once converted; the
-    conversion is paid once per model (cached), so small images start with tf until then.
-    GPUs, half-precision copies and exports (already graphs) stay with tf.
+    auto: XNNPACK's float32 convolutions ran the generators faster than TensorFlow's Eigen
+    kernels on an AVX2-only CPU and as fast as oneDNN on AVX-512 (docs/benchmarks.md), so
+    tflite wins or ties on every CPU measured once converted; the conversion is paid once per
+    model (cached), so small images start with tf until then. GPUs, half-precision copies and
+    models a descriptor says LiteRT cannot run (exports, already graphs) stay with tf.
     """
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
@@ -65,59 +63,67 @@ def choose(runtime, model, pixels=None):
     keras_float32 = isinstance(model, keras.Model) and all(
         w.dtype == "float32" for w in model.weights
     )
-    if not keras_float32 or tf.config.list_physical_devices("GPU"):
+    descriptor = getattr(model, "descriptor", None)
+    convertible = descriptor is not None and "tflite" in descriptor.runtimes
+    if not (keras_float32 and convertible) or tf.config.list_physical_devices("GPU"):
         return "tf"
     big = pixels is None or pixels >= AUTO_TFLITE_PIXELS
     return "tflite" if big or is_cached(model) else "tf"
 
 
-def _stages_of(model):
-    """The stages tiling runs on TFLite: RRDBNet's two, the whole call of the others."""
-    return ("features", "reconstruct") if isinstance(model, RRDBNet) else ("call",)
+def _stages(model):
+    """{method: its input channels} of the stages tiling runs on TFLite: the descriptor's
+    (RRDBNet's two), else the whole model."""
+    descriptor = getattr(model, "descriptor", None)
+    if descriptor is None:
+        return {"call": 3}
+    return {s.method: s.in_channels for s in descriptor.stages or (descriptor.whole(),)}
 
 
 def is_cached(model):
     """Whether every TFLite stage of `model` is converted already."""
-    return all(os.path.isfile(_cache_path(model, stage)) for stage in _stages_of(model))
+    return all(os.path.isfile(cache_path(model, method)) for method in _stages(model))
 
 
-def _cache_path(model, stage):
-    return os.path.join(cache_dir(), f"{weights_key(model, stage)}.tflite")
+def cache_path(model, method):
+    """Where the TFLite conversion of `model`'s `method` is kept (`cache_dir`)."""
+    return os.path.join(cache_dir(), f"{weights_key(model, method)}.tflite")
 
 
-def function(model, stage="call", runtime="tf"):
-    """A callable of `model`'s `stage` on NHWC float32 batches of any size -> its output.
+def function(model, method="call", runtime="tf"):
+    """A callable of `model`'s `method` (the whole "call", or a stage its descriptor names)
+    on NHWC float32 batches of any size -> its output.
 
-    Keras models get one function per (stage, runtime), kept as long as the model lives;
+    Keras models get one function per (method, runtime), kept as long as the model lives;
     other callables (exports, test stand-ins) are returned as they are. `runtime` is a name
     of RUNTIMES other than "auto" (`choose` resolves that).
     """
     if not isinstance(model, keras.Model):
         return model
-    if stage not in _STAGES:
-        raise ValueError(f"stage must be one of {_STAGES}, got {stage!r}")
+    descriptor = getattr(model, "descriptor", None)
+    methods = ("call",) + tuple(s.method for s in (descriptor.stages if descriptor else ()))
+    if method not in methods:
+        raise ValueError(f"{type(model).__name__} runs {methods}, not {method!r}")
     if runtime not in RUNTIMES[1:]:
         raise ValueError(f"runtime must be one of {RUNTIMES[1:]} here, got {runtime!r}")
     functions = _FUNCTIONS.setdefault(model, {})
-    if (stage, runtime) not in functions:
-        functions[(stage, runtime)] = _build(model, stage, runtime)
-    return functions[(stage, runtime)]
+    if (method, runtime) not in functions:
+        functions[(method, runtime)] = _build(model, method, runtime)
+    return functions[(method, runtime)]
 
 
-def _body(model, stage):
+def _body(model, method):
     ref = weakref.ref(model)  # a strong reference in the cached value would keep the key alive
-    return {
-        "call": lambda x: ref()(x),
-        "features": lambda x: ref().features(x),
-        "reconstruct": lambda x: ref().reconstruct(x),
-    }[stage]
+    if method == "call":
+        return lambda x: ref()(x)
+    return lambda x: getattr(ref(), method)(x)
 
 
-def _build(model, stage, runtime):
+def _build(model, method, runtime):
     spec = [tf.TensorSpec([None, None, None, None], tf.float32)]
     if runtime in ("tf", "xla"):
-        return tf.function(_body(model, stage), input_signature=spec, jit_compile=runtime == "xla")
-    return _TFLiteStage(model, stage)
+        return tf.function(_body(model, method), input_signature=spec, jit_compile=runtime == "xla")
+    return _TFLiteStage(model, method)
 
 
 _KEYS = weakref.WeakKeyDictionary()  # model -> digest of its weights
@@ -139,15 +145,17 @@ def weights_key(model, stage):
 class _TFLiteStage:
     """A stage converted to a dynamic-shape float32 TFLite model (cached on disk)."""
 
-    def __init__(self, model, stage):
-        channels = model.num_feat if stage == "reconstruct" else 3
-        path = _cache_path(model, stage)
+    def __init__(self, model, method):
+        channels = _stages(model).get(method, 3)
+        path = cache_path(model, method)
         if not os.path.isfile(path):
-            logging.info("converting the %s stage to TFLite for XNNPACK (once): %s", stage, path)
-            content = tflite.convert_function(model, _body(model, stage), [1, None, None, channels])
+            logging.info("converting the %s stage to TFLite for XNNPACK (once): %s", method, path)
+            content = litert.convert_function(
+                model, _body(model, method), [1, None, None, channels]
+            )
             os.makedirs(os.path.dirname(path), exist_ok=True)
             atomic.write_bytes(path, content)
-        self.model = tflite.TFLiteModel(path)
+        self.model = litert.TFLiteModel(path)
 
     def __call__(self, batch):
         return self.model(np.asarray(batch, np.float32))

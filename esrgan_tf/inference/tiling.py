@@ -2,34 +2,28 @@
 
 `tile_upscale(model, image, scale, Tiling(...))` gives what one call of the model on the whole
 image gives, to within 1/255 for the trained models, with at most `max_memory` bytes of
-activations per call:
+activations per call. What it needs to know about the model comes from its descriptor
+(`esrgan_tf.models.descriptor`):
 
 * Context. A tile is computed from a window with `tile_pad` LR pixels of context on every side
   that is not the image border, and only the tile's own output is kept. The context needed is
-  the distance beyond which input pixels no longer move the output by 1/255: for
-  SRVGGNetCompact its exact receptive field (num_conv + 2: nothing farther has any effect);
-  for RRDBNet, whose receptive field (15 px per RRDB) is far wider than its effective one, the
-  effective field measured on the Real-ESRGAN release's trained weights (`RRDB_CONTEXT`, kept
-  true by tests/inference/test_tiling_trained.py); for SRResNet its receptive field.
-* Budget. The tile size follows from `max_memory` and the model's activation bytes per
-  pixel (`bytes_per_pixel`, measured peaks with a margin); an image whose whole window fits
-  is not tiled at all.
+  the distance beyond which input pixels no longer move the output by 1/255
+  (`Descriptor.context`: a receptive field, or for RRDBNet the effective field measured on
+  trained weights).
+* Budget. The tile size follows from `max_memory` and the model's activation bytes per pixel
+  on the runtime that runs it (`Descriptor.bytes_per_pixel`); an image whose whole window
+  fits is not tiled at all.
 * Plan. Each axis is cut into the fewest equal tiles whose windows fit (a 480-px side that
   needs two tiles gets two 240-px tiles, each padded on its inner side only), choosing the
   rows x columns split with the least padded area.
-* Two stages. RRDBNet spends 92 % of its work, and needs all of its context, in the
-  LR-resolution trunk, while its HR tail (two x2 stages, conv_hr, conv_last) takes 8 KB of
-  activations per LR pixel but sees only 1.25 LR pixels around it. So when the image does not
-  fit whole, the trunk runs tiled over the whole image first (its features take 256 bytes per
-  LR pixel), then the tail over the features with 2 pixels of context: big trunk tiles with
-  the full context, small tail tiles with almost none, instead of one compromise.
-
-`Tiling` is the one owner of the tiling parameters of every command (upscale, evaluate,
-interpolate).
+* Stages. A model whose descriptor has stages (RRDBNet: its LR trunk, which does most of the
+  work and needs all of the context, and its HR tail, which needs most of the memory but
+  almost no context) runs, when the image does not fit whole, stage by stage over the whole
+  image: big trunk tiles with the full context, small tail tiles with almost none, instead of
+  one compromise.
 """
 
 import dataclasses
-import math
 
 from absl import logging
 import numpy as np
@@ -37,185 +31,52 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from esrgan_tf.inference import runtimes
-from esrgan_tf.inference.saved_models import SavedModelGenerator
-from esrgan_tf.models.rrdbnet import RRDBNet
-from esrgan_tf.models.srresnet import SRResNet
-from esrgan_tf.models.srvgg import SRVGGNetCompact
-
-# 2 GiB of activations per model call: a 480x320 photo goes through the full-size RRDBNet x4
-# in one call, and an 8 GB machine keeps room for the image, the output and TensorFlow.
-DEFAULT_MAX_MEMORY = 2 * 2**30
-# LR context (pixels) that keeps tiled RRDBNet within 1/255 of untiled, measured on the
-# Real-ESRGAN release's weights (realesrgan-x4plus-anime: 6 RRDBs; realesrgan-x4plus: 23) on
-# crops of scikit-image photos, 40-px tiles (python -m benchmarks.receptive_field). Other depths
-# are interpolated linearly in the number of blocks, never beyond the receptive field.
-RRDB_CONTEXT = {6: 48, 23: 64}
-# Context of the HR tail of a two-stage RRDBNet, in feature (trunk) pixels: the x2 stages'
-# convs, conv_hr and conv_last reach 0.5 + 0.25 * 3 = 1.25 LR pixels at x4.
-TAIL_CONTEXT = 2
+from esrgan_tf.inference.config import Tiling
+from esrgan_tf.models.descriptor import Stage
 
 
-@dataclasses.dataclass(frozen=True)
-class Tiling:
-    """How an image is cut for inference (sizes in LR pixels).
-
-    Attributes:
-        max_memory: bytes of activations allowed per model call; the tile size follows.
-        tile: an upper limit on the tile size (0: only `max_memory` limits it).
-        tile_pad: context around every tile; -1 takes the model's (see the module
-            docstring), and plain callables need it given.
-        tiles_per_call: equal-sized tiles stacked into one call (they share the budget).
-    """
-
-    max_memory: int = DEFAULT_MAX_MEMORY
-    tile: int = 0
-    tile_pad: int = -1
-    tiles_per_call: int = 1
-
-    def __post_init__(self):
-        if self.max_memory < 1 or self.tile < 0 or self.tile_pad < -1 or self.tiles_per_call < 1:
-            raise ValueError(
-                "need max_memory >= 1, tile >= 0 (0 = from max_memory), tile_pad >= -1 "
-                f"(-1 = from the model) and tiles_per_call >= 1; got {self}"
-            )
-
-
-# ---------------------------------------------------------------------------------------
-# What the architecture needs
-# ---------------------------------------------------------------------------------------
-
-
-def rrdb_context(num_block):
-    """LR context of an RRDBNet of `num_block` RRDBs (trunk + tail), see `RRDB_CONTEXT`."""
-    (b0, c0), (b1, c1) = sorted(RRDB_CONTEXT.items())
-    measured = c0 + (c1 - c0) * (num_block - b0) / (b1 - b0)
-    receptive_field = 15 * num_block + 2 + TAIL_CONTEXT
-    return int(min(math.ceil(measured), receptive_field))
+def descriptor(model):
+    """The model's `Descriptor`, or None for a plain callable."""
+    return getattr(model, "descriptor", None)
 
 
 def context(model):
-    """LR pixels of context that one tile of `model` needs (module docstring), or None."""
-    if isinstance(model, SavedModelGenerator):
-        return model_config_context(model.model_config) if model.model_config else None
-    if isinstance(model, SRVGGNetCompact):
-        return model.num_conv + 2  # its receptive field: conv_first, the body, conv_last
-    if isinstance(model, RRDBNet):
-        stride = 4 // model.scale if model.unshuffle else 1
-        return rrdb_context(model.num_block) * stride
-    if isinstance(model, SRResNet):
-        # 9x9 convs at both ends, two 3x3 per residual block, conv_body, the sub-pixel convs.
-        return 4 + 2 * model.num_block + 1 + len(model.upsamplers.layers) + 4
-    return None
-
-
-def model_config_context(config):
-    """`context` from a ModelConfig (for models known only by their config)."""
-    if config.generator == "srvgg":
-        return config.num_conv + 2
-    if config.generator == "rrdbnet":
-        return rrdb_context(config.num_block) * (4 // config.scale if config.unshuffle else 1)
-    return 4 + 2 * config.num_block + 1 + 3 + 4
-
-
-def input_multiple(model):
-    """H and W of the model's input must be multiples of this (pixel-unshuffle models)."""
-    if isinstance(model, RRDBNet) and model.unshuffle:
-        return 4 // model.scale
-    return 1
+    """LR pixels of context that one tile of `model` needs, or None when unknown."""
+    d = descriptor(model)
+    return None if d is None else d.context
 
 
 def bytes_per_pixel(model, runtime="tf"):
-    """Peak activation bytes per LR pixel of one call of `model` (measured peaks of the
-    full-size RRDBNet x4: 8.8 KB; SRVGGNetCompact: 1 KB; with a margin), or None.
-
-    On "tflite" LiteRT's arena keeps much more of the graph live, so a call holds more per
-    pixel (measured 2026-12-01 with ai-edge-litert, marginal peak RSS per LR pixel: the
-    23-block RRDBNet's trunk 27 KB and tail 19 KB, the 16-conv SRVGGNetCompact 2.2 KB;
-    `_tflite_bytes_per_pixel`, with a margin). Unbounded by these, the first 1000x1000 tile
-    of a 2000x2000 x4 upscale took 24 GB and was killed.
-    """
-    if runtime == "tflite":
-        return _tflite_bytes_per_pixel(model)
-    if isinstance(model, RRDBNet):
-        # At the HR end: about three live feature maps of num_feat channels at scale^2.
-        return 3 * 4 * model.num_feat * 16  # the tail always ends at x4 resolution
-    if isinstance(model, SRVGGNetCompact):
-        return 4 * (3 * model.num_feat + 2 * 3 * model.scale**2)
-    if isinstance(model, SRResNet):
-        return 3 * 4 * model.num_feat * model.scale**2
-    return None
-
-
-def _tflite_trunk_bytes(model):
-    # Every dense block's input and growth channels stay live: 35 KB for 23 blocks of
-    # 64 features and growth 32 (27 KB measured).
-    return 4 * 3 * model.num_block * (model.num_feat + 2 * model.num_grow_ch)
-
-
-def _tflite_tail_bytes(model, factor):
-    # Per input pixel of the tail, which ends at `factor`^2 its size (19 KB measured at 64
-    # features, x4).
-    return 5 * 4 * model.num_feat * factor**2
-
-
-def _tflite_bytes_per_pixel(model):
-    if isinstance(model, RRDBNet):  # on TFLite always its two stages: the larger one
-        return max(_tflite_trunk_bytes(model), _tflite_tail_bytes(model, 4))
-    if isinstance(model, SRVGGNetCompact):  # 3.4 KB for 16 convs of 64 (2.2 KB measured)
-        return 4 * model.num_feat * (model.num_conv // 2 + 1) + bytes_per_pixel(model)
-    tf_bytes = bytes_per_pixel(model)
-    return None if tf_bytes is None else 4 * tf_bytes
+    """Peak activation bytes per LR pixel of one call of `model` on `runtime`, or None."""
+    d = descriptor(model)
+    return None if d is None else d.bytes_per_pixel.get(runtime)
 
 
 @dataclasses.dataclass(frozen=True)
-class _Stage:
-    """One pass of tiling: `fn` maps a window to its output at `num`/`den` of its size."""
+class _Pass:
+    """A stage as tiling runs it: its callable, and the float32 one for windows that half
+    precision spoilt (`spoilt`)."""
 
+    stage: object
     fn: object
-    num: int
-    den: int
-    pad: int
-    bytes_per_pixel: int
-    channels: int
-    # The same pass in float32, for windows that half precision spoilt (`spoilt`).
     fallback: object = None
-    # The pass makes the final image (a collapsed output can only be told there).
-    image_out: bool = True
 
 
-def _two_stages(model, scale, fallback=None, runtime="tf"):
-    """(trunk stage, tail stage) of an RRDBNet, or None for models without the split."""
-    if not isinstance(model, RRDBNet):
-        return None
-    stride = 4 // scale if model.unshuffle else 1
-    nf = model.num_feat
-    factor = scale * stride  # the tail's output / input size
-    if runtime == "tflite":
-        trunk_bytes, tail_bytes = _tflite_trunk_bytes(model), _tflite_tail_bytes(model, factor)
-    else:
-        # The dense blocks' concatenations, about (4 nf + 4 growth) channels live; at the
-        # tail's end, about three feature maps of nf channels.
-        trunk_bytes, tail_bytes = 4 * (4 * nf + 4 * model.num_grow_ch), 3 * 4 * nf * factor**2
-    trunk = _Stage(
-        runtimes.function(model, "features", runtime),
-        1,
-        stride,
-        rrdb_context(model.num_block) * stride,
-        trunk_bytes // (stride * stride),
-        nf,
-        fallback and runtimes.function(fallback, "features"),
-        image_out=False,
-    )
-    tail = _Stage(
-        runtimes.function(model, "reconstruct", runtime),
-        factor,
-        1,
-        TAIL_CONTEXT,
-        tail_bytes,
-        3,
-        fallback and runtimes.function(fallback, "reconstruct"),
-    )
-    return trunk, tail
+def _passes(model, d, runtime, fallback, pad=None):
+    """The `_Pass`es of `model`'s stages on `runtime` (the first one's context `pad` when
+    given)."""
+    passes = []
+    for i, stage in enumerate(d.stages):
+        if i == 0 and pad is not None:
+            stage = dataclasses.replace(stage, context=pad)
+        passes.append(
+            _Pass(
+                stage,
+                runtimes.function(model, stage.method, runtime),
+                fallback and runtimes.function(fallback, stage.method),
+            )
+        )
+    return passes
 
 
 # ---------------------------------------------------------------------------------------
@@ -290,11 +151,12 @@ def spoilt(outputs, inputs, image_out=True):
     return bad
 
 
-def _run(stage, image, rows, cols, tiles_per_call, progress):
-    """Runs `stage` over the plan; returns its output for the whole image."""
+def _run(step, image, rows, cols, tiles_per_call, progress):
+    """Runs a `_Pass` over the plan; returns its output for the whole image."""
+    stage = step.stage
     h, w = image.shape[:2]
     out = np.empty(
-        (h * stage.num // stage.den, w * stage.num // stage.den, stage.channels), np.float32
+        (h * stage.num // stage.den, w * stage.num // stage.den, stage.out_channels), np.float32
     )
     tiles = [(r, c) for r in rows for c in cols]
     groups, group = [], []
@@ -310,8 +172,8 @@ def _run(stage, image, rows, cols, tiles_per_call, progress):
         groups, desc="tiles", unit="call", leave=False, disable=not progress or len(groups) < 2
     ):
         batch = np.stack([image[r[2] : r[3], c[2] : c[3]] for (r, c), _ in group])
-        result = np.array(stage.fn(tf.constant(batch)), np.float32)
-        if stage.fallback is not None:
+        result = np.array(step.fn(tf.constant(batch)), np.float32)
+        if step.fallback is not None:
             bad = spoilt(result, batch, stage.image_out)
             if bad.any():
                 logging.warning(
@@ -319,9 +181,9 @@ def _run(stage, image, rows, cols, tiles_per_call, progress):
                     "recomputed in float32",
                     int(bad.sum()),
                 )
-                result[bad] = np.asarray(stage.fallback(tf.constant(batch[bad])), np.float32)
+                result[bad] = np.asarray(step.fallback(tf.constant(batch[bad])), np.float32)
         (r0, c0), shape = group[0]
-        expected = (scale(shape[0]), scale(shape[1]), stage.channels)
+        expected = (scale(shape[0]), scale(shape[1]), stage.out_channels)
         if result.shape[1:] != expected:
             raise ValueError(
                 f"the model maps {batch.shape[1:]} to {result.shape[1:]}, not {expected}: "
@@ -339,12 +201,26 @@ def _window_pixels(tiling, bytes_per_pixel):
     return max(budget // bytes_per_pixel, 1) if bytes_per_pixel else 2**62
 
 
+def choose_runtime(model, runtime, pixels, tiling=Tiling()):
+    """The runtime that runs `model` on an image of `pixels` LR pixels (`runtimes.choose`),
+    where auto also stays with tf when LiteRT, which needs several times TensorFlow's memory
+    per pixel, would have to tile an image that TensorFlow runs whole: the extra, smaller
+    tiles (each with its context) cost more than XNNPACK saves."""
+    chosen = runtimes.choose(runtime, model, pixels)
+    if runtime == "auto" and chosen == "tflite":
+        tflite_bytes = bytes_per_pixel(model, "tflite")
+        if tflite_bytes and pixels > _window_pixels(tiling, tflite_bytes):
+            return "tf"
+    return chosen
+
+
 def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=None, runtime="tf"):
     """Super-resolves an image tile by tile with bounded memory (see the module docstring).
 
     Args:
-        model: a generator, an exported `SavedModelGenerator`, or any callable NHWC float32
-            -> N(H*scale)(W*scale)3 (then `tiling.tile_pad` must be given).
+        model: a generator, an exported `SavedModelGenerator` (anything with a `descriptor`),
+            or any callable NHWC float32 -> N(H*scale)(W*scale)3 (then `tiling.tile_pad` must
+            be given).
         image: HxWx3 float array in [0, 1].
         scale: the model's upscaling factor (checked against its output).
         tiling: a `Tiling`.
@@ -359,9 +235,10 @@ def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=
     image = np.asarray(image, np.float32)
     if image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
         raise ValueError(f"expected a non-empty HxWx3 image, got shape {image.shape}")
+    d = descriptor(model)
     h, w = image.shape[:2]
     pad = tiling.tile_pad if tiling.tile_pad >= 0 else context(model)
-    align = input_multiple(model)
+    align = d.size_multiple if d is not None else 1
     # A pixel-unshuffle model needs H and W in multiples of its factor: mirror the edge
     # rows / columns in (as Real-ESRGAN does) and crop the output.
     extra_h, extra_w = -h % align, -w % align
@@ -369,52 +246,40 @@ def tile_upscale(model, image, scale, tiling=Tiling(), progress=False, fallback=
         image = np.pad(image, ((0, extra_h), (0, extra_w), (0, 0)), mode="reflect")
     height, width = image.shape[:2]
 
-    requested = runtime
-    runtime = runtimes.choose(runtime, model, height * width)
-    if requested == "auto" and runtime == "tflite":
-        # LiteRT needs several times TF's memory per pixel: where the image would then not
-        # fit one call, its extra, smaller tiles (each with its context) cost more than
-        # XNNPACK saves, so auto stays with tf.
-        tflite_bytes = bytes_per_pixel(model, "tflite")
-        if tflite_bytes and height * width > _window_pixels(tiling, tflite_bytes):
-            runtime = "tf"
+    runtime = choose_runtime(model, runtime, height * width, tiling)
     per_pixel = bytes_per_pixel(model, runtime)
     max_window = _window_pixels(tiling, per_pixel)
-    if isinstance(model, SavedModelGenerator):  # the export's request limit bounds a call
-        max_window = model.max_pixels // tiling.tiles_per_call
-    stages = _two_stages(model, scale, fallback, runtime)
+    if d is not None and d.max_call_pixels:  # an export's request limit bounds a call
+        max_window = d.max_call_pixels // tiling.tiles_per_call
     fits = height * width <= max_window and (not tiling.tile or max(height, width) <= tiling.tile)
     if pad is None:  # a plain callable: fine untiled, but tiles need to know its context
         if not fits:
             raise ValueError("this model's context is unknown: give Tiling(tile_pad=...)")
         pad = 0
-    # On TFLite an RRDBNet always runs as its two stages: one conversion serves every image.
-    if stages is None or (fits and runtime != "tflite"):
-        single = _Stage(
+    # On TFLite a staged model always runs as its stages: one conversion serves every image.
+    if d is None or not d.stages or (fits and runtime != "tflite"):
+        whole = (
+            dataclasses.replace(d.whole(), context=pad)
+            if d is not None
+            else Stage("call", 3, 3, scale, 1, pad, {})
+        )
+        step = _Pass(
+            whole,
             runtimes.function(model, "call", runtime),
-            scale,
-            1,
-            pad,
-            per_pixel or 0,
-            3,
             fallback and runtimes.function(fallback),
         )
         rows, cols = plan(height, width, pad, max_window, align, tiling.tile)
-        out = _run(single, image, rows, cols, tiling.tiles_per_call, progress)
-    else:
-        trunk, tail = stages
-        if tiling.tile_pad >= 0:  # a given context is the trunk's
-            trunk = dataclasses.replace(trunk, pad=tiling.tile_pad)
-        rows, cols = plan(
-            height,
-            width,
-            trunk.pad,
-            _window_pixels(tiling, trunk.bytes_per_pixel),
-            align,
-            tiling.tile,
-        )
-        features = _run(trunk, image, rows, cols, tiling.tiles_per_call, progress)
-        fh, fw = features.shape[:2]
-        rows, cols = plan(fh, fw, tail.pad, _window_pixels(tiling, tail.bytes_per_pixel))
-        out = _run(tail, features, rows, cols, tiling.tiles_per_call, progress)
+        return _run(step, image, rows, cols, tiling.tiles_per_call, progress)[
+            : h * scale, : w * scale
+        ]
+    # A given context is the first stage's.
+    given = tiling.tile_pad if tiling.tile_pad >= 0 else None
+    out = image
+    for i, step in enumerate(_passes(model, d, runtime, fallback, given)):
+        window = _window_pixels(tiling, step.stage.bytes_per_pixel[runtime])
+        if i == 0:
+            rows, cols = plan(height, width, step.stage.context, window, align, tiling.tile)
+        else:
+            rows, cols = plan(out.shape[0], out.shape[1], step.stage.context, window)
+        out = _run(step, out, rows, cols, tiling.tiles_per_call, progress)
     return out[: h * scale, : w * scale]

@@ -6,7 +6,7 @@ or skipped file is reported with its reason and the others still run. Inputs are
 overwritten, and two inputs never write the same output.
 
 Images:
-* modes: 8-bit input gives 8-bit output (rounded with `metrics.to_uint8`, so the saved
+* modes: 8-bit input gives 8-bit output (rounded with `to_uint8`, so the saved
   pixels are the scored ones), 16-bit input a 16-bit PNG (JPEG and WebP are 8-bit). Gray
   input is replicated to RGB and saved as RGB. Alpha goes through MATLAB bicubic (default)
   or, with `alpha_upsampler="model"`, through the SR model as a gray image (Real-ESRGAN's
@@ -23,105 +23,26 @@ Images:
 """
 
 import collections
-import dataclasses
-import glob
 import os
 import sys
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from esrgan_tf import atomic, metrics
-from esrgan_tf.config import ModelConfig
-from esrgan_tf.data import image_io
+from esrgan_tf import atomic
+from esrgan_tf.data import image_io, inputs
 from esrgan_tf.data.imresize import imresize
-from esrgan_tf.inference import interpolation, runtimes, tiling, video, weights
-from esrgan_tf.inference.saved_models import SavedModelGenerator
-from esrgan_tf.inference.tiling import Tiling, tile_upscale
-from esrgan_tf.models.builders import PRECISIONS, cast_generator
-
-MAX_PIXELS = 50_000_000  # LR pixels: the float32 output alone is 48 * this many bytes at x4.
-ALPHA_UPSAMPLERS = ("bicubic", "model")
-_GLOB_CHARS = "*?["
-
-
-@dataclasses.dataclass(frozen=True)
-class UpscaleConfig:
-    """One `python -m esrgan_tf.upscale` command.
-
-    Attributes:
-        weights: any form `esrgan_tf.inference.weights.load_generator` takes (a SavedModel too).
-        inputs: image / video files, folders (non-recursive) and globs.
-        output_dir: where `<stem><suffix>.<ext>` files are written.
-        model: the architecture; None: from the weights (see `load_generator`).
-        suffix: appended to each input's stem; "" means `_x<final scale>` (or `_<W>x<H>`).
-        tiling: see `esrgan_tf.inference.tiling.Tiling`.
-        use_ema: from a training checkpoint, prefer its EMA generator.
-        max_pixels: refuse inputs with more LR pixels than this.
-        outscale: the final scale (0: the model's); width / height: a target size instead
-            (one of them keeps the aspect ratio).
-        ext: output format of images: "png", "jpg" or "webp"; quality: of JPEG and WebP.
-        alpha_upsampler: "bicubic" or "model".
-        precision: "fp32", "bf16" or "fp16" (with the float32 fallback per tile).
-        seamless: wrap-around context (textures that tile).
-        denoise_strength, denoise_weights: `interpolation.denoise_blend` (None: off).
-        video_codec, crf, frames_per_call: how videos are encoded and batched.
-        runtime: what runs the model (`esrgan_tf.inference.runtimes`: auto, tf, xla, tflite).
-        progress: progress bars.
-    """
-
-    weights: str
-    inputs: tuple
-    output_dir: str
-    model: ModelConfig = None
-    suffix: str = ""
-    tiling: Tiling = Tiling()
-    use_ema: bool = True
-    max_pixels: int = MAX_PIXELS
-    outscale: float = 0.0
-    width: int = 0
-    height: int = 0
-    ext: str = "png"
-    quality: int = 95
-    alpha_upsampler: str = "bicubic"
-    precision: str = "fp32"
-    seamless: bool = False
-    denoise_strength: float = None
-    denoise_weights: str = ""
-    video_codec: str = "libx264"
-    crf: int = 18
-    frames_per_call: int = 4
-    runtime: str = "auto"
-    progress: bool = True
-
-    def __post_init__(self):
-        if not self.weights or not self.inputs or not self.output_dir:
-            raise ValueError("weights, inputs and output_dir are required")
-        if self.denoise_weights and self.denoise_strength is None:
-            raise ValueError("--denoise_weights goes with --denoise_strength")
-        if self.ext not in image_io.OUTPUT_FORMATS:
-            raise ValueError(f"--ext must be one of {image_io.OUTPUT_FORMATS}, got {self.ext!r}")
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"--quality must be in 1..100, got {self.quality}")
-        if self.alpha_upsampler not in ALPHA_UPSAMPLERS:
-            raise ValueError(f"--alpha_upsampler must be one of {ALPHA_UPSAMPLERS}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"--precision must be one of {sorted(PRECISIONS)}")
-        if self.outscale < 0 or self.width < 0 or self.height < 0:
-            raise ValueError("--outscale, --width and --height must be >= 0")
-        if self.outscale and (self.width or self.height):
-            raise ValueError("give --outscale or a target --width / --height, not both")
-        if self.video_codec not in video.CODECS:
-            raise ValueError(f"--video_codec must be one of {video.CODECS}")
-        if self.frames_per_call < 1:
-            raise ValueError("--frames_per_call must be >= 1")
-        if self.runtime not in runtimes.RUNTIMES:
-            raise ValueError(f"--runtime must be one of {runtimes.RUNTIMES}")
+from esrgan_tf.formats import generators
+from esrgan_tf.inference import interpolation, runtimes, tiling, video
+from esrgan_tf.inference.tiling import tile_upscale
+from esrgan_tf.metrics.psnr_ssim import to_uint8
+from esrgan_tf.models.builders import cast_generator
 
 
 def _quantize(sr, dtype, rows=256):
-    """Float SR image -> uint8 (`metrics.to_uint8`) or uint16, a block of rows at a time.
+    """Float SR image -> uint8 (`to_uint8`) or uint16, a block of rows at a time.
 
     Rounding works in float64; doing the whole image at once would need several
     float64 copies of it (1.5 GB each for an 8000 x 8000 output).
@@ -131,7 +52,7 @@ def _quantize(sr, dtype, rows=256):
     for top in range(0, sr.shape[0], rows):
         block = sr[top : top + rows]
         if dtype == np.uint8:
-            out[top : top + rows] = metrics.to_uint8(block)
+            out[top : top + rows] = to_uint8(block)
         else:
             out[top : top + rows] = np.floor(np.clip(block.astype(np.float64), 0, 1) * peak + 0.5)
     return out
@@ -157,7 +78,13 @@ def default_suffix(scale, config):
 
 
 class Upscaler:
-    """A loaded model and the settings of `config`: arrays and files in, upscaled out."""
+    """A loaded model and the settings of `config`: arrays and files in, upscaled out.
+
+    Args:
+        config: an `UpscaleConfig`.
+        model, scale: a generator (anything `tile_upscale` runs) and its scale, instead of
+            loading `config.weights` (tests, notebooks).
+    """
 
     def __init__(self, config, model=None, scale=None):
         self.config = config
@@ -168,17 +95,16 @@ class Upscaler:
             )
             scale = model_config.scale
         elif model is None:
-            model, model_config = weights.load_generator(
-                config.weights, config.model, use_ema=config.use_ema, allow_saved_model=True
+            loaded = generators.load(
+                config.weights, config.architecture, config.use_ema, allow_saved_model=True
             )
-            scale = model_config.scale
-        else:
-            model_config = None
+            model, scale = loaded.model, loaded.scale
         if config.precision != "fp32":
-            if model_config is None or isinstance(model, SavedModelGenerator):
+            descriptor = tiling.descriptor(model)
+            if not isinstance(model, keras.Model) or config.precision not in descriptor.precisions:
                 raise ValueError("--precision needs Keras weights (an export has its own)")
             self.fallback = model
-            model = cast_generator(model, model_config, config.precision)
+            model = cast_generator(model, descriptor.config, config.precision)
         self.model, self.scale = model, scale
 
     def upscale_array(self, image):
@@ -273,40 +199,6 @@ class Upscaler:
         return imresize(alpha, output_shape=size)
 
 
-def expand_inputs(inputs):
-    """Files of comma-separated items -> (sorted unique files, [(item, reason)] not taken).
-
-    A folder gives its image and video files; its other files are listed with the reason.
-    """
-    files, skipped, seen = [], [], set()
-    for item in inputs:
-        if os.path.isdir(item):
-            names = sorted(n for n in os.listdir(item) if os.path.isfile(os.path.join(item, n)))
-            found = [
-                os.path.join(item, n)
-                for n in names
-                if image_io.is_image_file(n) or video.is_video_file(n)
-            ]
-            skipped += [
-                (os.path.join(item, n), "not an image or video file (by its extension)")
-                for n in names
-                if os.path.join(item, n) not in found and not n.startswith(".")
-            ]
-            if not found:
-                skipped.append((item, "no image or video files in this folder"))
-        elif any(c in item for c in _GLOB_CHARS):
-            found = sorted(p for p in glob.glob(item) if os.path.isfile(p))
-            if not found:
-                skipped.append((item, "no file matches this pattern"))
-        else:
-            found = [item] if os.path.isfile(item) else []
-            if not found:
-                skipped.append((item, "no such file"))
-        files.extend(p for p in found if p not in seen)
-        seen.update(found)
-    return files, skipped
-
-
 def output_paths(files, output_dir, suffix, ext):
     """{input: output path}; inputs that share a stem keep their extension in the name
     (photo.jpg and photo.png -> photo_jpg_x4.png, photo_png_x4.png)."""
@@ -316,7 +208,7 @@ def output_paths(files, output_dir, suffix, ext):
         stem, source_ext = os.path.splitext(os.path.basename(path))
         if stems[stem.lower()] > 1:
             stem += "_" + source_ext.lstrip(".").lower()
-        out_ext = source_ext.lower() if video.is_video_file(path) else "." + ext
+        out_ext = source_ext.lower() if inputs.is_video_file(path) else "." + ext
         paths[path] = os.path.join(output_dir, stem + suffix + out_ext)
     return paths
 
@@ -325,10 +217,10 @@ def run(config, model=None, scale=None):
     """Upscales every input; returns ([written paths], [(input, reason)] failed or skipped)."""
     upscaler = Upscaler(config, model, scale)
     suffix = config.suffix or default_suffix(upscaler.scale, config)
-    files, failures = expand_inputs(config.inputs)
+    files, failures = inputs.expand_inputs(config.input)
     for item, reason in failures:
         print(f"SKIPPED {item}: {reason}", file=sys.stderr)
-    inputs = {os.path.realpath(p) for p in files}
+    originals = {os.path.realpath(p) for p in files}
     os.makedirs(config.output_dir, exist_ok=True)
     outputs = []
     for path, out_path in tqdm(
@@ -338,12 +230,12 @@ def run(config, model=None, scale=None):
         disable=not config.progress,
     ):
         try:
-            if os.path.realpath(out_path) in inputs:
+            if os.path.realpath(out_path) in originals:
                 raise ValueError(
                     f"refusing to overwrite the input {out_path} (use --suffix or another "
                     "--output_dir)"
                 )
-            if video.is_video_file(path):
+            if inputs.is_video_file(path):
                 video.upscale_video(
                     upscaler.upscale_frames,
                     path,

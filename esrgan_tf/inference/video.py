@@ -16,7 +16,6 @@ from tqdm import tqdm
 
 from esrgan_tf import atomic
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v")
 CODECS = ("libx264", "libx265", "libvpx-vp9", "mpeg4")
 
 
@@ -27,10 +26,6 @@ def errors():
     except ImportError:
         return ()
     return (av.FFmpegError,)
-
-
-def is_video_file(name):
-    return name.lower().endswith(VIDEO_EXTENSIONS) and not os.path.basename(name).startswith(".")
 
 
 def _import_av():

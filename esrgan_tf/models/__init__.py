@@ -1,16 +1,5 @@
-"""Generators and discriminators (Keras 3, NHWC float32 RGB in [0, 1])."""
-
-from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
-from esrgan_tf.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
-from esrgan_tf.models.srresnet import SRResNet
-from esrgan_tf.models.srvgg import SRVGGNetCompact
-
-__all__ = [
-    "RRDB",
-    "RRDBNet",
-    "ResidualDenseBlock",
-    "SRResNet",
-    "SRVGGNetCompact",
-    "UNetDiscriminatorSN",
-    "VGGStyleDiscriminator",
-]
+"""The networks (Keras 3, NHWC float32 RGB in [0, 1]): the generators `rrdbnet.RRDBNet`
+(ESRGAN), `srresnet.SRResNet` (SRGAN) and `srvgg.SRVGGNetCompact` (Real-ESRGAN's compact net),
+each with its `Descriptor` (`descriptor`); the discriminators (`discriminators`, with
+`spectral_norm`); the perceptual losses' feature networks (`features`); their config
+(`config`, light) and `builders` (config -> networks)."""

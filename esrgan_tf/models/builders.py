@@ -1,10 +1,12 @@
-"""Explicit mapping from a ModelConfig to model classes (no registry)."""
+"""Explicit mapping from a ModelConfig to model classes and descriptors (no registry)."""
 
 import contextlib
 
 import keras
 import numpy as np
 
+from esrgan_tf.models import rrdbnet, srresnet, srvgg
+from esrgan_tf.models.config import PRECISIONS
 from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
 from esrgan_tf.models.rrdbnet import RRDBNet
 from esrgan_tf.models.srresnet import SRResNet
@@ -30,7 +32,7 @@ def dtype_policy_scope(policy):
 
 
 def build_generator(model_config, dtype_policy=None):
-    """The generator named by `model_config.generator` ('rrdbnet' or 'srresnet').
+    """The generator named by `model_config.generator` ('rrdbnet', 'srresnet' or 'srvgg').
 
     Args:
         model_config: the architecture.
@@ -63,6 +65,18 @@ def build_generator(model_config, dtype_policy=None):
     raise ValueError(f"unknown generator {c.generator!r}; use 'rrdbnet', 'srresnet' or 'srvgg'")
 
 
+def descriptor(model_config):
+    """The `Descriptor` of the generator of `model_config` (without building it)."""
+    c = model_config
+    if c.generator == "rrdbnet":
+        return rrdbnet.describe(c.num_feat, c.num_block, c.num_grow_ch, c.scale, c.unshuffle)
+    if c.generator == "srvgg":
+        return srvgg.describe(c.num_feat, c.num_conv, c.scale)
+    if c.generator == "srresnet":
+        return srresnet.describe(c.num_feat, c.num_block, c.scale, c.use_bn)
+    raise ValueError(f"unknown generator {c.generator!r}; use 'rrdbnet', 'srresnet' or 'srvgg'")
+
+
 def build_discriminator(model_config, hr_size, dtype_policy=None):
     """The discriminator named by `model_config.discriminator` ('vgg' or 'unet')."""
     c = model_config
@@ -78,10 +92,6 @@ def build_discriminator(model_config, hr_size, dtype_policy=None):
         if c.discriminator == "unet":
             return UNetDiscriminatorSN(num_feat=c.d_num_feat, name="discriminator")
     raise ValueError(f"unknown discriminator {c.discriminator!r}; use 'vgg' or 'unet'")
-
-
-# Inference precisions -> the pure dtype policy of a generator's copy (variables and maths).
-PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 def cast_generator(generator, model_config, precision):

@@ -33,6 +33,8 @@ import h5py
 import keras
 from keras import ops
 
+from esrgan_tf.models.config import RESNET50_LAYERS, RESNET_PREPROCESSING
+
 _PKG = "esrgan_tf"
 
 # BGR order, as `keras.applications.imagenet_utils.preprocess_input(mode="caffe")`.
@@ -43,13 +45,6 @@ _VGG19_CONVS_PER_BLOCK = (2, 2, 4, 4, 4)
 VGG19_LAYERS = tuple(
     f"block{b}_conv{c}" for b, n in enumerate(_VGG19_CONVS_PER_BLOCK, 1) for c in range(1, n + 1)
 )
-
-# Last bottleneck of each ResNet50 stage, after its ReLU: beta_{1,3}, beta_{2,4},
-# beta_{3,6}, beta_{4,3} of ESRGAN-DP §3.2.1 (Eq. 5) and §4.3.
-RESNET50_LAYERS = ("conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
-# Inputs of the ResNet50: "caffe" is what Keras's ImageNet weights expect; "none" passes the
-# RGB [0, 1] image unchanged, as ESRGAN-DP's public code does (to torchvision weights).
-RESNET_PREPROCESSING = ("caffe", "none")
 
 
 def imagenet_caffe_preprocess(images):

@@ -5,8 +5,13 @@ Networks", ECCV Workshops 2018, §3.1 (architecture), supplementary §A.2/A.3 of
 arXiv version (residual scaling, smaller initialisation).
 """
 
+import math
+
 import keras
 import tensorflow as tf
+
+from esrgan_tf.models.config import ModelConfig
+from esrgan_tf.models.descriptor import Descriptor, Stage
 
 _PKG = "esrgan_tf"
 
@@ -216,6 +221,99 @@ class RRDB(keras.layers.Layer):
         }
 
 
+# LR context (pixels) that keeps tiled RRDBNet within 1/255 of untiled, measured on the
+# Real-ESRGAN release's trained weights (realesrgan-x4plus-anime: 6 RRDBs; realesrgan-x4plus:
+# 23) on crops of scikit-image photos with 40-px tiles (`python -m
+# benchmarks.calibration.receptive_field`; kept true by tests/inference/
+# test_tiling_trained.py). Other depths are interpolated linearly in the number of blocks,
+# never beyond the receptive field (15 px per RRDB), which is far wider than the effective one.
+RRDB_CONTEXT = {6: 48, 23: 64}
+# Context of the HR tail of a two-stage RRDBNet, in feature (trunk) pixels: the x2 stages'
+# convs, conv_hr and conv_last reach 0.5 + 0.25 * 3 = 1.25 LR pixels at x4.
+TAIL_CONTEXT = 2
+
+
+def rrdb_context(num_block):
+    """LR context of an RRDBNet of `num_block` RRDBs (trunk + tail), see `RRDB_CONTEXT`."""
+    (b0, c0), (b1, c1) = sorted(RRDB_CONTEXT.items())
+    measured = c0 + (c1 - c0) * (num_block - b0) / (b1 - b0)
+    receptive_field = 15 * num_block + 2 + TAIL_CONTEXT
+    return int(min(math.ceil(measured), receptive_field))
+
+
+def describe(num_feat=64, num_block=23, num_grow_ch=32, scale=4, unshuffle=False):
+    """The `Descriptor` of an RRDBNet.
+
+    Memory: a call holds, at the HR end, about three live feature maps of num_feat channels
+    at 4x the LR size (the tail always ends at x4 resolution; measured peak of the full-size
+    x4 model 8.8 KB per LR pixel). RRDBNet spends 92 % of its work, and needs all of its
+    context, in the LR trunk, while its HR tail takes most of the memory but sees only 1.25
+    LR pixels around it: so it splits into two stages, the trunk (about 4 num_feat + 4
+    growth channels live) and the tail (three maps of num_feat at the output size). LiteRT's
+    arena keeps more of the graph live: every dense block's input and growth channels in the
+    trunk, five maps in the tail (marginal peak RSS measured with ai-edge-litert: 27 KB and
+    19 KB per LR pixel for the 23-block x4 model; docs/benchmarks.md).
+    """
+    stride = 4 // scale if unshuffle else 1  # pixel-unshuffle of the input
+    factor = scale * stride  # the tail's output / input size
+    nf, gc = num_feat, num_grow_ch
+    trunk_tflite = 4 * 3 * num_block * (nf + 2 * gc)
+    tail_tflite = lambda f: 5 * 4 * nf * f**2  # noqa: E731
+    tf_bytes = 3 * 4 * nf * 16
+    context = rrdb_context(num_block) * stride
+    trunk_bytes = 4 * (4 * nf + 4 * gc)
+    trunk = Stage(
+        "features",
+        3,
+        nf,
+        1,
+        stride,
+        context,
+        {
+            "tf": trunk_bytes // stride**2,
+            "xla": trunk_bytes // stride**2,
+            "tflite": trunk_tflite // stride**2,
+        },
+        image_out=False,
+    )
+    tail_bytes = 3 * 4 * nf * factor**2
+    tail = Stage(
+        "reconstruct",
+        nf,
+        3,
+        factor,
+        1,
+        TAIL_CONTEXT,
+        {"tf": tail_bytes, "xla": tail_bytes, "tflite": tail_tflite(factor)},
+    )
+    kind = " (BasicSR pixel-unshuffle)" if unshuffle else ""
+    return Descriptor(
+        architecture="RRDBNet",
+        config=ModelConfig(
+            generator="rrdbnet",
+            scale=scale,
+            num_feat=num_feat,
+            num_block=num_block,
+            num_grow_ch=num_grow_ch,
+            unshuffle=unshuffle,
+        ),
+        summary=(
+            f"RRDBNet x{scale}{kind} with num_feat={num_feat}, num_block={num_block}, "
+            f"num_grow_ch={num_grow_ch}"
+        ),
+        purpose="ESRGAN generator (Wang et al. 2018, §3.1): Residual-in-Residual Dense Blocks",
+        scale=scale,
+        context=context,
+        bytes_per_pixel={
+            "tf": tf_bytes,
+            "xla": tf_bytes,
+            "tflite": max(trunk_tflite, tail_tflite(4)),
+        },
+        size_multiple=stride,
+        stages=(trunk, tail),
+    )
+
+
 def upsample_factors(scale, unshuffle=False):
     """Upsampling stages of RRDBNet: one x2 stage per factor of 2, one x3 for scale 3; with
     `unshuffle`, always the two x2 stages of x4 (the input was unshuffled by 4 / scale)."""
@@ -235,7 +333,7 @@ class PixelUnshuffle(keras.layers.Layer):
     The channel order is TensorFlow's, (i * factor + j) * C + c for the pixel at offset
     (i, j) of channel c, not PyTorch's c * factor**2 + i * factor + j: weights converted
     from PyTorch have the input channels of the next conv permuted to match
-    (`esrgan_tf.inference.state_dicts`).
+    (`esrgan_tf.formats.pytorch`).
 
     Args:
         factor: the unshuffle factor; H and W must be multiples of it.
@@ -270,7 +368,7 @@ class RRDBNet(keras.Model):
     [nearest x2 upsample -> conv -> LeakyReLU 0.2] per factor of 2 (one x3 stage for
     scale 3, none for scale 1) -> conv_hr -> LeakyReLU 0.2 -> conv_last. No batch
     normalisation. Attribute names follow BasicSR's `RRDBNet` so weight import is a readable
-    one-to-one mapping (`esrgan_tf.inference.state_dicts`).
+    one-to-one mapping (`esrgan_tf.formats.pytorch`).
 
     Two kinds of x2 (and x1) model exist, and they must not be confused: this project's own
     (one x2 upsampling stage; no upsampling at x1, as the old ESRGAN code's 1x models), and
@@ -355,6 +453,11 @@ class RRDBNet(keras.Model):
         # be coarser than 1/255 near white, and the pixel loss could not see that.
         self.conv_last = conv3x3(num_out_ch, "conv_last", dtype="float32")
         self.lrelu = keras.layers.LeakyReLU(negative_slope=0.2)
+
+    @property
+    def descriptor(self):
+        """What runners need to know (`esrgan_tf.models.descriptor`)."""
+        return describe(self.num_feat, self.num_block, self.num_grow_ch, self.scale, self.unshuffle)
 
     @property
     def up_convs(self):

@@ -6,6 +6,9 @@ Generative Adversarial Network", CVPR 2017, §2.2 and Fig. 4.
 
 import keras
 
+from esrgan_tf.models.config import ModelConfig
+from esrgan_tf.models.descriptor import Descriptor
+
 _PKG = "esrgan_tf"
 
 SUPPORTED_SCALES = (2, 3, 4, 8)
@@ -102,6 +105,39 @@ class SubPixelUpsample(keras.layers.Layer):
         return {**super().get_config(), "num_feat": self.num_feat, "factor": self.factor}
 
 
+def upsample_factors(scale):
+    """Sub-pixel stages of SRResNet: one x2 per factor of 2, one x3 for scale 3."""
+    if scale not in SUPPORTED_SCALES:
+        raise ValueError(f"SRResNet scale must be one of {SUPPORTED_SCALES}, got {scale!r}")
+    return (3,) if scale == 3 else (2,) * {2: 1, 4: 2, 8: 3}[scale]
+
+
+def describe(num_feat=64, num_block=16, scale=4, use_bn=True):
+    """The `Descriptor` of an SRResNet.
+
+    Context: its receptive field in LR pixels: the 9x9 convs at both ends, two 3x3 per
+    residual block, conv_body and one per sub-pixel stage. Memory: three maps of num_feat
+    channels at the output size; LiteRT about four times that.
+    """
+    tf_bytes = 3 * 4 * num_feat * scale**2
+    bn = "" if use_bn else ", no BN"
+    return Descriptor(
+        architecture="SRResNet",
+        config=ModelConfig(
+            generator="srresnet",
+            scale=scale,
+            num_feat=num_feat,
+            num_block=num_block,
+            use_bn=use_bn,
+        ),
+        summary=f"SRResNet x{scale} with num_feat={num_feat}, num_block={num_block}{bn}",
+        purpose="SRGAN generator (Ledig et al. 2017, §2.2): residual blocks, sub-pixel upsampling",
+        scale=scale,
+        context=4 + 2 * num_block + 1 + len(upsample_factors(scale)) + 4,
+        bytes_per_pixel={"tf": tf_bytes, "xla": tf_bytes, "tflite": 4 * tf_bytes},
+    )
+
+
 @keras.saving.register_keras_serializable(package=_PKG)
 class SRResNet(keras.Model):
     """SRGAN generator (SRResNet).
@@ -128,8 +164,7 @@ class SRResNet(keras.Model):
         self, num_in_ch=3, num_out_ch=3, num_feat=64, num_block=16, scale=4, use_bn=True, **kwargs
     ):
         super().__init__(**kwargs)
-        if scale not in SUPPORTED_SCALES:
-            raise ValueError(f"SRResNet scale must be one of {SUPPORTED_SCALES}, got {scale!r}")
+        factors = upsample_factors(scale)
         self.num_in_ch = num_in_ch
         self.num_out_ch = num_out_ch
         self.num_feat = num_feat
@@ -145,7 +180,6 @@ class SRResNet(keras.Model):
         )
         self.conv_body = keras.layers.Conv2D(num_feat, 3, padding="same", name="conv_body")
         self.bn_body = batch_norm("bn_body") if use_bn else None
-        factors = (3,) if scale == 3 else (2,) * {2: 1, 4: 2, 8: 3}[scale]
         self.upsamplers = keras.Sequential(
             [SubPixelUpsample(num_feat, f, name=f"up{i}") for i, f in enumerate(factors, 1)],
             name="upsamplers",
@@ -154,6 +188,11 @@ class SRResNet(keras.Model):
         self.conv_last = keras.layers.Conv2D(
             num_out_ch, 9, padding="same", name="conv_last", dtype="float32"
         )
+
+    @property
+    def descriptor(self):
+        """What runners need to know (`esrgan_tf.models.descriptor`)."""
+        return describe(self.num_feat, self.num_block, self.scale, self.use_bn)
 
     def call(self, x, training=None):
         feat = self.act_first(self.conv_first(x))

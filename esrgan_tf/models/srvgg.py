@@ -8,6 +8,8 @@ release (`realesr-animevideov3`, 64 features and 16 convs; `realesr-general-x4v3
 import keras
 import tensorflow as tf
 
+from esrgan_tf.models.config import ModelConfig
+from esrgan_tf.models.descriptor import Descriptor
 from esrgan_tf.models.rrdbnet import NearestUpsample, torch_default_init
 
 _PKG = "esrgan_tf"
@@ -29,7 +31,7 @@ class DepthToSpace(keras.layers.Layer):
     TensorFlow's channel order: output pixel (i, j) of channel c comes from input channel
     (i * factor + j) * C + c, where PyTorch's `pixel_shuffle` takes c * factor**2 +
     i * factor + j. Converted PyTorch weights have the output channels of the conv before
-    it permuted to match (`esrgan_tf.inference.state_dicts`).
+    it permuted to match (`esrgan_tf.formats.pytorch`).
     """
 
     def __init__(self, factor=4, **kwargs):
@@ -51,6 +53,30 @@ class DepthToSpace(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+def describe(num_feat=64, num_conv=16, scale=4):
+    """The `Descriptor` of an SRVGGNetCompact.
+
+    Context: its receptive field (conv_first, the body, conv_last): nothing farther has any
+    effect. Memory: three maps of num_feat channels and the output at LR size (measured peak
+    1 KB per LR pixel at 64 features); on LiteRT every other body map stays live (2.2 KB
+    measured for 16 convs of 64).
+    """
+    tf_bytes = 4 * (3 * num_feat + 2 * 3 * scale**2)
+    return Descriptor(
+        architecture="SRVGGNetCompact",
+        config=ModelConfig(generator="srvgg", scale=scale, num_feat=num_feat, num_conv=num_conv),
+        summary=f"SRVGGNetCompact x{scale} with num_feat={num_feat}, num_conv={num_conv}",
+        purpose="Real-ESRGAN's compact generator (Wang et al. 2021): conv + PReLU at LR size",
+        scale=scale,
+        context=num_conv + 2,
+        bytes_per_pixel={
+            "tf": tf_bytes,
+            "xla": tf_bytes,
+            "tflite": 4 * num_feat * (num_conv // 2 + 1) + tf_bytes,
+        },
+    )
 
 
 @keras.saving.register_keras_serializable(package=_PKG)
@@ -119,6 +145,11 @@ class SRVGGNetCompact(keras.Model):
         self.body = keras.Sequential(layers, name="body")
         self.upsampler = DepthToSpace(scale, name="upsampler", dtype="float32")
         self.base = NearestUpsample(scale, name="base", dtype="float32")
+
+    @property
+    def descriptor(self):
+        """What runners need to know (`esrgan_tf.models.descriptor`)."""
+        return describe(self.num_feat, self.num_conv, self.scale)
 
     @property
     def convs(self):

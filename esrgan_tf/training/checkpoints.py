@@ -5,7 +5,7 @@ import os
 from absl import logging
 import tensorflow as tf
 
-from esrgan_tf import workdir as workdir_layout
+from esrgan_tf.formats import workdir as workdir_layout
 
 
 class RunCheckpoints:

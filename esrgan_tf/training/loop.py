@@ -16,9 +16,9 @@ import keras
 import tensorflow as tf
 import tqdm
 
-from esrgan_tf import workdir as workdir_layout
 from esrgan_tf.data.image_pairs import load_pairs
 from esrgan_tf.data.pipeline import train_dataset
+from esrgan_tf.formats import workdir as workdir_layout
 from esrgan_tf.training import validation
 from esrgan_tf.training.checkpoints import RunCheckpoints
 from esrgan_tf.training.distribute import is_chief, make_strategy, worker_info
@@ -53,7 +53,7 @@ class Controller:
         self.config = config
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
-        keras.utils.set_random_seed(config.data.seed)
+        keras.utils.set_random_seed(config.input.seed)
         strategy = strategy or make_strategy(config.num_cpu_devices)
         self.chief = is_chief(strategy)
         os.makedirs(config.workdir, exist_ok=True)
@@ -68,7 +68,7 @@ class Controller:
         )
         # Each worker's pipeline makes global_batch / num_workers examples per step.
         dataset = train_dataset(
-            config.data, config.model.scale, context if self.num_workers > 1 else None
+            config.input, config.model.scale, context if self.num_workers > 1 else None
         )
         self.iterator = iter(dataset)
 

@@ -12,10 +12,11 @@ import os
 from absl import logging
 import numpy as np
 
-from esrgan_tf import atomic, metrics, tables
+from esrgan_tf import atomic, tables
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import bicubic_upscale, load_pairs
-from esrgan_tf.inference import evaluation
+from esrgan_tf.metrics import scoring
+from esrgan_tf.metrics.psnr_ssim import to_uint8
 from esrgan_tf.training import validation
 
 METRIC_KEYS = validation.KEYS
@@ -116,7 +117,7 @@ def compare_and_write(trained, config):
         strip.append(pair.hr)
         image_io.write_png(
             os.path.join(out_dir, f"{pair.name}.png"),
-            metrics.to_uint8(np.concatenate(strip, axis=1)),
+            to_uint8(np.concatenate(strip, axis=1)),
         )
     table = tables.metrics_table(rows, METRIC_KEYS)
     columns = " | ".join(["bicubic", *trained, "HR"])
@@ -124,7 +125,7 @@ def compare_and_write(trained, config):
     note = f"{note}\n\n" if note else ""
     text = (
         f"Validation on {len(pairs)} held-out image(s) from {config.val_dir}, x{scale}. "
-        f"{evaluation.conventions(scale)}\n\n{table}\n\n{note}"
+        f"{scoring.conventions(scale)}\n\n{table}\n\n{note}"
         f"Per photo, PSNR-Y (dB) and the gain over bicubic:\n\n{gain_table(per_image)}\n\n"
         f"{gain_summary(per_image)}\n\n"
         f"Comparison strips ({columns}) in {out_dir}\n"

@@ -2,7 +2,7 @@
 
 Stages are linked by `init_checkpoint`: with `RunConfig.pretrain_steps` a PSNR-oriented
 stage (pixel loss only) is trained first in <workdir>/psnr and the configured stage starts
-from it. With `prepare_builtin` the built-in photos are prepared first when the data folder
+from it. With `prepare_if_missing` the built-in photos are prepared first when the data folder
 holds none (the quickstart), and with `report` the run ends with a bicubic / PSNR / GAN
 comparison on the validation set (`esrgan_tf.training.report`).
 """
@@ -13,10 +13,11 @@ import os
 from absl import logging
 
 from esrgan_tf import atomic
-from esrgan_tf import workdir as workdir_layout
-from esrgan_tf.config import LossConfig
 from esrgan_tf.data import preparation
+from esrgan_tf.data.config import PrepareConfig
+from esrgan_tf.formats import workdir as workdir_layout
 from esrgan_tf.training import loop, report
+from esrgan_tf.training.config import LossConfig
 from esrgan_tf.training.distribute import is_chief, make_strategy, multi_worker
 
 # Sub-images of the built-in photos: 192 px every 96 px gives a few hundred patches.
@@ -45,7 +46,7 @@ def prepare_builtin_if_missing(builtin, data_dir, holdout):
         holdout,
     )
     return preparation.prepare(
-        preparation.PrepareConfig(
+        PrepareConfig(
             output_dir=data_dir,
             builtin=builtin,
             holdout=holdout,
@@ -94,9 +95,9 @@ def run(run_config, flags_text=None):
         {stage name: its `loop.Controller`}.
     """
     stage = run_config.stage
-    if run_config.prepare_builtin:
+    if run_config.prepare_if_missing:
         prepare_builtin_if_missing(
-            run_config.prepare_builtin, stage.data.shards, run_config.holdout
+            run_config.prepare_if_missing, stage.input.data, run_config.holdout
         )
     # One strategy for every stage: a second MultiWorkerMirroredStrategy in the same
     # process is refused by TF.

@@ -16,11 +16,11 @@ import functools
 import tensorflow as tf
 
 from esrgan_tf import losses
-from esrgan_tf.config import MIXED_PRECISION
-from esrgan_tf.inference.weights import load_generator_weights
+from esrgan_tf.formats import generators
 from esrgan_tf.models.builders import built_discriminator, built_generator
 from esrgan_tf.models.features import ResNetFeatures, VGGFeatures
 from esrgan_tf.training import optimization
+from esrgan_tf.training.config import MIXED_PRECISION
 
 
 def _op_determinism():
@@ -46,14 +46,14 @@ class Trainer:
         self.config = config
         self.strategy = strategy
         self.num_replicas = strategy.num_replicas_in_sync
-        if config.data.batch_size % self.num_replicas:
+        if config.input.batch_size % self.num_replicas:
             raise ValueError(
-                f"batch_size {config.data.batch_size} is not divisible by the "
+                f"batch_size {config.input.batch_size} is not divisible by the "
                 f"{self.num_replicas} replicas"
             )
-        self.global_batch = config.data.batch_size
+        self.global_batch = config.input.batch_size
         self.local_replicas = self.num_replicas // num_workers
-        hr = config.data.hr_size
+        hr = config.input.hr_size
         # Mixed precision: G and D compute in bf16/fp16 (float32 variables and output
         # layers); the loss networks are built under the float32 default.
         policy = MIXED_PRECISION[config.mixed_precision]
@@ -113,7 +113,7 @@ class Trainer:
         if init_checkpoint:
             # From a training run, start from its EMA generator when it kept one: that is
             # the model its validation reported.
-            loaded = load_generator_weights(self.generator, init_checkpoint, use_ema=True)
+            loaded = generators.load_into(self.generator, init_checkpoint, use_ema=True)
         if self.ema_generator is not None:
             for e, w in zip(self.ema_generator.weights, self.generator.weights):
                 e.assign(w)

@@ -1,13 +1,12 @@
 """Validation during training: (LR, HR) pairs -> PSNR/SSIM/NIQE, image grids and summaries.
 
-The literature's conventions (DESIGN.md): pairs from `esrgan_tf.data.image_pairs` (HR
-mod-cropped, MATLAB-bicubic LR), PSNR/SSIM on Y and RGB with crop = scale on images rounded
-to uint8 (`esrgan_tf.metrics`), and NIQE on Y with crop = scale (`esrgan_tf.niqe`), scored by
-`esrgan_tf.inference.evaluation.score` as `python -m esrgan_tf.evaluate` scores them.
+The literature's conventions: pairs from `esrgan_tf.data.image_pairs` (HR mod-cropped,
+MATLAB-bicubic LR), scored by `esrgan_tf.metrics.scoring` as `python -m esrgan_tf.evaluate`
+scores them (PSNR/SSIM on Y and RGB and NIQE on Y, crop = scale, on uint8-rounded images).
 
-NIQE is scored in every stage, the PSNR stage too: it costs about what SSIM does (the
-quickstart's 3 validation photos: NIQE 0.35 s, PSNR + SSIM 0.35 s, the generator 3.6 s on a
-2-core CPU), and the PSNR stage's curve is the baseline the GAN stage's NIQE should fall from.
+NIQE is scored in every stage, the PSNR stage too: it costs about what SSIM does
+(docs/metrics.md), and the PSNR stage's curve is the baseline the GAN stage's NIQE should
+fall from.
 Images too small for it (`niqe.fits`: 96x192 after the crop) have none; `niqe_note` says which.
 """
 
@@ -16,22 +15,20 @@ import numpy as np
 import tensorflow as tf
 
 from esrgan_tf.data.image_pairs import bicubic_upscale
-from esrgan_tf.inference import evaluation
+from esrgan_tf.metrics import scoring
 
-KEYS = evaluation.metric_keys(with_niqe=True)
+KEYS = scoring.metric_keys(with_niqe=True)
 
 
 def niqe_note(pairs, scale):
     """Which validation images have no NIQE, and why ('' when all have one)."""
-    gaps = evaluation.unscorable({p.name: p.hr.shape[:2] for p in pairs}, scale)
-    return evaluation.unscorable_note(gaps, scale, len(pairs))
+    gaps = scoring.unscorable({p.name: p.hr.shape[:2] for p in pairs}, scale)
+    return scoring.unscorable_note(gaps, scale, len(pairs))
 
 
 def _scores(pairs, outputs, scale):
-    per_image = [
-        (p.name, evaluation.score(outputs[p.name], p.hr, scale, name=p.name)) for p in pairs
-    ]
-    return per_image, evaluation.mean_scores([m for _, m in per_image], KEYS)
+    per_image = [(p.name, scoring.score(outputs[p.name], p.hr, scale, name=p.name)) for p in pairs]
+    return per_image, scoring.mean_scores([m for _, m in per_image], KEYS)
 
 
 def evaluate(generator, pairs, scale):

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks import inference, run, timing, training
+from benchmarks import run, timing
+from benchmarks.speed import inference, training
 from esrgan_tf import hardware
-from esrgan_tf.config import ModelConfig
+from esrgan_tf.models.config import ModelConfig
 
 
 def rrdbnet_flops_per_lr_pixel(nf, nb, gc, scale=4):
@@ -54,7 +55,7 @@ def test_time_calls_and_summary():
 
 @pytest.fixture(scope="module")
 def tiny_inference(tmp_path_factory):
-    """`benchmarks.inference` on the tiny model: (its JSON path, printed text, profile dir);
+    """`benchmarks.speed.inference` on the tiny model: (its JSON path, printed text, profile dir);
     also the inference report of the `benchmarks.run` test."""
     tmp = tmp_path_factory.mktemp("inference")
     output = tmp / "inference.json"
@@ -220,24 +221,24 @@ def test_targets_met_and_missed():
     assert len(run.targets(inf, train)) == 3
 
 
-def test_receptive_field_benchmark_on_a_tiny_model(
-    tmp_path, tiny_model, make_generator, monkeypatch
-):
-    from benchmarks import receptive_field  # pylint: disable=import-outside-toplevel
+def test_receptive_field_benchmark_on_a_tiny_model(tmp_path, tiny_model, make_generator):
+    from benchmarks.calibration import receptive_field  # pylint: disable=import-outside-toplevel
 
     path = str(tmp_path / "tiny.weights.h5")
     make_generator(tiny_model).save_weights(path)
-    monkeypatch.setattr(receptive_field, "PHOTOS", {"coffee": (60, 120)})
-    monkeypatch.setattr(receptive_field, "CENTRES", ((104, 104),))
-    monkeypatch.setattr(receptive_field, "CROP", 160)
-    # A .weights.h5 carries no architecture: give the tiny one through a workdir config.
-    monkeypatch.setattr(
-        receptive_field.weights,
-        "load_generator",
-        lambda p: (make_generator(tiny_model), tiny_model),
-    )
     report = receptive_field.main(
-        [f"--weights={path}", f"--output={tmp_path / 'rf.json'}", "--threshold=0.001"]
+        [
+            f"--weights={path}",
+            f"--output={tmp_path / 'rf.json'}",
+            "--threshold=0.001",
+            "--photos=coffee:60:120",
+            "--centres=104:104",
+            "--crop=160",
+            # A .weights.h5 carries no architecture: the tiny one's.
+            f"--num_feat={tiny_model.num_feat}",
+            f"--num_block={tiny_model.num_block}",
+            f"--num_grow_ch={tiny_model.num_grow_ch}",
+        ]
     )
     per_core = report["results"]["per_core"]["coffee@104,104"]
     # A random tiny net's effective field is a few pixels (its 0.1-scaled init): the first

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks import conv_kernels
+from benchmarks.speed import conv_kernels
 
 
 def test_tensorflow_kernels_are_the_convolution_and_its_gradients():

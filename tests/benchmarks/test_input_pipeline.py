@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from benchmarks import input_pipeline
+from benchmarks.speed import input_pipeline
 from esrgan_tf.data import pipeline
+from esrgan_tf.data.config import TrainDataConfig
 
 
 @pytest.fixture
@@ -68,6 +69,6 @@ def test_sample_shards_are_usable_training_data(tmp_path):
     )
     assert count == 3 and len(pipeline.shard_files(shards)) == 2
     assert pipeline.stored_lr_scale(shards) == 4
-    config = pipeline.TrainDataConfig(shards=shards, hr_size=32, batch_size=2)
+    config = TrainDataConfig(data=shards, hr_size=32, batch_size=2)
     lr, hr = next(iter(pipeline.train_dataset(config, 4)))
     assert lr.shape == (2, 8, 8, 3) and hr.shape == (2, 32, 32, 3)

@@ -8,9 +8,10 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from benchmarks import real_world
-from esrgan_tf import metrics
+from benchmarks.studies import real_world
 from esrgan_tf.data import image_pairs, preparation
+from esrgan_tf.data.config import PrepareConfig
+from esrgan_tf.metrics import psnr_ssim
 
 
 def test_degraded_lr_adds_the_stated_noise_from_its_seed():
@@ -37,7 +38,7 @@ def test_report_has_every_variant_and_an_independent_bicubic_baseline(
         Image.fromarray(crop).save(photos / f"{i}.png")
     data = tmp_path / "data"
     preparation.prepare(
-        preparation.PrepareConfig(
+        PrepareConfig(
             output_dir=str(data),
             input_dirs=(str(photos),),
             holdout=1,
@@ -70,7 +71,7 @@ def test_report_has_every_variant_and_an_independent_bicubic_baseline(
     hr = image_pairs.mod_crop(hr, 4)
     sr = image_pairs.bicubic_upscale(image_pairs.bicubic_downscale(hr, 4), 4)
     clean = rows["bicubic upscale"]["clean"]
-    assert clean["psnr_y"] == pytest.approx(metrics.psnr(sr, hr, crop_border=4), abs=1e-9)
+    assert clean["psnr_y"] == pytest.approx(psnr_ssim.psnr(sr, hr, crop_border=4), abs=1e-9)
     assert rows["bicubic upscale"]["degraded"]["psnr_y"] < clean["psnr_y"]
     for row in rows.values():
         for scores in row.values():

@@ -78,7 +78,7 @@ def test_steps_of_other_settings_are_not_compared():
 
 def test_pytorch_ragan_is_esrgan_tf_ragan():
     torch = pytest.importorskip("torch")
-    from benchmarks import torch_reference  # pylint: disable=import-outside-toplevel
+    from benchmarks.speed import torch_reference  # pylint: disable=import-outside-toplevel
     from esrgan_tf import losses  # pylint: disable=import-outside-toplevel
 
     rng = np.random.default_rng(0)
@@ -95,7 +95,7 @@ def test_pytorch_ragan_is_esrgan_tf_ragan():
 
 def test_tiny_pytorch_run_writes_its_report(tmp_path):
     pytest.importorskip("torch")
-    from benchmarks import torch_reference  # pylint: disable=import-outside-toplevel
+    from benchmarks.speed import torch_reference  # pylint: disable=import-outside-toplevel
 
     out = tmp_path / "torch.json"
     torch_reference.main(

@@ -15,6 +15,7 @@ import skimage.data
 import tensorflow as tf
 
 from esrgan_tf.data import degradations, image_io, pipeline, records
+from esrgan_tf.data.config import TrainDataConfig
 from esrgan_tf.data.imresize import imresize
 
 SUB = 48  # sub-image side: a multiple of 2, 3, 4 and 8
@@ -91,9 +92,9 @@ def with_lr(tmp_path_factory, shard_set):
 
 def _config(shards, scale=4, **kwargs):
     """(TrainDataConfig, scale): the arguments of `pipeline.train_dataset`."""
-    settings = dict(shards=shards, hr_size=PATCH, batch_size=4, seed=3, shuffle_buffer=8)
+    settings = dict(data=shards, hr_size=PATCH, batch_size=4, seed=3, shuffle_buffer=8)
     settings.update(kwargs)
-    return pipeline.TrainDataConfig(**settings), scale
+    return TrainDataConfig(**settings), scale
 
 
 def _batches(config, n, input_context=None):
@@ -573,4 +574,4 @@ def test_patches_too_small_for_the_degradation_or_usm(hr_only, kwargs, message):
 
 def test_unknown_degradation_is_a_value_error():
     with pytest.raises(ValueError, match="degradation must be one of"):
-        pipeline.TrainDataConfig(shards="s", degradation="bsrgan")
+        TrainDataConfig(data="s", degradation="bsrgan")

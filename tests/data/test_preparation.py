@@ -23,6 +23,7 @@ import tifffile
 
 from esrgan_tf.data import image_io, records, shards, sources, subimages
 from esrgan_tf.data import preparation as prep
+from esrgan_tf.data.config import PrepareConfig, TrainDataConfig
 from esrgan_tf.data.imresize import imresize
 
 # ----------------------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ def _write(path, data):
 
 def _config(tmp_path, input_dir, **kwargs):
     kwargs = {"crop_size": 32, "step": 16, "num_workers": 1, "progress": False, **kwargs}
-    return prep.PrepareConfig(
+    return PrepareConfig(
         output_dir=str(tmp_path / kwargs.pop("out", "out")), input_dirs=(str(input_dir),), **kwargs
     )
 
@@ -544,7 +545,7 @@ def test_min_size_skips_small_whole_photos(tmp_path):
 )
 def test_config_rejects_steps_off_the_lr_grid_and_negative_min_size(kwargs):
     with pytest.raises(ValueError, match="step 18 is not divisible|min_size"):
-        prep.PrepareConfig(output_dir="out", **kwargs)
+        PrepareConfig(output_dir="out", **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -555,7 +556,7 @@ def test_config_rejects_steps_off_the_lr_grid_and_negative_min_size(kwargs):
 def test_builtin_skimage_photos_with_holdout(tmp_path):
     from skimage import data  # pylint: disable=import-outside-toplevel
 
-    config = prep.PrepareConfig(
+    config = PrepareConfig(
         output_dir=str(tmp_path / "out"),
         builtin="skimage",
         holdout=2,
@@ -610,7 +611,7 @@ class _FakeTfds:
 def test_tfds_source(tmp_path, monkeypatch):
     images = [_noise((48, 64, 3), seed=i) for i in range(3)]
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", _FakeTfds(images))
-    config = prep.PrepareConfig(
+    config = PrepareConfig(
         output_dir=str(tmp_path / "out"),
         tfds="div2k/bicubic_x4",
         crop_size=32,
@@ -629,7 +630,7 @@ def test_tfds_source(tmp_path, monkeypatch):
 
 
 def test_tfds_errors_are_clear(tmp_path, monkeypatch):
-    config = prep.PrepareConfig(
+    config = PrepareConfig(
         output_dir=str(tmp_path / "out"), tfds="div2k/bicubic_x4", num_workers=1, progress=False
     )
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # not installed
@@ -664,7 +665,7 @@ def test_tfds_errors_are_clear(tmp_path, monkeypatch):
 )
 def test_config_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError):
-        prep.PrepareConfig(output_dir="out", **kwargs)
+        PrepareConfig(output_dir="out", **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -714,8 +715,8 @@ def test_paired_lr_folders_are_cut_on_the_lr_grid_and_feed_the_pipeline(tmp_path
 
     # A training source: the pipeline's LR patch is the window of the user's LR under the
     # same flip/rotation as the HR patch, at the HR patch's position / 4.
-    data = pipeline.TrainDataConfig(
-        shards=str(tmp_path / "out"), hr_size=16, batch_size=4, shuffle_buffer=4, seed=1
+    data = TrainDataConfig(
+        data=str(tmp_path / "out"), hr_size=16, batch_size=4, shuffle_buffer=4, seed=1
     )
     checked = 0
     for lr_batch, hr_batch in pipeline.train_dataset(data, 4).take(2):
@@ -747,4 +748,4 @@ def test_paired_lr_folders_are_cut_on_the_lr_grid_and_feed_the_pipeline(tmp_path
 )
 def test_config_rejects_bad_pair_settings(kwargs):
     with pytest.raises(ValueError):
-        prep.PrepareConfig(output_dir="out", **kwargs)
+        PrepareConfig(output_dir="out", **kwargs)

@@ -9,13 +9,15 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from esrgan_tf import metrics
 from esrgan_tf.data import patches
 from esrgan_tf.deploy import export
+from esrgan_tf.deploy.config import ExportConfig
+from esrgan_tf.formats import generators, saved_model
 from esrgan_tf.inference import evaluation as evaluate_lib
-from esrgan_tf.inference import saved_models, upscaling
-from esrgan_tf.inference.tiling import Tiling, tile_upscale
-from esrgan_tf.inference.weights import load_generator
+from esrgan_tf.inference import upscaling
+from esrgan_tf.inference.config import EvaluateConfig, Tiling, UpscaleConfig
+from esrgan_tf.inference.tiling import tile_upscale
+from esrgan_tf.metrics import psnr_ssim
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +29,13 @@ def config(output_dir, **kwargs):
     base = dict(
         weights="tiny.weights.h5",
         output_dir=str(output_dir),
-        tflite_variants=("fp32", "int8"),
+        tflite=("fp32", "int8"),
         input_size=(16, 16),
         num_calibration=4,
         latency_runs=1,
         progress=False,
     )
-    return export.ExportConfig(**{**base, **kwargs})
+    return ExportConfig(**{**base, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -85,22 +87,22 @@ def test_layout_and_report(exported, tiny_model):
 def test_report_numbers_are_recomputable(exported, generator):
     """The SavedModel row's PSNR-Y against HR equals metrics on the samples done here."""
     out, report = exported
-    model = saved_models.SavedModelGenerator(str(out))
+    model = saved_model.SavedModelGenerator(str(out))
     pairs = patches.centre_pairs("skimage", 4, (16, 16), 3, export.SKIMAGE_SAMPLES)
-    psnr_y = np.mean([metrics.psnr(model(lr[None])[0], hr, crop_border=4) for _, lr, hr in pairs])
+    psnr_y = np.mean([psnr_ssim.psnr(model(lr[None])[0], hr, crop_border=4) for _, lr, hr in pairs])
     row = next(r for r in report["artifacts"] if r["name"] == "saved_model")
     assert row["psnr_y_hr_db"] == pytest.approx(psnr_y, abs=1e-9)
 
 
 def test_second_export_is_the_next_version(exported, generator, tiny_model):
     out, _ = exported
-    report = export.export(config(out, tflite_variants=()), generator, tiny_model)
+    report = export.export(config(out, tflite=()), generator, tiny_model)
     assert report["version"] == 2
     assert os.path.isfile(out / "2" / "saved_model.pb") and os.path.isfile(
         out / "reports" / "v2.json"
     )
     with pytest.raises(ValueError, match="already exists"):
-        export.export(config(out, version=2, tflite_variants=()), generator, tiny_model)
+        export.export(config(out, version=2, tflite=()), generator, tiny_model)
 
 
 def test_out_of_tolerance_publishes_nothing(generator, tmp_path, monkeypatch, tiny_model):
@@ -108,7 +110,7 @@ def test_out_of_tolerance_publishes_nothing(generator, tmp_path, monkeypatch, ti
     strict[("tflite", "fp32")] = export.Tolerance(max_abs=0.0, min_psnr=1000.0)
     monkeypatch.setattr(export, "TOLERANCES", strict)
     out = tmp_path / "strict"
-    one = dict(tflite_variants=("fp32",), tflite_shapes=("dynamic",))  # the failing one only
+    one = dict(tflite=("fp32",), tflite_shapes=("dynamic",))  # the failing one only
     with pytest.raises(export.ExportParityError, match="tflite fp32 dynamic: PSNR"):
         export.export(config(out, **one), generator, tiny_model)
     assert sorted(os.listdir(out)) == [".staging-v1"]  # no version dir: Serving sees nothing
@@ -146,7 +148,7 @@ def test_measure_flags_nan_outputs():
     "kwargs,message",
     [
         (dict(precision="int8"), "precision must be one of"),
-        (dict(tflite_variants=("fp64",)), "unknown TFLite variant"),
+        (dict(tflite=("fp64",)), "unknown TFLite variant"),
         (dict(tflite_shapes=("square",)), "unknown TFLite shape"),
         (dict(tflite_shapes=()), "no --tflite_shapes"),
         (dict(num_samples=0), "num_samples must be positive"),
@@ -161,7 +163,8 @@ def test_config_errors(tmp_path, kwargs, message):
 def test_a_saved_model_is_not_export_input(exported):
     out, _ = exported
     with pytest.raises(ValueError, match="is an exported SavedModel"):
-        config(out.parent / "x", weights=str(out))
+        export.export(config(out.parent / "x", weights=str(out)))
+    assert not os.path.exists(out.parent / "x")
 
 
 # ---------------------------------------------------------------------------------------
@@ -178,9 +181,9 @@ def test_evaluate_accepts_the_exported_model(exported, generator, tmp_path):
     datasets = evaluate_lib.name_datasets([str(hr_dir)])
     keras_summary = evaluate_lib.evaluate(generator, datasets, 4, progress=False)
     summary = evaluate_lib.run(
-        evaluate_lib.EvaluateConfig(
+        EvaluateConfig(
             weights=str(out),
-            hr_dirs=(str(hr_dir),),
+            datasets=(str(hr_dir),),
             output_dir=str(tmp_path / "res"),
             progress=False,
         )
@@ -196,9 +199,9 @@ def test_upscaling_with_the_exported_model(exported, generator, tmp_path):
     photo = np.random.default_rng(1).integers(0, 256, (30, 26, 3), dtype=np.uint8)
     Image.fromarray(photo).save(tmp_path / "p.png")
     outputs, failures = upscaling.run(
-        upscaling.UpscaleConfig(
+        UpscaleConfig(
             weights=str(out),
-            inputs=(str(tmp_path / "p.png"),),
+            input=(str(tmp_path / "p.png"),),
             output_dir=str(tmp_path / "up"),
             tiling=Tiling(tile=16),
             progress=False,
@@ -213,4 +216,4 @@ def test_upscaling_with_the_exported_model(exported, generator, tmp_path):
 def test_training_commands_refuse_a_saved_model(exported):
     out, _ = exported
     with pytest.raises(ValueError, match="needs Keras weights"):
-        load_generator(str(out))
+        generators.load(str(out))

@@ -22,7 +22,9 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from esrgan_tf.deploy import export, tflite
+from esrgan_tf.deploy import export
+from esrgan_tf.deploy.config import ExportConfig
+from esrgan_tf.inference.litert import TFLiteModel
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -73,10 +75,10 @@ def exported(tmp_path_factory, make_generator, tiny_model):
     generator = make_generator(tiny_model, seed=8)
     out = tmp_path_factory.mktemp("guide") / "quickstart"
     export.export(
-        export.ExportConfig(
+        ExportConfig(
             weights="tiny",
             output_dir=str(out),
-            tflite_variants=("int8",),
+            tflite=("int8",),
             input_size=(16, 16),
             num_calibration=4,
             latency_runs=1,
@@ -273,7 +275,7 @@ def test_client_functions_and_errors(rest_server, grpc_server, repo_root):
 def test_tflite_example_command(workdir, exported, guide):
     cmd = command(guide, "python export/tflite_example.py")
     sh(cmd, workdir)
-    model = tflite.TFLiteModel(str(exported / "tflite" / "v1" / "int8_dynamic.tflite"))
+    model = TFLiteModel(str(exported / "tflite" / "v1" / "int8_dynamic.tflite"))
     lr = np.asarray(Image.open(workdir / "photo.png"), np.float32) / 255.0
     want = np.floor(np.clip(model(lr[None])[0], 0, 1) * 255 + 0.5)
     np.testing.assert_array_equal(np.asarray(Image.open(workdir / "photo_x4.png")), want)
@@ -288,7 +290,7 @@ def test_tflite_example_tiles_a_fixed_model(workdir, exported):
     )
     tiled = np.asarray(Image.open(workdir / "tiled.png"), np.float64)
     assert tiled.shape == (80, 96, 3)
-    whole = tflite.TFLiteModel(str(exported / "tflite" / "v1" / "int8_dynamic.tflite"))
+    whole = TFLiteModel(str(exported / "tflite" / "v1" / "int8_dynamic.tflite"))
     lr = np.asarray(Image.open(workdir / "photo.png"), np.float32) / 255.0
     reference = np.clip(whole(lr[None])[0], 0, 1) * 255
     # Away from the tile seams both see the same pixels; the seams differ by context only.

@@ -13,9 +13,9 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from esrgan_tf import metrics
 from esrgan_tf.deploy import serving
-from esrgan_tf.inference import saved_models
+from esrgan_tf.formats import saved_model as saved_model_form
+from esrgan_tf.metrics import psnr_ssim
 from esrgan_tf.models import builders
 
 MAX_PIXELS = 40 * 40
@@ -69,7 +69,7 @@ def test_signatures_and_metadata(loaded, saved_model):
     assert inputs["upscale_uint8"]["images"].dtype == tf.uint8
     assert inputs["upscale_image_bytes"]["images_bytes"].dtype == tf.string
     assert set(loaded.signatures["upscale_image_bytes"].structured_outputs) == {"sr_bytes"}
-    with open(os.path.join(saved_model, saved_models.METADATA_FILE), encoding="utf-8") as f:
+    with open(os.path.join(saved_model, saved_model_form.METADATA_FILE), encoding="utf-8") as f:
         metadata = json.load(f)
     assert metadata["scale"] == 4 and metadata["max_pixels"] == MAX_PIXELS
     assert metadata["signatures"] == list(serving.SIGNATURES)
@@ -91,14 +91,14 @@ def test_uint8_signature_rounds_like_metrics_to_uint8(loaded):
     float_sr = loaded.signatures["serving_default"](
         images=tf.constant(pixels.astype(np.float32) / 255.0)
     )["sr"].numpy()
-    np.testing.assert_array_equal(out, metrics.to_uint8(float_sr))
+    np.testing.assert_array_equal(out, psnr_ssim.to_uint8(float_sr))
 
 
 def test_to_uint8_tf_rounds_half_up_like_matlab():
     values = np.array(
         [0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255 - 1e-7, 0.999, 1.0, 1.2, -0.3], np.float32
     )
-    np.testing.assert_array_equal(serving.to_uint8_tf(values).numpy(), metrics.to_uint8(values))
+    np.testing.assert_array_equal(serving.to_uint8_tf(values).numpy(), psnr_ssim.to_uint8(values))
     assert serving.to_uint8_tf(np.float32(2.5 / 255)).numpy() == 3  # half up, not to even
 
 
@@ -336,15 +336,15 @@ def test_versions_and_resolving(tmp_path, saved_model):
     for name in ("1", "3", "tflite", ".staging-v4"):
         (base / name).mkdir(parents=True)
     assert serving.next_version(str(base)) == 4
-    assert saved_models.resolve_saved_model(str(base)) is None  # no saved_model.pb anywhere
+    assert saved_model_form.resolve_saved_model(str(base)) is None  # no saved_model.pb anywhere
     os.symlink(saved_model, base / "7")
-    assert saved_models.resolve_saved_model(str(base)) == str(base / "7")
-    assert saved_models.resolve_saved_model(saved_model) == saved_model
-    assert saved_models.resolve_saved_model(str(tmp_path / "missing")) is None
+    assert saved_model_form.resolve_saved_model(str(base)) == str(base / "7")
+    assert saved_model_form.resolve_saved_model(saved_model) == saved_model
+    assert saved_model_form.resolve_saved_model(str(tmp_path / "missing")) is None
 
 
 def test_saved_model_generator_splits_batches_to_the_limit(saved_model, generator):
-    model = saved_models.SavedModelGenerator(os.path.dirname(saved_model))  # the base path
+    model = saved_model_form.SavedModelGenerator(os.path.dirname(saved_model))  # the base path
     assert model.scale == 4 and model.max_pixels == MAX_PIXELS
     images = rng_images((5, 20, 30, 3), 7)  # 5 x 600 px > 1600: calls of 2, 2, 1
     np.testing.assert_allclose(model(images), keras_sr(generator, images), atol=1e-6)
@@ -354,10 +354,10 @@ def test_saved_model_generator_splits_batches_to_the_limit(saved_model, generato
 
 def test_saved_model_generator_needs_an_esrgan_export(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no SavedModel"):
-        saved_models.SavedModelGenerator(str(tmp_path))
+        saved_model_form.SavedModelGenerator(str(tmp_path))
     plain = tf.Module()
     plain.v = tf.Variable(1.0)
     plain.f = tf.function(lambda x: x * plain.v, input_signature=[tf.TensorSpec([], tf.float32)])
     tf.saved_model.save(plain, str(tmp_path / "plain"))
     with pytest.raises(ValueError, match="not an esrgan_tf export"):
-        saved_models.SavedModelGenerator(str(tmp_path / "plain"))
+        saved_model_form.SavedModelGenerator(str(tmp_path / "plain"))

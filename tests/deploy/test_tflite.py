@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 from esrgan_tf.deploy import tflite
+from esrgan_tf.deploy.config import SHAPES, VARIANTS
+from esrgan_tf.inference.litert import TFLiteModel
+from esrgan_tf.options import parse_size
 
 # num_feat 16: the converter leaves weight tensors under 1024 elements in float, so the
 # dynamic-range model of a narrower net would hold no int8 weights to check.
@@ -34,8 +37,8 @@ def models(generator, calibration):
     with tflite.Converter(generator) as converter:
         return {
             (v, s): converter.convert(v, SIZE if s == "fixed" else None, calibration)
-            for v in tflite.VARIANTS
-            for s in tflite.SHAPES
+            for v in VARIANTS
+            for s in SHAPES
         }
 
 
@@ -63,10 +66,10 @@ BOUNDS = {
 }
 
 
-@pytest.mark.parametrize("variant", tflite.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_variant_matches_keras_fixed_and_dynamic(models, generator, variant):
-    fixed = tflite.TFLiteModel(models[(variant, "fixed")])
-    dynamic = tflite.TFLiteModel(models[(variant, "dynamic")])
+    fixed = TFLiteModel(models[(variant, "fixed")])
+    dynamic = TFLiteModel(models[(variant, "dynamic")])
     assert fixed.input_size == SIZE and not fixed.dynamic
     assert dynamic.input_size is None and dynamic.dynamic
     for model, shapes in (
@@ -93,19 +96,19 @@ def _tensor_types(model_bytes):
 
 
 def test_variants_hold_the_advertised_types(models):
-    types = {v: _tensor_types(models[(v, "dynamic")]) for v in tflite.VARIANTS}
+    types = {v: _tensor_types(models[(v, "dynamic")]) for v in VARIANTS}
     assert np.int8 not in types["fp32"] and np.float16 not in types["fp32"]
     assert np.float16 in types["fp16"]
     assert np.int8 in types["dynamic_int8"]  # weights only: activations stay float
     assert np.float32 in types["dynamic_int8"]
     int8_share = np.mean([t == np.int8 for t in types["int8"]])
     assert int8_share > 0.5  # the graph runs in int8 (float only at the input and output)
-    sizes = {v: len(models[(v, "dynamic")]) for v in tflite.VARIANTS}
+    sizes = {v: len(models[(v, "dynamic")]) for v in VARIANTS}
     assert sizes["fp16"] < 0.75 * sizes["fp32"] and sizes["int8"] < 0.6 * sizes["fp32"]
 
 
 def test_fixed_model_refuses_other_sizes(models):
-    model = tflite.TFLiteModel(models[("fp32", "fixed")])
+    model = TFLiteModel(models[("fp32", "fixed")])
     with pytest.raises(ValueError, match="takes 12x16 inputs, got 16x12"):
         model(images((1, 16, 12, 3)))
     with pytest.raises(ValueError, match=r"expected \[N, H, W, 3\]"):
@@ -117,7 +120,7 @@ def test_model_file_and_bytes_give_the_same(models, tmp_path):
     path.write_bytes(models[("fp16", "dynamic")])
     x = images((1, 7, 9, 3))
     np.testing.assert_array_equal(
-        tflite.TFLiteModel(str(path))(x), tflite.TFLiteModel(models[("fp16", "dynamic")])(x)
+        TFLiteModel(str(path))(x), TFLiteModel(models[("fp16", "dynamic")])(x)
     )
 
 
@@ -134,10 +137,10 @@ def test_conversion_errors(generator):
 
 @pytest.mark.parametrize("text,size", [("64", (64, 64)), ("48x96", (48, 96)), ("7X5", (7, 5))])
 def test_parse_size(text, size):
-    assert tflite.parse_size(text) == size
+    assert parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["", "0", "a", "4x", "1x2x3", "-3"])
 def test_parse_size_errors(text):
     with pytest.raises(ValueError, match="a size is"):
-        tflite.parse_size(text)
+        parse_size(text)

@@ -15,10 +15,10 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from esrgan_tf import lpips, niqe
 from esrgan_tf.data.imresize import imresize
 from esrgan_tf.inference import evaluation as evaluate_lib
-from esrgan_tf.inference.tiling import Tiling
+from esrgan_tf.inference.config import Tiling
+from esrgan_tf.metrics import lpips, niqe
 
 SCALE = 4
 KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")

@@ -14,12 +14,14 @@ from PIL import Image
 import pytest
 import skimage.data
 
-from esrgan_tf import metrics, niqe
 from esrgan_tf.data.imresize import imresize
+from esrgan_tf.formats import generators
+from esrgan_tf.formats.keras import h5_arrays
 from esrgan_tf.inference import interpolation as interp
 from esrgan_tf.inference import perception_distortion
-from esrgan_tf.inference.tiling import Tiling, tile_upscale
-from esrgan_tf.inference.weights import h5_arrays, load_generator
+from esrgan_tf.inference.config import Tiling
+from esrgan_tf.inference.tiling import tile_upscale
+from esrgan_tf.metrics import niqe, psnr_ssim
 from esrgan_tf.models.builders import built_generator
 
 
@@ -55,20 +57,20 @@ def assert_bitwise_equal(a, b):
 @pytest.mark.parametrize("alpha,source", [(0.0, 0), (1.0, 1)])
 def test_endpoints_reproduce_inputs_bitwise(pair, tmp_path, alpha, source, tiny_model):
     out = str(tmp_path / "out.weights.h5")
-    interp.interpolate_files(*pair, alpha, out, tiny_model)
+    interp.interpolate_files(*pair, alpha, out, tiny_model.architecture())
     assert_bitwise_equal(h5_arrays(out), h5_arrays(pair[source]))
 
 
 def test_negative_zero_survives_alpha_zero(pair, tmp_path, tiny_model):
     out = str(tmp_path / "out.weights.h5")
-    interp.interpolate_files(*pair, 0.0, out, tiny_model)
-    model, _ = load_generator(out, tiny_model)
+    interp.interpolate_files(*pair, 0.0, out, tiny_model.architecture())
+    model = generators.load(out, tiny_model.architecture()).model
     assert np.signbit(model.weights[0].numpy().flat[0])
 
 
 def test_alpha_0_3_is_the_formula(pair, tmp_path, tiny_model):
     out = str(tmp_path / "out.weights.h5")
-    interp.interpolate_files(*pair, 0.3, out, tiny_model)
+    interp.interpolate_files(*pair, 0.3, out, tiny_model.architecture())
     p, g, got = h5_arrays(pair[0]), h5_arrays(pair[1]), h5_arrays(out)
     assert got.keys() == p.keys() and len(got) == 42
     for key, value in got.items():
@@ -90,7 +92,7 @@ def test_interpolate_weights_in_memory_order(tiny_model):
 def test_alpha_outside_unit_interval(pair, tmp_path, alpha, tiny_model):
     out = tmp_path / "out.weights.h5"
     with pytest.raises(ValueError, match="alpha must be in"):
-        interp.interpolate_files(*pair, alpha, str(out), tiny_model)
+        interp.interpolate_files(*pair, alpha, str(out), tiny_model.architecture())
     with pytest.raises(ValueError, match="alpha must be in"):
         interp.interpolate_weights(make_model(tiny_model), make_model(tiny_model, seed=1), alpha)
     assert set(os.listdir(tmp_path)) == {"psnr.weights.h5", "gan.weights.h5"}
@@ -120,7 +122,7 @@ def test_mismatched_files_leave_no_output(tmp_path, other, tiny_model):
     gan = save(make_model(dataclasses.replace(tiny_model, **other)), tmp_path / "gan.weights.h5")
     out = tmp_path / "out.weights.h5"
     with pytest.raises(ValueError):
-        interp.interpolate_files(psnr, gan, 0.5, str(out), tiny_model)
+        interp.interpolate_files(psnr, gan, 0.5, str(out), tiny_model.architecture())
     assert set(os.listdir(tmp_path)) == {"psnr.weights.h5", "gan.weights.h5"}
 
 
@@ -135,7 +137,7 @@ def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model):
     alphas = (0.0, 0.5, 1.0)
     out = str(tmp_path / "strip.png")
     strip = interp.comparison_strip(
-        *pair, alphas, image, out, tiny_model, Tiling(tile=16, tile_pad=4)
+        *pair, alphas, image, out, tiny_model.architecture(), Tiling(tile=16, tile_pad=4)
     )
     gap = interp.STRIP_GAP
     assert strip.shape == (20 * 4, 3 * 24 * 4 + 2 * gap, 3)
@@ -143,7 +145,7 @@ def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model):
     assert np.all(strip[:, 96 : 96 + gap] == 255)
     lr = np.asarray(Image.open(image), np.float32) / 255.0
     for i, path in ((0, pair[0]), (2, pair[1])):
-        model, _ = load_generator(path, tiny_model)
+        model = generators.load(path, tiny_model.architecture()).model
         expected = np.floor(
             np.clip(tile_upscale(model, lr, 4, Tiling(tile=16, tile_pad=4)), 0, 1).astype(
                 np.float64
@@ -225,16 +227,17 @@ def test_sweep_writes_one_row_per_alpha_with_the_metrics_of_each_blend(
     alphas = (0.0, 0.5, 1.0)
     out = str(tmp_path / "sweep")
     rows, csv_path, png_path = interp.perception_distortion_files(
-        psnr, gan, alphas, val_dir, out, tiny_model, progress=False
+        psnr, gan, alphas, val_dir, out, tiny_model.architecture(), progress=False
     )
     assert "too small for NIQE" in caplog.text and "tiny" in caplog.text
     with open(csv_path, newline="", encoding="utf-8") as f:
         on_disk = list(csv.DictReader(f))
     assert [float(r["alpha"]) for r in on_disk] == list(alphas)
     assert list(on_disk[0]) == ["alpha", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "niqe"]
-    # Each blend recomputed here: the formula's weights, the whole LR, the metrics.
+    # Each blend recomputed here: the formula's weights, the whole LR, the psnr_ssim.
     lr = np.clip(imresize(hr, 0.25), 0, 1).astype(np.float32)
-    p, g = load_generator(psnr, tiny_model)[0], load_generator(gan, tiny_model)[0]
+    p = generators.load(psnr, tiny_model.architecture()).model
+    g = generators.load(gan, tiny_model.architecture()).model
     blend = built_generator(tiny_model)
     niqes = []
     for alpha, row in zip(alphas, on_disk):
@@ -243,8 +246,8 @@ def test_sweep_writes_one_row_per_alpha_with_the_metrics_of_each_blend(
         )
         sr = np.clip(np.asarray(blend(lr[None], training=False))[0], 0, 1)
         niqes.append(niqe.niqe(sr, crop_border=4))
-        assert float(row["psnr_y"]) == pytest.approx(metrics.psnr(sr, hr, 4), abs=1e-6)
-        assert float(row["ssim_y"]) == pytest.approx(metrics.ssim(sr, hr, 4), abs=1e-6)
+        assert float(row["psnr_y"]) == pytest.approx(psnr_ssim.psnr(sr, hr, 4), abs=1e-6)
+        assert float(row["ssim_y"]) == pytest.approx(psnr_ssim.ssim(sr, hr, 4), abs=1e-6)
         assert float(row["niqe"]) == pytest.approx(niqes[-1], abs=1e-4)
     assert len(set(np.round(niqes, 3))) == 3  # three different points
     assert rows[1]["niqe"] == pytest.approx(float(on_disk[1]["niqe"]), abs=0)
@@ -262,7 +265,7 @@ def test_sweep_without_matplotlib_still_writes_the_csv(
     monkeypatch.setattr(perception_distortion, "plot_available", lambda: False)
     out = tmp_path / "sweep"
     rows, csv_path, png_path = interp.perception_distortion_files(
-        psnr, gan, (0.0, 1.0), val_dir, str(out), tiny_model, progress=False
+        psnr, gan, (0.0, 1.0), val_dir, str(out), tiny_model.architecture(), progress=False
     )
     assert png_path is None and sorted(os.listdir(out)) == ["perception_distortion.csv"]
     assert len(rows) == 2 and os.path.getsize(csv_path) > 0
@@ -276,6 +279,12 @@ def test_sweep_of_tiny_images_only_is_a_clear_error(tmp_path, sweep_inputs, tiny
     write_photo(val_dir / "a.png", size=(44, 60))
     with pytest.raises(ValueError, match="no image in .* is big enough for NIQE"):
         interp.perception_distortion_files(
-            psnr, gan, (0.0,), str(val_dir), str(tmp_path / "o"), tiny_model, progress=False
+            psnr,
+            gan,
+            (0.0,),
+            str(val_dir),
+            str(tmp_path / "o"),
+            tiny_model.architecture(),
+            progress=False,
         )
     assert not os.path.exists(tmp_path / "o")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from esrgan_tf.inference import tiling, weights, zoo
+from esrgan_tf.formats import generators, zoo
+from esrgan_tf.inference import tiling
 
 try:
     zoo.models_dir()
@@ -35,7 +36,7 @@ def crop(name, y, x, h, w):
     ],
 )
 def test_tiled_equals_untiled_with_trained_weights(name, photo, box, pad):
-    model, _ = weights.load_generator(zoo.PREFIX + name)
+    model = generators.load(zoo.PREFIX + name).model
     assert tiling.context(model) == pad
     image = crop(photo, *box)
     untiled = np.clip(np.asarray(model(image[None]))[0], 0, 1)

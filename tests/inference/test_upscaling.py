@@ -13,7 +13,8 @@ from esrgan_tf.data import image_io
 from esrgan_tf.data.imresize import imresize
 from esrgan_tf.inference import tiling as tiling_lib
 from esrgan_tf.inference import upscaling as upscale
-from esrgan_tf.inference.tiling import Tiling, tile_upscale
+from esrgan_tf.inference.config import Tiling, UpscaleConfig
+from esrgan_tf.inference.tiling import tile_upscale
 
 
 def nearest(scale):
@@ -38,12 +39,12 @@ def upscaler(tmp_path, **kwargs):
     """An Upscaler of the nearest 'model' (x4), tiled into 8-px tiles with 2 px of context."""
     settings = dict(
         weights="unused",
-        inputs=("x",),
+        input=("x",),
         output_dir=str(tmp_path),
         progress=False,
         tiling=Tiling(tile=8, tile_pad=2),
     )
-    return upscale.Upscaler(upscale.UpscaleConfig(**{**settings, **kwargs}), nearest(4), 4)
+    return upscale.Upscaler(UpscaleConfig(**{**settings, **kwargs}), nearest(4), 4)
 
 
 def upscale_to_array(tmp_path, name, data, **kwargs):
@@ -143,9 +144,9 @@ def test_run_reports_bad_files_and_continues(tmp_path, capsys):
         (src / name).write_bytes(good)
     (src / "bad.png").write_bytes(b"not an image")
     # b.png's output would be the input b_x4.png: refused, that input untouched.
-    config = upscale.UpscaleConfig(
+    config = UpscaleConfig(
         weights="unused",
-        inputs=(str(src), str(tmp_path / "no*")),
+        input=(str(src), str(tmp_path / "no*")),
         output_dir=str(src),
         progress=False,
     )
@@ -165,9 +166,9 @@ def test_run_reports_bad_files_and_continues(tmp_path, capsys):
 
 
 def config(tmp_path, **kwargs):
-    return upscale.UpscaleConfig(
+    return UpscaleConfig(
         weights="unused",
-        inputs=(str(tmp_path / "in"),),
+        input=(str(tmp_path / "in"),),
         output_dir=str(tmp_path / "out"),
         progress=False,
         tiling=Tiling(tile_pad=0),
@@ -318,11 +319,14 @@ def test_bf16_inference_of_a_generator(tmp_path, tiny_model, make_generator):
     (tmp_path / "in" / "a.png").write_bytes(pil_bytes(rgb, "RGB"))
     weights = str(tmp_path / "g.weights.h5")
     model.save_weights(weights)
-    common = dict(weights=weights, inputs=(str(tmp_path / "in"),), model=tiny_model, progress=False)
-    fp32, _ = upscale.run(upscale.UpscaleConfig(output_dir=str(tmp_path / "a"), **common))
-    bf16, _ = upscale.run(
-        upscale.UpscaleConfig(output_dir=str(tmp_path / "b"), precision="bf16", **common)
+    common = dict(
+        weights=weights,
+        input=(str(tmp_path / "in"),),
+        architecture=tiny_model.architecture(),
+        progress=False,
     )
+    fp32, _ = upscale.run(UpscaleConfig(output_dir=str(tmp_path / "a"), **common))
+    bf16, _ = upscale.run(UpscaleConfig(output_dir=str(tmp_path / "b"), precision="bf16", **common))
     a = np.asarray(Image.open(fp32[0]), np.float64)
     b = np.asarray(Image.open(bf16[0]), np.float64)
     assert a.shape == b.shape and 0 < np.abs(a - b).mean() < 2.0  # bf16 differs, slightly
@@ -332,8 +336,8 @@ def test_seamless_output_tiles_without_seams(tiny_model, make_generator, tmp_pat
     model = make_generator(tiny_model, seed=3)
     texture = random_image(24, 20, seed=5)
     upscaler = upscale.Upscaler(
-        upscale.UpscaleConfig(
-            weights="unused", inputs=("x",), output_dir=str(tmp_path), seamless=True, progress=False
+        UpscaleConfig(
+            weights="unused", input=("x",), output_dir=str(tmp_path), seamless=True, progress=False
         ),
         model=model,
         scale=4,

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from esrgan_tf.data import inputs
 from esrgan_tf.inference import upscaling, video
-from esrgan_tf.inference.tiling import Tiling
+from esrgan_tf.inference.config import Tiling, UpscaleConfig
 
 av = pytest.importorskip("av")
 
@@ -66,9 +67,9 @@ def describe(path):
 
 
 def run(tmp_path, clip, **kwargs):
-    config = upscaling.UpscaleConfig(
+    config = UpscaleConfig(
         weights="unused",
-        inputs=(clip,),
+        input=(clip,),
         output_dir=str(tmp_path / "out"),
         progress=False,
         tiling=Tiling(tile_pad=0),
@@ -108,6 +109,6 @@ def test_an_interrupted_run_leaves_no_output(tmp_path, clip, monkeypatch):
 
 
 def test_video_files_in_folders_and_codecs():
-    assert video.is_video_file("a.MP4") and not video.is_video_file("a.png")
+    assert inputs.is_video_file("a.MP4") and not inputs.is_video_file("a.png")
     with pytest.raises(ValueError, match="codec must be one of"):
         video.upscale_video(lambda f: f, "x.mp4", "y.mp4", codec="h263")

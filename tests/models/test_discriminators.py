@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from esrgan_tf.models import UNetDiscriminatorSN, VGGStyleDiscriminator
+from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
 
 
 def vgg128_trainable_params():

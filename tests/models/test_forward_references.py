@@ -20,8 +20,9 @@ import keras
 import numpy as np
 import pytest
 
-from esrgan_tf.models import SRResNet, UNetDiscriminatorSN, VGGStyleDiscriminator
+from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
 from esrgan_tf.models.spectral_norm import SpectralNorm
+from esrgan_tf.models.srresnet import SRResNet
 
 KerasSpectralNormalization = keras.layers.SpectralNormalization
 

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from esrgan_tf.models import RRDBNet
-from esrgan_tf.models.rrdbnet import NearestUpsample, ResidualDenseBlock
+from esrgan_tf.models.rrdbnet import NearestUpsample, ResidualDenseBlock, RRDBNet
 
 # Two blocks, so that parameter counts check the repetition of the RRDBs too.
 SMALL = dict(num_feat=8, num_block=2, num_grow_ch=4)

@@ -5,13 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from esrgan_tf.models import (
-    RRDBNet,
-    SRResNet,
-    SRVGGNetCompact,
-    UNetDiscriminatorSN,
-    VGGStyleDiscriminator,
-)
+from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
+from esrgan_tf.models.rrdbnet import RRDBNet
+from esrgan_tf.models.srresnet import SRResNet
+from esrgan_tf.models.srvgg import SRVGGNetCompact
 
 CASES = [
     (lambda: RRDBNet(num_feat=8, num_block=2, num_grow_ch=4, scale=2), (1, 6, 5, 3)),

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from esrgan_tf.models import SRResNet
+from esrgan_tf.models.srresnet import SRResNet
 
 
 def conv_params(cin, cout, k):

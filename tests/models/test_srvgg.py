@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from esrgan_tf.config import ModelConfig
-from esrgan_tf.models import SRVGGNetCompact
 from esrgan_tf.models.builders import built_generator
-from esrgan_tf.models.srvgg import DepthToSpace
+from esrgan_tf.models.config import ModelConfig
+from esrgan_tf.models.srvgg import DepthToSpace, SRVGGNetCompact
 
 
 def conv_params(c_in, c_out):

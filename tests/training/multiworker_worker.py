@@ -18,9 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig  # noqa: E402
-from esrgan_tf.data.pipeline import TrainDataConfig  # noqa: E402
+from esrgan_tf.data.config import TrainDataConfig  # noqa: E402
+from esrgan_tf.models.config import ModelConfig  # noqa: E402
 from esrgan_tf.training import loop  # noqa: E402
+from esrgan_tf.training.config import LossConfig, TrainConfig  # noqa: E402
 
 
 def weights_hash(controller):
@@ -34,7 +35,7 @@ def weights_hash(controller):
 def main(workdir, shards, total_steps, out):
     config = TrainConfig(
         workdir=workdir,
-        data=TrainDataConfig(shards=shards, hr_size=32, batch_size=4, shuffle_buffer=8, seed=5),
+        input=TrainDataConfig(data=shards, hr_size=32, batch_size=4, shuffle_buffer=8, seed=5),
         model=ModelConfig(
             num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet", d_num_feat=4
         ),

@@ -9,11 +9,13 @@ import pytest
 from safetensors.numpy import save_file
 import tensorflow as tf
 
-from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig
-from esrgan_tf.data.pipeline import TrainDataConfig, train_dataset
-from esrgan_tf.inference import weights
+from esrgan_tf.data.config import TrainDataConfig
+from esrgan_tf.data.pipeline import train_dataset
+from esrgan_tf.formats import generators
 from esrgan_tf.models.builders import built_generator
+from esrgan_tf.models.config import ModelConfig
 from esrgan_tf.training import loop
+from esrgan_tf.training.config import LossConfig, TrainConfig
 
 NF, NB, GC = 8, 1, 4
 MODEL = ModelConfig(num_feat=NF, num_block=NB, num_grow_ch=GC, scale=4)
@@ -49,7 +51,7 @@ def test_fine_tune_pytorch_weights_on_degraded_data(shards, tmp_path):
     path = str(tmp_path / "tiny_x4.safetensors")
     save_file(basicsr_state_dict(), path)
     data = TrainDataConfig(
-        shards=shards,
+        data=shards,
         hr_size=80,
         batch_size=2,
         shuffle_buffer=4,
@@ -60,7 +62,7 @@ def test_fine_tune_pytorch_weights_on_degraded_data(shards, tmp_path):
     )
     config = TrainConfig(
         workdir=str(tmp_path / "run"),
-        data=data,
+        input=data,
         model=MODEL,
         loss=LossConfig(pixel_weight=1.0),
         init_checkpoint=path,
@@ -73,7 +75,7 @@ def test_fine_tune_pytorch_weights_on_degraded_data(shards, tmp_path):
         num_cpu_devices=2,
     )
     controller = loop.Controller(config)
-    imported, _ = weights.load_generator(path)  # checked against PyTorch's forward elsewhere
+    imported = generators.load(path).model  # checked against PyTorch's forward elsewhere
     x = tf.random.stateless_uniform([1, 12, 12, 3], [1, 2])
     expected = imported(x).numpy()
     # The run starts from the file: generator and EMA generator alike.
@@ -104,6 +106,6 @@ def test_init_checkpoint_of_another_architecture_is_a_clear_error(tmp_path):
     model = built_generator(ModelConfig(num_feat=16, num_block=1, num_grow_ch=4))
     before = [w.numpy() for w in model.weights]
     with pytest.raises(ValueError, match="holds RRDBNet x4 with num_feat=8, num_block=1"):
-        weights.load_generator_weights(model, path)
+        generators.load_into(model, path)
     for w, b in zip(model.weights, before):
         np.testing.assert_array_equal(w.numpy(), b)

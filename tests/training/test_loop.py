@@ -12,11 +12,13 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from esrgan_tf import losses, niqe
-from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig
+from esrgan_tf import losses
+from esrgan_tf.data.config import TrainDataConfig
 from esrgan_tf.data.imresize import imresize
-from esrgan_tf.data.pipeline import TrainDataConfig
+from esrgan_tf.metrics import niqe
+from esrgan_tf.models.config import ModelConfig
 from esrgan_tf.training import loop
+from esrgan_tf.training.config import LossConfig, TrainConfig
 from esrgan_tf.training.trainer import Trainer
 
 HR = 32
@@ -29,10 +31,10 @@ def shards(tiny_shards):
 
 
 def make_config(shards, workdir, **overrides):
-    data = TrainDataConfig(shards=str(shards), hr_size=HR, batch_size=4, shuffle_buffer=8, seed=3)
+    data = TrainDataConfig(data=str(shards), hr_size=HR, batch_size=4, shuffle_buffer=8, seed=3)
     base = dict(
         workdir=str(workdir),
-        data=data,
+        input=data,
         model=MODEL,
         total_steps=4,
         log_every=1,
@@ -316,7 +318,7 @@ def test_networks_that_update_state_in_training_stay_uncompiled(shards, tmp_path
         shards,
         tmp_path,
         model=model,
-        data=TrainDataConfig(shards=str(shards), hr_size=96, batch_size=2),
+        input=TrainDataConfig(data=str(shards), hr_size=96, batch_size=2),
         loss=LossConfig(gan_type="ragan"),
         jit_compile=True,
     )

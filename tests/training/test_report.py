@@ -1,7 +1,7 @@
 """Tests for esrgan_tf.training.report: the bicubic / PSNR / GAN table with its NIQE column.
 
 Stand-in stages (two seeded tiny generators) instead of training runs; the expected numbers
-are `esrgan_tf.niqe.niqe` and `esrgan_tf.metrics.psnr` recomputed here on their outputs.
+are `esrgan_tf.metrics.niqe.niqe` and `esrgan_tf.metrics.psnr` recomputed here on their outputs.
 """
 
 import json
@@ -11,11 +11,11 @@ import keras
 import numpy as np
 import skimage.data
 
-from esrgan_tf import metrics, niqe
-from esrgan_tf.config import TrainConfig
+from esrgan_tf.data.config import TrainDataConfig
 from esrgan_tf.data.imresize import imresize
-from esrgan_tf.data.pipeline import TrainDataConfig
+from esrgan_tf.metrics import niqe, psnr_ssim
 from esrgan_tf.training import report
+from esrgan_tf.training.config import TrainConfig
 
 # Big enough for NIQE at x4 (96x192 after the crop of 4), and one that is not.
 PHOTOS = {"big": ("astronaut", 40, 100, 108, 208), "tiny": ("chelsea", 60, 150, 44, 60)}
@@ -35,7 +35,7 @@ def test_table_has_a_niqe_column(tmp_path, tiny_model, make_generator):
     generators = {"psnr": make_generator(tiny_model, 1), "gan": make_generator(tiny_model, 2)}
     config = TrainConfig(
         workdir=str(tmp_path / "run"),
-        data=TrainDataConfig(shards="unused"),
+        input=TrainDataConfig(data="unused"),
         model=tiny_model,
         val_dir=str(val_dir),
     )
@@ -61,7 +61,7 @@ def test_table_has_a_niqe_column(tmp_path, tiny_model, make_generator):
     # The PSNR column still averages both images.
     tiny = hrs["tiny"][:44, :60].astype(np.float32) / 255
     tiny_bicubic = np.clip(imresize(np.clip(imresize(tiny, 0.25), 0, 1), 4.0), 0, 1)
-    both = [metrics.psnr(outputs["bicubic"], hr, 4), metrics.psnr(tiny_bicubic, tiny, 4)]
+    both = [psnr_ssim.psnr(outputs["bicubic"], hr, 4), psnr_ssim.psnr(tiny_bicubic, tiny, 4)]
     assert abs(rows["bicubic"]["psnr_y"] - np.mean(both)) < 1e-9
 
 
@@ -103,7 +103,7 @@ def test_report_lists_each_validation_photo_with_its_gain(tmp_path, tiny_model, 
     generator = make_generator(tiny_model, 1)  # untrained: far worse than bicubic
     config = TrainConfig(
         workdir=str(tmp_path / "run"),
-        data=TrainDataConfig(shards="unused"),
+        input=TrainDataConfig(data="unused"),
         model=tiny_model,
         val_dir=str(val_dir),
     )
@@ -113,8 +113,8 @@ def test_report_lists_each_validation_photo_with_its_gain(tmp_path, tiny_model, 
     for name, hr in hrs.items():
         hr = hr.astype(np.float32) / 255
         lr = np.clip(imresize(hr, 0.25), 0, 1).astype(np.float32)
-        bicubic = metrics.psnr(np.clip(imresize(lr, 4.0), 0, 1), hr, 4)
-        sr = metrics.psnr(np.clip(np.asarray(generator(lr[None]))[0], 0, 1), hr, 4)
+        bicubic = psnr_ssim.psnr(np.clip(imresize(lr, 4.0), 0, 1), hr, 4)
+        sr = psnr_ssim.psnr(np.clip(np.asarray(generator(lr[None]))[0], 0, 1), hr, 4)
         assert sr < bicubic
         assert abs(per_image["bicubic"][name]["psnr_y"] - bicubic) < 1e-9
         assert abs(per_image["psnr"][name]["psnr_y"] - sr) < 1e-9

@@ -17,10 +17,11 @@ import pytest
 import tensorflow as tf
 
 from esrgan_tf import losses
-from esrgan_tf.config import LossConfig, ModelConfig, TrainConfig
-from esrgan_tf.data.pipeline import TrainDataConfig
+from esrgan_tf.data.config import TrainDataConfig
+from esrgan_tf.models.config import ModelConfig
 from esrgan_tf.training import distribute
 from esrgan_tf.training import trainer as trainer_module
+from esrgan_tf.training.config import LossConfig, TrainConfig
 from esrgan_tf.training.trainer import Trainer
 
 BATCH = 2  # global batch: one example per replica on 2 replicas
@@ -95,7 +96,7 @@ def make_trainer(recipe, replicas, workdir):
     model, loss, hr = RECIPES[recipe]
     config = TrainConfig(
         workdir=str(workdir),
-        data=TrainDataConfig(shards="unused", hr_size=hr, batch_size=BATCH),
+        input=TrainDataConfig(data="unused", hr_size=hr, batch_size=BATCH),
         model=model,
         loss=loss,
         lr_g=1e-2,  # large, so that one update visibly changes the SR

@@ -1,5 +1,5 @@
 """Tests for esrgan_tf.training.validation: NIQE beside PSNR/SSIM, and validation images too
-small for it (no NaN scalar, one clear sentence). Golden values: `esrgan_tf.niqe.niqe` and
+small for it (no NaN scalar, one clear sentence). Golden values: `esrgan_tf.metrics.niqe.niqe` and
 `esrgan_tf.metrics` recomputed here on the generator's output."""
 
 import glob
@@ -9,9 +9,9 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from esrgan_tf import metrics, niqe
 from esrgan_tf.data.image_pairs import ImagePair
 from esrgan_tf.data.imresize import imresize
+from esrgan_tf.metrics import niqe, psnr_ssim
 from esrgan_tf.training import validation
 
 
@@ -44,7 +44,7 @@ def test_niqe_is_scored_beside_psnr_and_tiny_images_are_left_out(
     assert per_image["big"]["niqe"] == pytest.approx(niqe.niqe(sr, 4), abs=1e-9)
     assert per_image["tiny"]["niqe"] is None
     assert result["mean"]["niqe"] == per_image["big"]["niqe"]  # over the images that have it
-    psnrs = [metrics.psnr(result["outputs"][p.name], p.hr, 4) for p in (big, tiny)]
+    psnrs = [psnr_ssim.psnr(result["outputs"][p.name], p.hr, 4) for p in (big, tiny)]
     assert result["mean"]["psnr_y"] == pytest.approx(np.mean(psnrs), abs=1e-9)
     bicubic = validation.evaluate_bicubic([big], 4)["mean"]["niqe"]
     assert bicubic == pytest.approx(niqe.niqe(np.clip(imresize(big.lr, 4.0), 0, 1), 4), abs=1e-9)
