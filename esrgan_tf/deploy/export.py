@@ -223,13 +223,15 @@ def _publish(staging, output_dir, version):
     shutil.rmtree(staging)
 
 
-def export(config, generator=None, model_config=None):
+def export(config, generator=None, model_config=None, tolerances=None):
     """Writes, checks and publishes every artifact of `config`; returns the report.
 
     Args:
         config: an ExportConfig.
         generator, model_config: a built Keras generator and its architecture, instead of
             loading `config.weights` (tests, notebooks).
+        tolerances: {(kind, precision): Tolerance} to hold the artifacts to (None:
+            `TOLERANCES`).
     Raises:
         ExportParityError: an artifact is out of tolerance (with enforce_tolerances).
     """
@@ -296,7 +298,7 @@ def export(config, generator=None, model_config=None):
                 "size_bytes": _size_bytes(path),
                 **measure(fn, samples, references, scale, config.latency_runs),
             }
-            tolerance = TOLERANCES[(kind, precision)]
+            tolerance = (tolerances or TOLERANCES)[(kind, precision)]
             row["tolerance"] = dataclasses.asdict(tolerance)
             row["violations"] = tolerance.violations(row)
             failures.extend(f"{name}: {v}" for v in row["violations"])

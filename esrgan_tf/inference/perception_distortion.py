@@ -13,7 +13,6 @@ never needs it.
 """
 
 import csv
-import importlib.util
 import io
 
 from esrgan_tf import atomic
@@ -29,8 +28,12 @@ MATPLOTLIB_MISSING = (
 
 
 def plot_available():
-    """Whether matplotlib can be imported (without importing it)."""
-    return importlib.util.find_spec("matplotlib") is not None
+    """Whether matplotlib can be imported."""
+    try:
+        import matplotlib  # noqa: F401 -- optional: the plot's only dependency
+    except ImportError:
+        return False
+    return True
 
 
 def write_csv(path, rows):

@@ -40,7 +40,7 @@ by 0.73 on a photo with a flat region. This module therefore repeats BasicSR's f
 same ``scipy.ndimage.convolve`` (float64 inside, one rounding to float32); float32 variance, MSCN
 and AGGD moments (numpy's pairwise sums over the same 1-D arrays: the AGGD shape is the nearest
 point of a 0.001 grid, so a last-bit change can move it); and BasicSR's torch float32 ``imresize``
-down to the order in which it adds the 8 taps of each output pixel (``_halve``). The result equals
+down to the order in which it adds the 8 taps of each output pixel (``halve``). The result equals
 BasicSR 1.4.2's (torch 2.13, MKL's AVX2 kernels) to the last bit on scikit-image's photos (the
 59 golden cases of ``tests/test_niqe.py``). At the 1e-3 level BasicSR's own value depends on the
 machine: MKL's summation order depends on its kernel (chosen per CPU) and on memory alignment,
@@ -106,7 +106,7 @@ def fits(height, width, crop_border=0):
 
 
 @functools.cache
-def _pristine_model():
+def pristine_model():
     """(mu_p [1, 36], cov_p [36, 36], window [7, 7]) float64, read once from the package."""
     resource = importlib.resources.files("esrgan_tf.metrics").joinpath(_PARAMS_FILE)
     with resource.open("rb") as f, np.load(f) as params:
@@ -199,7 +199,7 @@ def _features(image, rows, cols, window):
     )
 
 
-def _halve(image):
+def halve(image):
     """MATLAB's imresize(image, 0.5) (bicubic, antialiased) of a float32 image, as BasicSR's.
 
     BasicSR 1.4.2 resizes in torch float32, rows then columns, each output pixel an 8-tap dot
@@ -280,10 +280,10 @@ def niqe(image, crop_border=0):
     # np.round is half to even, as BasicSR ("consistent with MATLAB" except on exact ties).
     y = np.round(y[: rows * _BLOCK, : cols * _BLOCK])
 
-    mu_p, cov_p, window = _pristine_model()
+    mu_p, cov_p, window = pristine_model()
     with np.errstate(divide="ignore", invalid="ignore"):
         scale_1 = _features(y, rows, cols, window)
-        y_half = _halve(y / np.float32(255)) * np.float32(255)
+        y_half = halve(y / np.float32(255)) * np.float32(255)
         scale_2 = _features(y_half, rows, cols, window)
     features = np.concatenate([scale_1, scale_2], axis=1)
 

@@ -3,7 +3,8 @@
 `Controller(config)` sets a stage up -- seeds, strategy, the input pipeline, the `Trainer`,
 the run's checkpoints (resuming from the workdir, else `init_checkpoint`), summaries and the
 validation set -- and `train()` runs steps until `total_steps` with, every so many steps,
-scalar summaries, a checkpoint and a validation. It stops loudly: a non-finite loss raises
+scalar summaries, a checkpoint and a validation, and after every step the caller's `actions`
+(as orbit.Controller's train actions). It stops loudly: a non-finite loss raises
 `TrainingDivergedError` without saving; SIGTERM saves and raises `TrainingInterrupted`.
 """
 
@@ -42,15 +43,22 @@ class TrainingInterrupted(RuntimeError):
 class Controller:
     """Runs one stage described by a `TrainConfig`; resumes from its workdir.
 
+    Args:
+        config: the stage's `TrainConfig`.
+        strategy: its `tf.distribute` strategy (None: from `config.num_cpu_devices` and
+            TF_CONFIG, `distribute.make_strategy`).
+        actions: callables `action(controller, logs)` run after every step, on every
+            worker, with that step's logs (e.g. a notebook's plot, a test's probe).
     Attributes:
         trainer: the stage's `Trainer` (networks, optimisers, step).
         checkpoints: its `RunCheckpoints`.
         restored_from: the checkpoint the run resumed from, or None for a new run.
     """
 
-    def __init__(self, config, strategy=None):
+    def __init__(self, config, strategy=None, actions=()):
         # ---------------------------------------------------------------- setup
         self.config = config
+        self.actions = tuple(actions)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(config.input.seed)
@@ -176,6 +184,8 @@ class Controller:
                     {k: f"{logs[k]:.4g}" for k in ("l_g_total", "l_d") if k in logs}
                 )
                 self._periodic_actions(step, end, logs)
+                for action in self.actions:
+                    action(self, logs)
             if stop:
                 checkpoint = self.save()
                 self._stop_requested = False

@@ -40,6 +40,8 @@ class Trainer:
         config: the stage.
         strategy: its `tf.distribute` strategy.
         num_workers: hosts of a multi-worker strategy; each feeds its local replicas.
+    Attributes:
+        compiled: the networks the step runs as XLA computations (with `jit_compile`).
     """
 
     def __init__(self, config, strategy, num_workers=1):
@@ -148,7 +150,8 @@ class Trainer:
     # -------------------------------------------------------------------- the step
     def _network_calls(self, jit_compile):
         """{name: callable} of the networks as the step calls them: each its own XLA
-        computation with `jit_compile` (TrainConfig), else the networks themselves.
+        computation with `jit_compile` (TrainConfig), else the networks themselves. Sets
+        `compiled`, the names of the compiled ones.
 
         A network that updates state in training stays uncompiled: batch norm's moving
         statistics (SRResNet, the VGG-style discriminator) and spectral norm's power
@@ -157,28 +160,31 @@ class Trainer:
         `strategy.run`. Under op determinism (`deterministic`), so do the VGG19 / ResNet50
         loss networks: XLA has no deterministic max-pooling gradient.
         """
+        self.compiled = []
 
-        def compiled(fn, network, trains):
+        def compiled(name, fn, network, trains):
             stateful = trains and bool(network.non_trainable_weights)
             if jit_compile and not stateful:
+                self.compiled.append(name)
                 return tf.function(fn, jit_compile=True)
             return fn
 
         calls = {
             "generator": compiled(
-                lambda x: self.generator(x, training=True), self.generator, trains=True
+                "generator", lambda x: self.generator(x, training=True), self.generator, True
             )
         }
         if self.discriminator is not None:
             calls["discriminator"] = compiled(
+                "discriminator",
                 lambda x, training=True: self.discriminator(x, training=training),
                 self.discriminator,
-                trains=True,
+                True,
             )
         for name in ("vgg", "resnet"):
             network = getattr(self, name)
             if network is not None and not _op_determinism():
-                calls[name] = compiled(lambda x, network=network: network(x), network, trains=False)
+                calls[name] = compiled(name, lambda x, network=network: network(x), network, False)
             elif network is not None:
                 calls[name] = network
         return calls

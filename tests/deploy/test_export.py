@@ -105,20 +105,21 @@ def test_second_export_is_the_next_version(exported, generator, tiny_model):
         export.export(config(out, version=2, tflite=()), generator, tiny_model)
 
 
-def test_out_of_tolerance_publishes_nothing(generator, tmp_path, monkeypatch, tiny_model):
+def test_out_of_tolerance_publishes_nothing(generator, tmp_path, tiny_model):
     strict = dict(export.TOLERANCES)
     strict[("tflite", "fp32")] = export.Tolerance(max_abs=0.0, min_psnr=1000.0)
-    monkeypatch.setattr(export, "TOLERANCES", strict)
     out = tmp_path / "strict"
     one = dict(tflite=("fp32",), tflite_shapes=("dynamic",))  # the failing one only
     with pytest.raises(export.ExportParityError, match="tflite fp32 dynamic: PSNR"):
-        export.export(config(out, **one), generator, tiny_model)
+        export.export(config(out, **one), generator, tiny_model, tolerances=strict)
     assert sorted(os.listdir(out)) == [".staging-v1"]  # no version dir: Serving sees nothing
     with open(out / ".staging-v1" / "reports" / "v1.json", encoding="utf-8") as f:
         rows = json.load(f)["artifacts"]
     assert any(r["violations"] for r in rows)
     # Without enforcement the same artifacts are published.
-    report = export.export(config(out, **one, enforce_tolerances=False), generator, tiny_model)
+    report = export.export(
+        config(out, **one, enforce_tolerances=False), generator, tiny_model, tolerances=strict
+    )
     assert report["version"] == 1 and sorted(os.listdir(out)) == ["1", "reports", "tflite"]
 
 

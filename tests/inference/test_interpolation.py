@@ -18,7 +18,6 @@ from esrgan_tf.data.imresize import imresize
 from esrgan_tf.formats import generators
 from esrgan_tf.formats.keras import h5_arrays
 from esrgan_tf.inference import interpolation as interp
-from esrgan_tf.inference import perception_distortion
 from esrgan_tf.inference.config import Tiling
 from esrgan_tf.inference.tiling import tile_upscale
 from esrgan_tf.metrics import niqe, psnr_ssim
@@ -262,7 +261,6 @@ def test_sweep_without_matplotlib_still_writes_the_csv(
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
-    monkeypatch.setattr(perception_distortion, "plot_available", lambda: False)
     out = tmp_path / "sweep"
     rows, csv_path, png_path = interp.perception_distortion_files(
         psnr, gan, (0.0, 1.0), val_dir, str(out), tiny_model.architecture(), progress=False

@@ -87,7 +87,7 @@ def test_pristine_model_is_basicsr_file():
     resource = importlib.resources.files("esrgan_tf.metrics").joinpath("niqe_pris_params.npz")
     digest = hashlib.sha256(resource.read_bytes()).hexdigest()
     assert digest == GOLDEN["provenance"]["niqe_pris_params_npz_sha256"]
-    mu, cov, window = niqe._pristine_model()
+    mu, cov, window = niqe.pristine_model()
     assert (mu.shape, cov.shape, window.shape) == ((1, 36), (36, 36), (7, 7))
     assert mu.dtype == cov.dtype == window.dtype == np.float64
     np.testing.assert_array_equal(cov, cov.T)
@@ -99,13 +99,13 @@ def test_window_is_fspecial_gaussian_7_sigma_7_over_6():
     # divided by its sum.
     x = np.arange(-3, 4, dtype=np.float64)
     g = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * (7 / 6) ** 2))
-    np.testing.assert_allclose(niqe._pristine_model()[2], g / g.sum(), rtol=0, atol=1e-16)
+    np.testing.assert_allclose(niqe.pristine_model()[2], g / g.sum(), rtol=0, atol=1e-16)
 
 
 def test_halving_is_matlab_imresize():
     """The float32 bicubic /2 of the second scale is MATLAB's imresize (the float64 one)."""
     image = skimage.data.camera()[:192, 5:293].astype(np.float32) / np.float32(255)
-    halved = niqe._halve(image)
+    halved = niqe.halve(image)
     assert halved.shape == (96, 144) and halved.dtype == np.float32
     np.testing.assert_allclose(halved, imresize(image.astype(np.float64), 0.5), atol=1e-6)
 

@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 
 from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
-from esrgan_tf.models.spectral_norm import SpectralNorm
 from esrgan_tf.models.srresnet import SRResNet
 
 KerasSpectralNormalization = keras.layers.SpectralNormalization
@@ -318,22 +317,11 @@ def stored_u(layer):
     return layer.u.numpy()
 
 
-# "as_is": the U-Net as it is built today. "with_SpectralNorm": built with esrgan_tf's
-# SpectralNorm in place of keras.layers.SpectralNormalization, i.e. what the model computes
-# once it uses SpectralNorm; afterwards the swap is a no-op and the case a duplicate.
-WRAPPERS = ["as_is"]
-
-
-def make_unet(wrapper, monkeypatch, seed=0):
+def make_unet(seed=0):
     """A tiny U-Net with random weights; its SN convs' raw W and starting u (float64)."""
-    if wrapper == "with_SpectralNorm":
-        monkeypatch.setattr(keras.layers, "SpectralNormalization", SpectralNorm)
     model = UNetDiscriminatorSN(num_feat=4)
     x = np.random.default_rng(1).random((2, 16, 24, 3))
     model(x.astype(np.float32))
-    monkeypatch.undo()
-    if wrapper == "with_SpectralNorm":
-        assert all(isinstance(getattr(model, name), SpectralNorm) for name in SN_CONVS)
     randomize(model, seed)
     rng = np.random.default_rng(seed + 1)
     start = {}
@@ -355,9 +343,8 @@ def unet_params(model, sn_weights):
     }
 
 
-@pytest.mark.parametrize("wrapper", WRAPPERS)
-def test_unet_discriminator_matches_numpy(wrapper, monkeypatch):
-    model, x, start = make_unet(wrapper, monkeypatch)
+def test_unet_discriminator_matches_numpy():
+    model, x, start = make_unet()
     # A training call: one power iteration per SN conv from the stored u, then W / sigma.
     trained = model(x.astype(np.float32), training=True).numpy()
     sn_weights = {}
@@ -603,10 +590,9 @@ def test_vgg_discriminator_matches_torch(case):
     assert_close(model(x.astype(np.float32), training=False), expected)
 
 
-@pytest.mark.parametrize("wrapper", WRAPPERS)
-def test_unet_discriminator_matches_torch(wrapper, monkeypatch):
+def test_unet_discriminator_matches_torch():
     torch = torch_lib()
-    model, x, start = make_unet(wrapper, monkeypatch)
+    model, x, start = make_unet()
     net = torch_unet(torch, unet_params(model, {}), start)
     net.train()  # one power iteration per SN conv, as a training step's forward
     with torch.no_grad():

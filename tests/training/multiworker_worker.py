@@ -2,16 +2,16 @@
 
   TF_CONFIG='{"cluster": ...}' python tests/training/multiworker_worker.py WORKDIR SHARDS STEPS OUT
 
-Trains the tiny ESRGAN stage of the test one step at a time through `esrgan_tf.training.loop`
-and writes OUT (JSON): the step it resumed from, a hash of every model variable after each
-step, its logs and how it ended. Each step's progress is also appended to OUT + ".steps" so
-the test can signal a worker mid-run. Not collected by pytest (no test_ prefix).
+Trains the tiny ESRGAN stage of the test through `esrgan_tf.training.loop` and writes OUT
+(JSON): the step it resumed from, a hash of every model variable after each step (an action of
+the Controller), its logs and how it ended. Each step's progress is also appended to
+OUT + ".steps" so the test can signal a worker mid-run. Not collected by pytest (no test_
+prefix).
 """
 
 import hashlib
 import json
 import os
-import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -46,27 +46,25 @@ def main(workdir, shards, total_steps, out):
         lr_g=1e-3,
         deterministic=True,
     )
-    controller = loop.Controller(config)
-    # train() handles SIGTERM while it runs; between its calls here, too.
-    signal.signal(signal.SIGTERM, controller._request_stop)  # pylint: disable=protected-access
-    report = {
-        "chief": controller.chief,
-        "replicas": controller.trainer.num_replicas,
-        "start_step": controller.step,
-        "restored_hash": weights_hash(controller),
-        "hashes": [],
-        "ended": "done",
-    }
+    report = {"hashes": [], "ended": "done"}
+
+    def record(controller, logs):  # after every step
+        report["hashes"].append(weights_hash(controller))
+        report["logs"] = logs
+        with open(out + ".steps", "a", encoding="utf-8") as f:
+            f.write(f"{controller.step}\n")
+
+    controller = loop.Controller(config, actions=[record])
+    report.update(
+        chief=controller.chief,
+        replicas=controller.trainer.num_replicas,
+        start_step=controller.step,
+        restored_hash=weights_hash(controller),
+    )
     try:
-        while controller.step < config.total_steps:
-            logs = controller.train(num_steps=1)
-            report["hashes"].append(weights_hash(controller))
-            report["logs"] = logs
-            with open(out + ".steps", "a", encoding="utf-8") as f:
-                f.write(f"{controller.step}\n")
+        controller.train()
     except loop.TrainingInterrupted as e:
         report["ended"] = str(e)
-        report["hashes"].append(weights_hash(controller))
     report["final_step"] = controller.step
     with open(out, "w", encoding="utf-8") as f:
         json.dump(report, f)

@@ -106,10 +106,14 @@ def make_trainer(recipe, replicas, workdir):
 
 
 def adam_slots(optimizer, variables):
-    index = optimizer._get_variable_index  # Keras 3 Adam: one momentum, one velocity each
-    return [optimizer._momentums[index(v)].numpy() for v in variables] + [
-        optimizer._velocities[index(v)].numpy() for v in variables
-    ]
+    """Adam's momentum of every variable, then its velocity (Keras 3 names them
+    "<variable>_momentum" and "<variable>_velocity", in the order the optimiser was built)."""
+    slots = {
+        kind: [v.numpy() for v in optimizer.variables if v.name.endswith(f"_{kind}")]
+        for kind in ("momentum", "velocity")
+    }
+    assert len(slots["momentum"]) == len(slots["velocity"]) == len(variables)
+    return slots["momentum"] + slots["velocity"]
 
 
 def batch(hr_size):
