@@ -8,21 +8,14 @@ PSNR/SSIM, NIQE, and LPIPS when its backbone weights are given. Thin driver: fla
 there). Weights: any form `upscale` takes, an exported SavedModel included.
 """
 
-from absl import flags
-
 from esrgan_tf import cli
 from esrgan_tf.inference.config import EvaluateConfig
 
 
 def main(config):
-    # The libraries load TensorFlow: imported once the flags are parsed (a quick --help).
+    # The library loads TensorFlow: imported once the flags are parsed (a quick --help).
     from esrgan_tf.inference import evaluation
-    from esrgan_tf.metrics import lpips
 
-    if flags.FLAGS["lpips_net"].present and not config.lpips_weights:
-        raise FileNotFoundError(
-            f"--lpips_net without --lpips_weights. {lpips.backbone_help(config.lpips_net)}"
-        )
     evaluation.run(config)
 
 

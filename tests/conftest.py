@@ -139,7 +139,7 @@ def tiny_shards(tmp_path_factory):
 
 
 # torchvision 0.28's AlexNet.features convs, {index: (out, in, kernel)}: the keys and shapes of
-# alexnet-owt-7be5be79.pth that LPIPS reads (tests/test_lpips.py checks them against torch).
+# alexnet-owt-7be5be79.pth that LPIPS reads (tests/metrics/test_lpips.py checks them against torch).
 _ALEXNET_CONVS = {
     0: (64, 3, 11),
     3: (192, 64, 5),
@@ -167,13 +167,54 @@ def lpips_backbone(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------------------
+# Exports
+# ---------------------------------------------------------------------------------------
+
+# The export of the tiny generator (seed 4) that the export and deployment-guide tests share:
+# fp32 and int8 TFLite at 16x16 and dynamic, and the SavedModel. Read it, never change it
+# (copy it first: `shutil.copytree`).
+TINY_EXPORT = dict(
+    weights="tiny.weights.h5",
+    tflite=("fp32", "int8"),
+    input_size=(16, 16),
+    num_calibration=4,
+    latency_runs=1,
+    progress=False,
+)
+
+
+def _export_config(output_dir, **kwargs):
+    from esrgan_tf.deploy.config import ExportConfig  # pylint: disable=import-outside-toplevel
+
+    return ExportConfig(**{**TINY_EXPORT, "output_dir": str(output_dir), **kwargs})
+
+
+@pytest.fixture(scope="session")
+def export_config():
+    """f(output_dir, **fields) -> the ExportConfig of the shared tiny export, changed."""
+    return _export_config
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory):
+    """(Serving base path, export report, the generator) of the shared tiny export."""
+    from esrgan_tf.deploy import export  # pylint: disable=import-outside-toplevel
+
+    generator = _make_generator(TINY, seed=4)
+    out = tmp_path_factory.mktemp("export") / "tiny"
+    report = export.export(_export_config(out), generator, TINY)
+    return out, report, generator
+
+
+# ---------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------
 
 
 def _run_command(module, *args, cwd=ROOT, timeout=600, env=None):
-    """`python -m <module> args...` from `cwd` (the repository root by default), quiet TF;
-    returns the CompletedProcess (text stdout/stderr)."""
+    """`python -m <module> args...` from `cwd` (the repository root by default), quiet TF
+    (an `env` value of None unsets that variable); returns the CompletedProcess (text
+    stdout/stderr)."""
     environment = {
         **os.environ,
         "PYTHONPATH": ROOT,
@@ -181,6 +222,7 @@ def _run_command(module, *args, cwd=ROOT, timeout=600, env=None):
         "CUDA_VISIBLE_DEVICES": "",
         **(env or {}),
     }
+    environment = {k: v for k, v in environment.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
         cwd=cwd,
@@ -194,5 +236,6 @@ def _run_command(module, *args, cwd=ROOT, timeout=600, env=None):
 
 @pytest.fixture(scope="session")
 def run_command():
-    """f(module, *args, cwd=ROOT, timeout=600, env=None) -> CompletedProcess."""
+    """f(module, *args, cwd=ROOT, timeout=600, env=None) -> CompletedProcess (env: extra
+    variables, None unsets one)."""
     return _run_command

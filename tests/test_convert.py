@@ -3,12 +3,16 @@
 import os
 
 import numpy as np
+import pytest
 from safetensors.numpy import save_file
 
+from esrgan_tf import cli, convert
 from esrgan_tf.formats import pytorch
+from esrgan_tf.formats.config import ConvertConfig
 from esrgan_tf.models.builders import built_generator
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path, tiny_model, run_command):
     # The input is made from a Keras model through the library's key table: this tests
     # the command's wiring (the key mapping is tested against hand-made tables in
@@ -39,14 +43,9 @@ def test_cli_end_to_end(tmp_path, tiny_model, run_command):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_cli_bad_input_is_a_clean_error(tmp_path, run_command):
+def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(os.urandom(64))
-    result = run_command(
-        "esrgan_tf.convert",
-        f"--input={tmp_path / 'bad.safetensors'}",
-        f"--output={tmp_path / 'o.weights.h5'}",
-    )
-    assert result.returncode == 1
-    assert "bad.safetensors" in result.stderr
-    assert "Traceback" not in result.stderr
+    args = [f"--input={tmp_path / 'bad.safetensors'}", f"--output={tmp_path / 'o.weights.h5'}"]
+    with pytest.raises(ValueError, match="bad.safetensors"):
+        convert.main(cli.parse(ConvertConfig, args))
     assert sorted(os.listdir(tmp_path)) == ["bad.safetensors"]

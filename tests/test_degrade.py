@@ -4,6 +4,7 @@ panels, nearest-upscaled LR panels, the per-sample descriptions, and skipped inp
 import os
 
 import numpy as np
+import pytest
 import skimage.data
 import tensorflow as tf
 
@@ -12,6 +13,7 @@ from esrgan_tf.data import degradation_grid, degradations, image_io
 CROP, SAMPLES, GAP = 80, 2, degradation_grid.GAP
 
 
+@pytest.mark.slow
 def test_grid_of_degraded_samples(tmp_path, run_command):
     photos = {
         "astronaut.png": skimage.data.astronaut()[100:220, 150:300],

@@ -3,7 +3,13 @@
 import json
 import os
 
+import pytest
 
+from esrgan_tf import cli, export
+from esrgan_tf.deploy.config import ExportConfig
+
+
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     weights = tmp_path / "tiny.weights.h5"
     make_generator(tiny_model, seed=4).save_weights(str(weights))
@@ -25,7 +31,13 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
     assert os.path.isfile(tmp_path / "out" / "tflite" / "v1" / "fp16_dynamic.tflite")
     with open(tmp_path / "out" / "1" / "assets.extra" / "esrgan_tf.json", encoding="utf-8") as f:
         assert json.load(f)["model"]["num_feat"] == 8
+
+
+def test_weights_of_another_architecture_are_a_clear_error(tmp_path, tiny_model, make_generator):
+    weights = tmp_path / "tiny.weights.h5"
+    make_generator(tiny_model, seed=4).save_weights(str(weights))
     # The architecture flags are needed: a 23-block default does not fit these weights.
-    proc = run_command("esrgan_tf.export", *args[:2], "--tflite=")
-    assert proc.returncode == 1 and "different architecture" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    config = cli.parse(ExportConfig, [f"--weights={weights}", f"--output_dir={tmp_path / 'o'}"])
+    with pytest.raises(ValueError, match="different architecture"):
+        export.main(config)
+    assert not os.path.exists(tmp_path / "o")

@@ -1,3 +1,9 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
 from esrgan_tf import hardware
 
 AVX2_MACHINE = frozenset("fpu sse2 avx avx2 fma f16c".split())
@@ -35,3 +41,33 @@ def test_native_half_precisions_per_device():
     assert hardware.native_half_precisions(avx2, [(8, 0), (9, 0)]) == ("bf16", "fp16")
     assert hardware.native_half_precisions(sapphire, [(6, 1)]) == ()
     assert hardware.native_half_precisions(avx2, [(8, 6), (7, 0)]) == ("fp16",)
+
+
+_ONEDNN_PROBE = """
+import os, sys
+from esrgan_tf import hardware
+print(hardware.prefer_onednn(), os.environ.get(hardware.ONEDNN_ENV), hardware.onednn())
+sys.modules["tensorflow"] = sys  # as if TensorFlow were loaded: too late to change it
+print(hardware.prefer_onednn())
+"""
+
+
+@pytest.mark.parametrize("given,first", [(None, "True 1 None"), ("0", "True 0 None")])
+def test_training_prefers_onednn_unless_the_user_says_otherwise(given, first, repo_root):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if given is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = given
+    proc = subprocess.run(
+        [sys.executable, "-c", _ONEDNN_PROBE],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": repo_root, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        cwd=repo_root,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, after = proc.stdout.split("\n")[:2]
+    # Set before TensorFlow loads (onednn() cannot tell yet: None), unless the user set it;
+    # afterwards it changes nothing.
+    assert before == first and after == "False"

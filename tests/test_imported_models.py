@@ -69,6 +69,7 @@ def test_interpolate_takes_imported_models(tmp_path, compact):
         np.testing.assert_allclose(m.numpy(), 0.75 * a.numpy(), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_export_makes_every_artifact_of_the_imported_model(tmp_path, compact):
     report = export.export(
         ExportConfig(

@@ -462,6 +462,7 @@ _DISTRIBUTED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_global_means_make_replicas_match_one_big_batch():
     env = {
         **os.environ,

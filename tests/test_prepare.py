@@ -1,11 +1,13 @@
-"""`python -m esrgan_tf.prepare` end to end: exit statuses, spawned workers, determinism."""
+"""`python -m esrgan_tf.prepare`: its errors, and end to end with spawned workers, determinism."""
 
 import glob
 import os
 
 import numpy as np
 from PIL import Image
+import pytest
 
+from esrgan_tf import cli, prepare
 from esrgan_tf.data import preparation
 from esrgan_tf.data.config import PrepareConfig
 
@@ -23,27 +25,29 @@ def _shard_bytes(output_dir):
     }
 
 
-def test_cli_exit_statuses_workers_and_determinism(tmp_path, run_command):
+def test_errors_name_what_is_wrong(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "text.png").write_bytes(b"not an image")
     _noise_png(str(tmp_path / "bad" / "small.png"), (8, 8, 3), seed=0)
-    run = run_command(
-        "esrgan_tf.prepare", f"--input_dirs={tmp_path / 'bad'}", f"--output_dir={tmp_path / 'out'}"
-    )
-    assert run.returncode == 1, run.stderr
-    assert "nothing usable" in run.stderr and "too small" in run.stderr
-    assert "Traceback" not in run.stderr
-
+    main = prepare.main
+    with pytest.raises(preparation.PrepareError, match="nothing usable") as err:
+        main(cli.parse(PrepareConfig, [f"--input_dirs={tmp_path / 'bad'}", "--output_dir=o"]))
+    assert "too small" in str(err.value)
     (tmp_path / "a_file").write_bytes(b"")
+    _noise_png(str(tmp_path / "good" / "00.png"), (48, 64, 3), seed=0)
+    with pytest.raises(preparation.PrepareError, match="cannot write to output folder"):
+        main(
+            cli.parse(
+                PrepareConfig,
+                [f"--input_dirs={tmp_path / 'good'}", f"--output_dir={tmp_path / 'a_file'}"],
+            )
+        )
+
+
+@pytest.mark.slow
+def test_cli_spawned_workers_and_determinism(tmp_path, run_command):
     for i in range(2):
         _noise_png(str(tmp_path / "good" / f"{i:02d}.png"), (48, 64, 3), seed=i)
-    run = run_command(
-        "esrgan_tf.prepare",
-        f"--input_dirs={tmp_path / 'good'}",
-        f"--output_dir={tmp_path / 'a_file'}",
-    )
-    assert run.returncode == 1, run.stderr
-    assert "cannot write to output folder" in run.stderr
 
     # The real path: spawned workers re-import the command module as __mp_main__. Another
     # process with another string-hash seed must still write the same bytes as this one

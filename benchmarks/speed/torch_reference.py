@@ -5,7 +5,7 @@
       --output=benchmarks/results/torch_reference.json
 
 PyTorch modules written here from the papers (they are also the parity references of
-tests/inference/test_state_dicts_torch.py): ESRGAN's RRDBNet (§3.1, Fig. 4; the original
+tests/formats/test_pytorch_torch.py): ESRGAN's RRDBNet (§3.1, Fig. 4; the original
 release's module names), ESRGAN's VGG-style 128-px discriminator (BasicSR's
 VGGStyleDiscriminator layout) and VGG19 up to conv5_4 before its ReLU (ESRGAN §3.3), with
 PyTorch's default initialisation (the cost does not depend on the values). Timed:

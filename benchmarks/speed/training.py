@@ -237,6 +237,13 @@ def markdown(report):
     )
 
 
+def mixed_precisions(text, native):
+    """The --mixed_precision values of the comma-separated `text`; "auto" is float32 ("none")
+    and each of the `native` half precisions (`hardware.native_half_precisions`)."""
+    precisions = [p for p in text.split(",") if p]
+    return ["none", *native] if precisions == ["auto"] else precisions
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--stages", default=",".join(STAGES))
@@ -265,9 +272,7 @@ def main(argv=None):
     parser.add_argument("--output", default="benchmarks/results/training.json")
     args = parser.parse_args(argv)
     stages = [s for s in args.stages.split(",") if s]
-    precisions = [p for p in args.mixed_precision.split(",") if p]
-    if precisions == ["auto"]:
-        precisions = ["none", *hardware.native_half_precisions()]
+    precisions = mixed_precisions(args.mixed_precision, hardware.native_half_precisions())
     jits = [j for j in args.jit_compile.split(",") if j]
     if set(stages) - set(STAGES) or set(precisions) - set(PRECISIONS):
         parser.error(f"--stages from {STAGES}, --mixed_precision from {PRECISIONS} or auto alone")

@@ -75,19 +75,9 @@ class Tolerance:
 
 
 # Float artifacts compute the same function: only round-off may differ. Reduced precision
-# and quantisation get PSNR floors (vs the Keras output) under the lowest they measured on
-# the skimage samples (LR 64x64) with
-#   - the real trained Real-ESRGAN x4plus (zoo:realesrgan-x4plus), 2026-12-01, AVX2:
-#     SavedModel fp16 64.8 dB | bf16 50.2 dB
-#     TFLite fp32 max |diff| 1.4e-5 | fp16 81.4 dB | dynamic_int8 35.9 dB | int8 30.0 dB
-#     (PSNR-Y against the HR photos: 27.94 float, 27.91 dynamic_int8, 27.62 int8);
-#   - the quickstart PSNR and GAN models and a random-init RRDBNet x4, 2026-11-24:
-#     SavedModel fp32 max |diff| 0 | fp16 71-74 dB | bf16 58 dB
-#     TFLite fp32 max |diff| 1.3e-6 | fp16 83-87 dB | dynamic_int8 53-54 dB | int8 40-50 dB
-# Trained weights have wider activation ranges than small or random models, so the int8
-# floors come from x4plus, about 3 dB under it (the earlier 40 / 32 dB refused its export).
-# Reproduce: python -m esrgan_tf.export --weights=... --enforce_tolerances=false. Re-measure
-# with your own trained model before relying on the int8 floors.
+# and quantisation get PSNR floors (vs the Keras output) a little under the lowest measured on
+# trained and random models; the measurements and how to repeat them: docs/deployment.md
+# "Tolerances".
 TOLERANCES = {
     ("saved_model", "fp32"): Tolerance(max_abs=1e-5),
     ("saved_model", "fp16"): Tolerance(min_psnr=55.0),

@@ -197,7 +197,9 @@ class EvaluateConfig:
         "vgg16-397923af.pth, or an .npz made by esrgan_tf.metrics.lpips.convert_weights); "
         "'' = no LPIPS.",
     )
-    lpips_net: str = option("alex", "LPIPS backbone of --lpips_weights.", choices=LPIPS_NETS)
+    lpips_net: str = option(
+        "", "LPIPS backbone of --lpips_weights ('' = alex).", choices=("", *LPIPS_NETS)
+    )
     runtime: str = runtime_option()
 
     def __post_init__(self):
@@ -210,7 +212,7 @@ class EvaluateConfig:
                 f"--lr_dirs has {len(self.lr_dirs)} entries for {len(self.datasets)} "
                 "--datasets; give one per dataset ('' for bicubic LR)"
             )
-        check_choice("--lpips_net", self.lpips_net, LPIPS_NETS)
+        check_choice("--lpips_net", self.lpips_net, ("", *LPIPS_NETS))
         check_choice("--runtime", self.runtime, RUNTIMES)
 
 

@@ -187,9 +187,10 @@ def run(config):
     """Load the generator of `config` and evaluate it on its datasets."""
     datasets = name_datasets(config.datasets, config.lr_dirs)
     # Before the generator: a wrong LPIPS file fails in a second, not after a model load.
-    lpips_model = (
-        load_lpips(config.lpips_net, config.lpips_weights) if config.lpips_weights else None
-    )
+    net = config.lpips_net or "alex"
+    if config.lpips_net and not config.lpips_weights:
+        raise FileNotFoundError(f"--lpips_net without --lpips_weights. {lpips.backbone_help(net)}")
+    lpips_model = load_lpips(net, config.lpips_weights) if config.lpips_weights else None
     loaded = generators.load(
         config.weights, config.architecture, config.use_ema, allow_saved_model=True
     )

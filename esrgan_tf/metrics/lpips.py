@@ -29,8 +29,8 @@ after which LPIPS runs without torch. ``.safetensors`` copies are read as well.
 
 Precision. On torchvision-structured random backbones with the real lin weights, the distances
 equal those of ``lpips.LPIPS`` 0.1.4 over torchvision 0.29.1's ``alexnet()`` / ``vgg16()``
-(torch 2.14.1, CPU) to 1.5e-8, at 64x64 and 97x97 (``tests/test_lpips.py`` repeats this against
-the package, or a PyTorch transcription, when torch is installed). Not checked here: the
+(torch 2.14.1, CPU) to 1.5e-8, at 64x64 and 97x97 (``tests/metrics/test_lpips.py`` repeats this
+against the package, or a PyTorch transcription, when torch is installed). Not checked here: the
 ImageNet weights themselves, which cannot be downloaded on the machines this was written on.
 
 Minimum size: AlexNet needs images of at least 31x31 (its 11x11 stride-4 conv and two 3x3

@@ -42,15 +42,13 @@ and AGGD moments (numpy's pairwise sums over the same 1-D arrays: the AGGD shape
 point of a 0.001 grid, so a last-bit change can move it); and BasicSR's torch float32 ``imresize``
 down to the order in which it adds the 8 taps of each output pixel (``halve``). The result equals
 BasicSR 1.4.2's (torch 2.13, MKL's AVX2 kernels) to the last bit on scikit-image's photos (the
-59 golden cases of ``tests/test_niqe.py``). At the 1e-3 level BasicSR's own value depends on the
-machine: MKL's summation order depends on its kernel (chosen per CPU) and on memory alignment,
-and summing the taps left to right instead moves some photos by up to 3.1e-3 (a float64
-``imresize`` such as ``data.imresize``: up to 3.9e-3).
+59 golden cases of ``tests/metrics/test_niqe.py``). At the 1e-3 level BasicSR's own value
+depends on the machine: MKL's summation order depends on its kernel (chosen per CPU) and on
+memory alignment, and summing the taps left to right instead moves some photos by up to
+3.1e-3 (a float64 ``imresize`` such as ``data.imresize``: up to 3.9e-3).
 
 Speed: the AGGD shape grid is computed once (``_shape_grid``), not in each of the 250 fits of a
-512x512 image as BasicSR does. NIQE of a 512x512 RGB image takes 0.07 s (median of 10, one
-thread) on an AMD EPYC without AVX-512, shared with another test suite; BasicSR 1.4.2 took
-0.24 s there at the same time.
+512x512 image as BasicSR does (timings: docs/metrics.md).
 """
 
 import functools

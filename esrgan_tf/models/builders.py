@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from esrgan_tf.models import rrdbnet, srresnet, srvgg
-from esrgan_tf.models.config import PRECISIONS
+from esrgan_tf.models.config import PRECISIONS, ModelConfig
 from esrgan_tf.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
 from esrgan_tf.models.rrdbnet import RRDBNet
 from esrgan_tf.models.srresnet import SRResNet
@@ -67,14 +67,13 @@ def build_generator(model_config, dtype_policy=None):
 
 def descriptor(model_config):
     """The `Descriptor` of the generator of `model_config` (without building it)."""
-    c = model_config
-    if c.generator == "rrdbnet":
-        return rrdbnet.describe(c.num_feat, c.num_block, c.num_grow_ch, c.scale, c.unshuffle)
-    if c.generator == "srvgg":
-        return srvgg.describe(c.num_feat, c.num_conv, c.scale)
-    if c.generator == "srresnet":
-        return srresnet.describe(c.num_feat, c.num_block, c.scale, c.use_bn)
-    raise ValueError(f"unknown generator {c.generator!r}; use 'rrdbnet', 'srresnet' or 'srvgg'")
+    describe = {
+        "rrdbnet": rrdbnet.describe,
+        "srvgg": srvgg.describe,
+        "srresnet": srresnet.describe,
+    }[model_config.generator]
+    # Only the generator's fields: the discriminator's are no part of what runs it.
+    return describe(ModelConfig(**model_config.architecture()))
 
 
 def build_discriminator(model_config, hr_size, dtype_policy=None):

@@ -15,6 +15,8 @@ from esrgan_tf.models.config import PRECISIONS, ModelConfig
 
 # What can execute a generator's forward pass (`esrgan_tf.inference.runtimes`).
 RUNTIMES = ("tf", "xla", "tflite")
+# ModelConfig.generator -> the class.
+ARCHITECTURES = {"rrdbnet": "RRDBNet", "srresnet": "SRResNet", "srvgg": "SRVGGNetCompact"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,36 +48,54 @@ class Descriptor:
     """A generator as its runners see it.
 
     Attributes:
-        architecture: the class's name ("RRDBNet", ...).
-        config: its `ModelConfig` (the generator's fields).
-        summary: one line naming the architecture and its size (for messages).
+        config: its `ModelConfig` (the generator's fields; `scale` is its factor).
         purpose: what it is for, and its paper.
-        scale: output size / input size.
-        in_channels, out_channels: image channels (RGB: 3).
-        size_multiple: input height and width must be multiples of this.
         context: LR pixels of context a tile of the whole model needs.
         bytes_per_pixel: {runtime: peak activation bytes per LR pixel of one call}.
+        size_multiple: input height and width must be multiples of this.
         stages: the passes tiling runs one after the other when the image does not fit one
             call (RRDBNet: its LR trunk and its HR tail); () runs the whole model.
         precisions: the inference precisions it runs in (`models.config.PRECISIONS`).
         runtimes: what can run it (`RUNTIMES`).
         max_call_pixels: LR pixels one call may take (an export's request limit), 0: any.
+        in_channels, out_channels: image channels (RGB: 3).
     """
 
-    architecture: str
     config: ModelConfig
-    summary: str
     purpose: str
-    scale: int
     context: int
     bytes_per_pixel: dict
-    in_channels: int = 3
-    out_channels: int = 3
     size_multiple: int = 1
     stages: tuple = ()
     precisions: tuple = tuple(PRECISIONS)
     runtimes: tuple = RUNTIMES
     max_call_pixels: int = 0
+    in_channels: int = 3
+    out_channels: int = 3
+
+    @property
+    def scale(self):
+        return self.config.scale
+
+    @property
+    def architecture(self):
+        """The class's name: "RRDBNet", "SRResNet" or "SRVGGNetCompact"."""
+        return ARCHITECTURES[self.config.generator]
+
+    @property
+    def summary(self):
+        """One line naming the architecture and its size (for messages)."""
+        c = self.config
+        if c.generator == "srvgg":
+            size = f"num_feat={c.num_feat}, num_conv={c.num_conv}"
+        elif c.generator == "srresnet":
+            size = f"num_feat={c.num_feat}, num_block={c.num_block}" + (
+                "" if c.use_bn else ", no BN"
+            )
+        else:
+            size = f"num_feat={c.num_feat}, num_block={c.num_block}, num_grow_ch={c.num_grow_ch}"
+        kind = " (BasicSR pixel-unshuffle)" if c.unshuffle else ""
+        return f"{self.architecture} x{c.scale}{kind} with {size}"
 
     def whole(self):
         """The whole model as one `Stage`."""

@@ -241,8 +241,8 @@ def rrdb_context(num_block):
     return int(min(math.ceil(measured), receptive_field))
 
 
-def describe(num_feat=64, num_block=23, num_grow_ch=32, scale=4, unshuffle=False):
-    """The `Descriptor` of an RRDBNet.
+def describe(config):
+    """The `Descriptor` of the RRDBNet of `config` (a `ModelConfig`).
 
     Memory: a call holds, at the HR end, about three live feature maps of num_feat channels
     at 4x the LR size (the tail always ends at x4 resolution; measured peak of the full-size
@@ -254,9 +254,9 @@ def describe(num_feat=64, num_block=23, num_grow_ch=32, scale=4, unshuffle=False
     trunk, five maps in the tail (marginal peak RSS measured with ai-edge-litert: 27 KB and
     19 KB per LR pixel for the 23-block x4 model; docs/benchmarks.md).
     """
-    stride = 4 // scale if unshuffle else 1  # pixel-unshuffle of the input
-    factor = scale * stride  # the tail's output / input size
-    nf, gc = num_feat, num_grow_ch
+    stride = 4 // config.scale if config.unshuffle else 1  # pixel-unshuffle of the input
+    factor = config.scale * stride  # the tail's output / input size
+    nf, gc, num_block = config.num_feat, config.num_grow_ch, config.num_block
     trunk_tflite = 4 * 3 * num_block * (nf + 2 * gc)
     tail_tflite = lambda f: 5 * 4 * nf * f**2  # noqa: E731
     tf_bytes = 3 * 4 * nf * 16
@@ -286,29 +286,11 @@ def describe(num_feat=64, num_block=23, num_grow_ch=32, scale=4, unshuffle=False
         TAIL_CONTEXT,
         {"tf": tail_bytes, "xla": tail_bytes, "tflite": tail_tflite(factor)},
     )
-    kind = " (BasicSR pixel-unshuffle)" if unshuffle else ""
     return Descriptor(
-        architecture="RRDBNet",
-        config=ModelConfig(
-            generator="rrdbnet",
-            scale=scale,
-            num_feat=num_feat,
-            num_block=num_block,
-            num_grow_ch=num_grow_ch,
-            unshuffle=unshuffle,
-        ),
-        summary=(
-            f"RRDBNet x{scale}{kind} with num_feat={num_feat}, num_block={num_block}, "
-            f"num_grow_ch={num_grow_ch}"
-        ),
-        purpose="ESRGAN generator (Wang et al. 2018, §3.1): Residual-in-Residual Dense Blocks",
-        scale=scale,
-        context=context,
-        bytes_per_pixel={
-            "tf": tf_bytes,
-            "xla": tf_bytes,
-            "tflite": max(trunk_tflite, tail_tflite(4)),
-        },
+        config,
+        "ESRGAN generator (Wang et al. 2018, §3.1): Residual-in-Residual Dense Blocks",
+        context,
+        {"tf": tf_bytes, "xla": tf_bytes, "tflite": max(trunk_tflite, tail_tflite(4))},
         size_multiple=stride,
         stages=(trunk, tail),
     )
@@ -457,7 +439,8 @@ class RRDBNet(keras.Model):
     @property
     def descriptor(self):
         """What runners need to know (`esrgan_tf.models.descriptor`)."""
-        return describe(self.num_feat, self.num_block, self.num_grow_ch, self.scale, self.unshuffle)
+        fields = ("scale", "num_feat", "num_block", "num_grow_ch", "unshuffle")
+        return describe(ModelConfig("rrdbnet", **{f: getattr(self, f) for f in fields}))
 
     @property
     def up_convs(self):

@@ -112,29 +112,19 @@ def upsample_factors(scale):
     return (3,) if scale == 3 else (2,) * {2: 1, 4: 2, 8: 3}[scale]
 
 
-def describe(num_feat=64, num_block=16, scale=4, use_bn=True):
-    """The `Descriptor` of an SRResNet.
+def describe(config):
+    """The `Descriptor` of the SRResNet of `config` (a `ModelConfig`).
 
     Context: its receptive field in LR pixels: the 9x9 convs at both ends, two 3x3 per
     residual block, conv_body and one per sub-pixel stage. Memory: three maps of num_feat
     channels at the output size; LiteRT about four times that.
     """
-    tf_bytes = 3 * 4 * num_feat * scale**2
-    bn = "" if use_bn else ", no BN"
+    tf_bytes = 3 * 4 * config.num_feat * config.scale**2
     return Descriptor(
-        architecture="SRResNet",
-        config=ModelConfig(
-            generator="srresnet",
-            scale=scale,
-            num_feat=num_feat,
-            num_block=num_block,
-            use_bn=use_bn,
-        ),
-        summary=f"SRResNet x{scale} with num_feat={num_feat}, num_block={num_block}{bn}",
-        purpose="SRGAN generator (Ledig et al. 2017, §2.2): residual blocks, sub-pixel upsampling",
-        scale=scale,
-        context=4 + 2 * num_block + 1 + len(upsample_factors(scale)) + 4,
-        bytes_per_pixel={"tf": tf_bytes, "xla": tf_bytes, "tflite": 4 * tf_bytes},
+        config,
+        "SRGAN generator (Ledig et al. 2017, §2.2): residual blocks, sub-pixel upsampling",
+        4 + 2 * config.num_block + 1 + len(upsample_factors(config.scale)) + 4,
+        {"tf": tf_bytes, "xla": tf_bytes, "tflite": 4 * tf_bytes},
     )
 
 
@@ -192,7 +182,8 @@ class SRResNet(keras.Model):
     @property
     def descriptor(self):
         """What runners need to know (`esrgan_tf.models.descriptor`)."""
-        return describe(self.num_feat, self.num_block, self.scale, self.use_bn)
+        fields = ("scale", "num_feat", "num_block", "use_bn")
+        return describe(ModelConfig("srresnet", **{f: getattr(self, f) for f in fields}))
 
     def call(self, x, training=None):
         feat = self.act_first(self.conv_first(x))

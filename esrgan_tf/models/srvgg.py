@@ -55,27 +55,21 @@ class DepthToSpace(keras.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
-def describe(num_feat=64, num_conv=16, scale=4):
-    """The `Descriptor` of an SRVGGNetCompact.
+def describe(config):
+    """The `Descriptor` of the SRVGGNetCompact of `config` (a `ModelConfig`).
 
     Context: its receptive field (conv_first, the body, conv_last): nothing farther has any
     effect. Memory: three maps of num_feat channels and the output at LR size (measured peak
     1 KB per LR pixel at 64 features); on LiteRT every other body map stays live (2.2 KB
     measured for 16 convs of 64).
     """
-    tf_bytes = 4 * (3 * num_feat + 2 * 3 * scale**2)
+    tf_bytes = 4 * (3 * config.num_feat + 2 * 3 * config.scale**2)
+    tflite_bytes = 4 * config.num_feat * (config.num_conv // 2 + 1) + tf_bytes
     return Descriptor(
-        architecture="SRVGGNetCompact",
-        config=ModelConfig(generator="srvgg", scale=scale, num_feat=num_feat, num_conv=num_conv),
-        summary=f"SRVGGNetCompact x{scale} with num_feat={num_feat}, num_conv={num_conv}",
-        purpose="Real-ESRGAN's compact generator (Wang et al. 2021): conv + PReLU at LR size",
-        scale=scale,
-        context=num_conv + 2,
-        bytes_per_pixel={
-            "tf": tf_bytes,
-            "xla": tf_bytes,
-            "tflite": 4 * num_feat * (num_conv // 2 + 1) + tf_bytes,
-        },
+        config,
+        "Real-ESRGAN's compact generator (Wang et al. 2021): conv + PReLU at LR size",
+        config.num_conv + 2,
+        {"tf": tf_bytes, "xla": tf_bytes, "tflite": tflite_bytes},
     )
 
 
@@ -149,7 +143,8 @@ class SRVGGNetCompact(keras.Model):
     @property
     def descriptor(self):
         """What runners need to know (`esrgan_tf.models.descriptor`)."""
-        return describe(self.num_feat, self.num_conv, self.scale)
+        fields = ("scale", "num_feat", "num_conv")
+        return describe(ModelConfig("srvgg", **{f: getattr(self, f) for f in fields}))
 
     @property
     def convs(self):

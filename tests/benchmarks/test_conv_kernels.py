@@ -72,6 +72,7 @@ def test_bad_channels_are_a_clear_error(text):
         conv_kernels.parse_channels(text)
 
 
+@pytest.mark.slow
 def test_pytorch_runs_in_its_own_process():
     pytest.importorskip("torch")
     times = conv_kernels.torch_in_its_own_process(1, 4, [(3, 2)], 1)

@@ -40,6 +40,7 @@ def _run(tmp_path, shards, capsys):
         return json.load(f), printed
 
 
+@pytest.mark.slow
 def test_writes_json_with_both_modes(tmp_path, capsys, tiny_shards):
     report, printed = _run(tmp_path, tiny_shards(tmp_path / "lr", 4), capsys)
     for key in ("benchmark", "date", "hardware", "settings", "results"):
@@ -55,6 +56,7 @@ def test_writes_json_with_both_modes(tmp_path, capsys, tiny_shards):
     assert "n/a" not in printed[-1]
 
 
+@pytest.mark.slow
 def test_stored_lr_is_skipped_without_stored_lr(tmp_path, capsys, tiny_shards):
     report, printed = _run(tmp_path, tiny_shards(tmp_path / "hr", 0), capsys)
     assert report["results"]["lr_on_the_fly"]["patches_per_second"] > 0

@@ -29,6 +29,7 @@ def test_degraded_lr_adds_the_stated_noise_from_its_seed():
     assert np.std((coarse - grey) @ luma) < 0.5 * np.std((out - grey) @ luma)
 
 
+@pytest.mark.slow
 def test_report_has_every_variant_and_an_independent_bicubic_baseline(
     tmp_path, photo_crops, capsys
 ):

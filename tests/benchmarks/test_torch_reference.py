@@ -93,6 +93,7 @@ def test_pytorch_ragan_is_esrgan_tf_ragan():
     assert g == pytest.approx(float(np.mean(losses.ragan_g_loss(real, fake))), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_tiny_pytorch_run_writes_its_report(tmp_path):
     pytest.importorskip("torch")
     from benchmarks.speed import torch_reference  # pylint: disable=import-outside-toplevel

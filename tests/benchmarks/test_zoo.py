@@ -15,6 +15,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 def test_zoo_benchmark_reports_size_speed_and_quality(tmp_path, capsys):
     output = tmp_path / "zoo.json"
     zoo.main(

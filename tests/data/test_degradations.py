@@ -210,6 +210,7 @@ def _assert_frequency(hits, p):
     assert abs(hits.mean() - p) <= 4.5 * math.sqrt(p * (1 - p) / n) + 1e-12, (hits.mean(), p)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage,sigma_range", [("kernel1", (0.2, 3.0)), ("kernel2", (0.2, 1.5))])
 def test_stage_kernels_follow_real_esrgan_x4plus(samples, stage, sigma_range):
     k = samples[stage]
@@ -548,6 +549,7 @@ def _reference(hr, params, scale, sharpened=True):
     return np.clip(np.round(out.numpy() * 255), 0, 255) / 255
 
 
+@pytest.mark.slow
 def test_degrade_follows_real_esrgans_order(photo):
     # Seeds until every branch has been taken: both final orders with and without the final
     # sinc, no second blur, and both noise types in both stages.
@@ -599,6 +601,7 @@ def test_degrade_is_deterministic_and_seeded(photo):
     assert np.mean(np.abs(a - c)) > 1 / 255
 
 
+@pytest.mark.slow
 def test_degrade_eagerly_equals_inside_tf_data(photo):
     hrs = [photo[0], photo[0], photo[0][:, :96]]
     seeds = [_seed(20, 3), _seed(21, 3), _seed(22, 3)]
@@ -618,6 +621,7 @@ def test_degrade_eagerly_equals_inside_tf_data(photo):
     assert in_data[0][0].shape == (32, 32, 3) and in_data[2][0].shape == (32, 24, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fn",
     [

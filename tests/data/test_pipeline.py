@@ -223,6 +223,7 @@ def test_augment_pair_eager_equals_tf_data():
     _assert_not_all_equal(eager)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("with_stored_lr", [True, False], ids=["stored_lr", "lr_on_the_fly"])
 @pytest.mark.parametrize("augment", [True, False], ids=["augment", "no_augment"])
 def test_make_training_pair_eager_equals_tf_data(with_stored_lr, augment):
@@ -264,6 +265,7 @@ def test_augmentation_covers_the_8_symmetries_identically_on_lr_and_hr():
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_lr_on_the_fly_is_imresize_of_the_augmented_hr_patch(hr_only, scale):
     directory, hrs, _ = hr_only
@@ -312,6 +314,7 @@ def test_use_stored_lr_false_makes_lr_on_the_fly(with_lr):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale,hr_size", [(2, 24), (3, 24), (4, 24), (8, 48)])
 def test_batch_shapes_dtype_and_range(hr_only, scale, hr_size):
     directory, _, _ = hr_only
@@ -439,6 +442,7 @@ def test_patch_size_not_a_multiple_of_the_scale_is_a_value_error(kwargs, tmp_pat
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_restored_iterator_continues_with_the_same_batches(hr_only, tmp_path):
     directory, _, _ = hr_only
     config = _config(directory)
@@ -487,6 +491,7 @@ def _numpy_batches(dataset, n):
     return [tuple(t.numpy() for t in batch) for batch in dataset.take(n)]
 
 
+@pytest.mark.slow
 def test_degraded_training_pair_eager_equals_tf_data():
     (serialized,) = _serialized_records(_photo_crops(1, size=BIG_SUB))
     config, scale = _degraded_config("unused")
@@ -509,6 +514,7 @@ def test_degraded_training_pair_eager_equals_tf_data():
     _assert_not_all_equal([(lr,) for lr, _, _ in eager])
 
 
+@pytest.mark.slow
 def test_degraded_stream_keeps_the_crops_flips_and_targets(degraded):
     hrs, dataset, bicubic = degraded
     scale, n = 4, DEGRADED_PATCH // 4
@@ -545,6 +551,7 @@ def test_usm_target_of_the_bicubic_stream(hr_only):
         )
 
 
+@pytest.mark.slow
 def test_restored_degraded_iterator_continues_with_the_same_batches(degraded, tmp_path):
     _, dataset, _ = degraded
     iterator = iter(dataset)

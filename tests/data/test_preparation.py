@@ -376,6 +376,7 @@ def _shard_bytes(output_dir):
     return {os.path.basename(p): open(p, "rb").read() for p in _shard_files(output_dir)}
 
 
+@pytest.mark.slow
 def test_same_inputs_give_identical_shards_with_any_number_of_workers(tmp_path):
     _corpus(str(tmp_path / "in"))
     first = prep.prepare(_config(tmp_path, tmp_path / "in", out="a", num_shards=3, lr_scale=2))

@@ -4,6 +4,7 @@ upscaling."""
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 from PIL import Image
@@ -11,7 +12,6 @@ import pytest
 
 from esrgan_tf.data import patches
 from esrgan_tf.deploy import export
-from esrgan_tf.deploy.config import ExportConfig
 from esrgan_tf.formats import generators, saved_model
 from esrgan_tf.inference import evaluation as evaluate_lib
 from esrgan_tf.inference import upscaling
@@ -21,30 +21,17 @@ from esrgan_tf.metrics import psnr_ssim
 
 
 @pytest.fixture(scope="module")
-def generator(make_generator, tiny_model):
-    return make_generator(tiny_model, seed=4)
-
-
-def config(output_dir, **kwargs):
-    base = dict(
-        weights="tiny.weights.h5",
-        output_dir=str(output_dir),
-        tflite=("fp32", "int8"),
-        input_size=(16, 16),
-        num_calibration=4,
-        latency_runs=1,
-        progress=False,
-    )
-    return ExportConfig(**{**base, **kwargs})
+def generator(tiny_export):
+    return tiny_export[2]
 
 
 @pytest.fixture(scope="module")
-def exported(generator, tmp_path_factory, tiny_model):
-    out = tmp_path_factory.mktemp("export") / "tiny"
-    report = export.export(config(out), generator, tiny_model)
-    return out, report
+def exported(tiny_export):
+    """(base path, report) of the shared tiny export (tests/conftest.py)."""
+    return tiny_export[:2]
 
 
+@pytest.mark.slow
 def test_layout_and_report(exported, tiny_model):
     out, report = exported
     assert report["version"] == 1 and report["published"] == os.path.join(str(out), "1")
@@ -94,31 +81,39 @@ def test_report_numbers_are_recomputable(exported, generator):
     assert row["psnr_y_hr_db"] == pytest.approx(psnr_y, abs=1e-9)
 
 
-def test_second_export_is_the_next_version(exported, generator, tiny_model):
-    out, _ = exported
-    report = export.export(config(out, tflite=()), generator, tiny_model)
+@pytest.mark.slow
+def test_second_export_is_the_next_version(
+    exported, generator, tiny_model, tmp_path, export_config
+):
+    out = tmp_path / "copy"
+    shutil.copytree(exported[0], out)
+    report = export.export(export_config(out, tflite=()), generator, tiny_model)
     assert report["version"] == 2
     assert os.path.isfile(out / "2" / "saved_model.pb") and os.path.isfile(
         out / "reports" / "v2.json"
     )
     with pytest.raises(ValueError, match="already exists"):
-        export.export(config(out, version=2, tflite=()), generator, tiny_model)
+        export.export(export_config(out, version=2, tflite=()), generator, tiny_model)
 
 
-def test_out_of_tolerance_publishes_nothing(generator, tmp_path, tiny_model):
+@pytest.mark.slow
+def test_out_of_tolerance_publishes_nothing(generator, tmp_path, tiny_model, export_config):
     strict = dict(export.TOLERANCES)
     strict[("tflite", "fp32")] = export.Tolerance(max_abs=0.0, min_psnr=1000.0)
     out = tmp_path / "strict"
     one = dict(tflite=("fp32",), tflite_shapes=("dynamic",))  # the failing one only
     with pytest.raises(export.ExportParityError, match="tflite fp32 dynamic: PSNR"):
-        export.export(config(out, **one), generator, tiny_model, tolerances=strict)
+        export.export(export_config(out, **one), generator, tiny_model, tolerances=strict)
     assert sorted(os.listdir(out)) == [".staging-v1"]  # no version dir: Serving sees nothing
     with open(out / ".staging-v1" / "reports" / "v1.json", encoding="utf-8") as f:
         rows = json.load(f)["artifacts"]
     assert any(r["violations"] for r in rows)
     # Without enforcement the same artifacts are published.
     report = export.export(
-        config(out, **one, enforce_tolerances=False), generator, tiny_model, tolerances=strict
+        export_config(out, **one, enforce_tolerances=False),
+        generator,
+        tiny_model,
+        tolerances=strict,
     )
     assert report["version"] == 1 and sorted(os.listdir(out)) == ["1", "reports", "tflite"]
 
@@ -156,15 +151,15 @@ def test_measure_flags_nan_outputs():
         (dict(weights=""), "weights and output_dir are required"),
     ],
 )
-def test_config_errors(tmp_path, kwargs, message):
+def test_config_errors(tmp_path, kwargs, message, export_config):
     with pytest.raises(ValueError, match=message):
-        config(tmp_path, **kwargs)
+        export_config(tmp_path, **kwargs)
 
 
-def test_a_saved_model_is_not_export_input(exported):
+def test_a_saved_model_is_not_export_input(exported, export_config):
     out, _ = exported
     with pytest.raises(ValueError, match="is an exported SavedModel"):
-        export.export(config(out.parent / "x", weights=str(out)))
+        export.export(export_config(out.parent / "x", weights=str(out)))
     assert not os.path.exists(out.parent / "x")
 
 

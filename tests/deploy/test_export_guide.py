@@ -22,8 +22,6 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from esrgan_tf.deploy import export
-from esrgan_tf.deploy.config import ExportConfig
 from esrgan_tf.inference.litert import TFLiteModel
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -71,23 +69,9 @@ def _rest_handler(loaded):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, make_generator, tiny_model):
-    generator = make_generator(tiny_model, seed=8)
-    out = tmp_path_factory.mktemp("guide") / "quickstart"
-    export.export(
-        ExportConfig(
-            weights="tiny",
-            output_dir=str(out),
-            tflite=("int8",),
-            input_size=(16, 16),
-            num_calibration=4,
-            latency_runs=1,
-            progress=False,
-        ),
-        generator,
-        tiny_model,
-    )
-    return out
+def exported(tiny_export):
+    """The shared tiny export (tests/conftest.py): fp32 and int8 TFLite, the SavedModel."""
+    return tiny_export[0]
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +180,7 @@ def expected_png(loaded, path):
     return np.asarray(Image.open(io.BytesIO(png["sr_bytes"].numpy()[0])))
 
 
+@pytest.mark.slow
 def test_saved_model_cli_commands(workdir, guide):
     show = sh(command(guide, "saved_model_cli show"), workdir)
     for name in ("serving_default", "upscale_uint8", "upscale_image_bytes", "images_bytes"):
@@ -227,6 +212,7 @@ def test_client_rest_command(workdir, rest_server, loaded, guide):
     )
 
 
+@pytest.mark.slow
 def test_client_grpc_command(workdir, grpc_server, loaded, guide):
     sh(
         command(guide, "python export/client.py --grpc").replace("localhost:8500", grpc_server),

@@ -42,6 +42,7 @@ def models(generator, calibration):
         }
 
 
+@pytest.mark.slow
 def test_a_converter_reusing_its_saved_model_converts_as_a_fresh_one(models, generator):
     # models' dynamic_int8 came from the SavedModel the Converter wrote for fp32 dynamic;
     # convert() writes its own.

@@ -44,6 +44,7 @@ def run_ncnn(stem, image):
     return np.array(out).transpose(1, 2, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "stem,photo,expected",
     [

@@ -196,6 +196,7 @@ def assert_matches(model, x, expected):
 # ---- Every layout and architecture gives the PyTorch network's output ----
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "layout,scale",
     [

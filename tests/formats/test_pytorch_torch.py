@@ -181,6 +181,7 @@ def compare(net, state, tmp_path, size=(12, 16)):
     return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout,num_up", [("esrgan", 2), ("basicsr", 2), ("esrgan", 3)])
 def test_rrdbnet_matches_pytorch(tmp_path, layout, num_up):
     net = torch_net(0, num_up)
@@ -195,12 +196,14 @@ def test_rrdbnet_matches_pytorch(tmp_path, layout, num_up):
     assert config.scale == 2**num_up and config.num_block == NB
 
 
+@pytest.mark.slow
 def test_six_block_rrdbnet_like_x4plus_anime(tmp_path):
     torch.manual_seed(2)
     net = TorchRRDBNet(nb=6).eval()
     assert compare(net, {"params_ema": to_basicsr(net.state_dict())}, tmp_path).num_block == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 1])
 def test_pixel_unshuffle_x2plus_and_x1_match_pytorch(tmp_path, scale):
     net = randomised(UnshuffleRRDBNet(scale), 3)
@@ -208,6 +211,7 @@ def test_pixel_unshuffle_x2plus_and_x1_match_pytorch(tmp_path, scale):
     assert config.unshuffle and config.scale == scale
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_up", [0, 1, 2, 3])
 def test_old_arch_matches_pytorch(tmp_path, num_up):
     net = randomised(old_arch_net(num_up), 4)

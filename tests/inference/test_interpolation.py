@@ -53,6 +53,7 @@ def assert_bitwise_equal(a, b):
         assert a[key].tobytes() == b[key].tobytes(), key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha,source", [(0.0, 0), (1.0, 1)])
 def test_endpoints_reproduce_inputs_bitwise(pair, tmp_path, alpha, source, tiny_model):
     out = str(tmp_path / "out.weights.h5")
@@ -87,6 +88,7 @@ def test_interpolate_weights_in_memory_order(tiny_model):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
 def test_alpha_outside_unit_interval(pair, tmp_path, alpha, tiny_model):
     out = tmp_path / "out.weights.h5"
@@ -131,6 +133,7 @@ def write_photo(path, size=(20, 24)):
     return str(path)
 
 
+@pytest.mark.slow
 def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model):
     image = write_photo(tmp_path / "lr.png")
     alphas = (0.0, 0.5, 1.0)
@@ -219,6 +222,7 @@ def _sweep_inputs(tmp_path, tiny_model, make_generator):
     return psnr, gan, str(val_dir), big.astype(np.float32) / 255
 
 
+@pytest.mark.slow
 def test_sweep_writes_one_row_per_alpha_with_the_metrics_of_each_blend(
     sweep_inputs, tmp_path, tiny_model, caplog
 ):

@@ -21,6 +21,7 @@ def image():
     return np.random.default_rng(0).random((30, 26, 3), dtype=np.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "config, runtime", [("rrdbnet", "tflite"), ("srvgg", "tflite"), ("srvgg", "xla")]
 )
@@ -37,6 +38,7 @@ def test_runtimes_match_tf_tiled_and_whole(config, runtime, image, tiny_model, m
     np.testing.assert_allclose(tile_upscale(model, image, 4, runtime=runtime), whole, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_auto_takes_tflite_for_big_images_or_once_converted(make_generator):
     model = make_generator(COMPACT, seed=4)
     small, big = 100 * 100, runtimes.AUTO_TFLITE_PIXELS

@@ -108,6 +108,7 @@ def test_plans_cover_with_the_least_padding():
         tiling_lib.plan(100, 100, 20, 1000)
 
 
+@pytest.mark.slow
 def test_two_stage_overhead_on_a_2000_pixel_photo_is_small():
     """The issue's target: tiling costs <= 1.3x the untiled compute for 2000x2000 at the
     defaults with the full-size RRDBNet x4 (the trunk is 92 % of its FLOPs)."""

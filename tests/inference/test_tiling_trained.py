@@ -24,6 +24,7 @@ def crop(name, y, x, h, w):
     return getattr(skimage.data, name)()[y : y + h, x : x + w].astype(np.float32) / 255.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name,photo,box,pad",
     [

@@ -257,6 +257,7 @@ def _reference(net, state_dict, monkeypatch):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", ["alex", "vgg"])
 def test_matches_pytorch_lpips(net, backbones, monkeypatch, request):
     torch = pytest.importorskip("torch")

@@ -60,6 +60,7 @@ def _golden_input(case):
     return image
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 def test_matches_basicsr(case):
     value = niqe.niqe(_golden_input(case), crop_border=case["crop_border"])

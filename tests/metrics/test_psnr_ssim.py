@@ -54,6 +54,7 @@ def _skimage_ssim(x, y, channel_axis=None):
 # ---------------------------------------------------------------- against scikit-image
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["astronaut", "chelsea"])
 @pytest.mark.parametrize("kind", ["blur", "noise"])
 @pytest.mark.parametrize("crop", [0, 4])

@@ -149,6 +149,7 @@ def test_vgg_config_round_trip(vgg19, vgg_pre, images):
     )
 
 
+@pytest.mark.slow
 def test_keras_save_and_load(tmp_path):
     x = np.random.default_rng(2).random((1, 8, 8, 3), dtype=np.float32)
     for model, path in (
@@ -173,6 +174,7 @@ def test_vgg_bad_layer_names():
 # ---------------------------------------------------------------------------
 # ResNet50
 # ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_resnet_features_equal_full_resnet50_at_the_layer(resnet50, resnet_feats, images):
     full, _ = resnet50
     (ref,) = keras_intermediate(
@@ -213,6 +215,7 @@ def test_resnet_is_truncated_and_frozen(resnet_feats, images):
     assert resnet_feats.get_config()["layer_name"] == "conv4_block6_out"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer", ["conv2_block3_out", "conv3_block4_out"])
 def test_resnet_other_stages(resnet50, layer, images):
     full, path = resnet50
@@ -221,6 +224,7 @@ def test_resnet_other_stages(resnet50, layer, images):
     assert_close(np.asarray(out), ref)
 
 
+@pytest.mark.slow
 def test_resnet_several_stages_and_unnormalised_input(resnet50, resnet_feats, images):
     # ESRGAN-DP's public code: stages 1-3 of a ResNet50 fed the [0, 1] image as it is.
     full, path = resnet50

@@ -27,6 +27,7 @@ def expected_rrdbnet_params(
     )
 
 
+@pytest.mark.slow
 def test_full_size_parameter_count_matches_official_x4():
     model = RRDBNet()
     model(np.zeros((1, 4, 4, 3), np.float32))
@@ -52,6 +53,7 @@ def test_first_call_runs_each_dense_block_once(monkeypatch, unshuffle, scale):
     assert calls == [(1, feat, feat, SMALL["num_feat"])] * (3 * SMALL["num_block"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale,num_up", [(2, 1), (3, 1), (4, 2), (8, 3)])
 def test_shapes_and_param_counts_per_scale(scale, num_up):
     model = RRDBNet(scale=scale, **SMALL)
@@ -60,6 +62,7 @@ def test_shapes_and_param_counts_per_scale(scale, num_up):
     assert model.count_params() == expected_rrdbnet_params(num_up=num_up, **SMALL)
 
 
+@pytest.mark.slow
 def test_dynamic_shapes_under_tf_function():
     model = RRDBNet(**SMALL)
     fn = tf.function(model, input_signature=[tf.TensorSpec([None, None, None, 3])])
@@ -161,6 +164,7 @@ def test_bad_arguments_raise(kwargs):
         RRDBNet(**kwargs)
 
 
+@pytest.mark.slow
 def test_pixel_unshuffle_x2plus_parameter_count_and_shapes():
     # RealESRGAN_x2plus.pth: the x4 net with conv_first on 12 channels (Real-ESRGAN's
     # release): 16,697,987 + 9 * 64 * (12 - 3) = 16,703,171 parameters.

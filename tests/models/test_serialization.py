@@ -43,6 +43,7 @@ def make(case):
     return model, x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_config_round_trip(case):
     model, x = make(case)
@@ -52,6 +53,7 @@ def test_config_round_trip(case):
     assert clone.count_params() == model.count_params()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_keras_file_round_trip(case, tmp_path):
     model, x = make(case)
@@ -62,6 +64,7 @@ def test_keras_file_round_trip(case, tmp_path):
     np.testing.assert_array_equal(loaded(x), model(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_checkpoint_restores_every_variable(case, tmp_path):
     model, x = make(case)

@@ -47,6 +47,7 @@ def shards(tmp_path_factory, write_shards, photo_crops):
     return write_shards(root, photo_crops("astronaut", size=96, step=96, area=288))
 
 
+@pytest.mark.slow
 def test_fine_tune_pytorch_weights_on_degraded_data(shards, tmp_path):
     path = str(tmp_path / "tiny_x4.safetensors")
     save_file(basicsr_state_dict(), path)

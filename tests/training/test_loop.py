@@ -4,6 +4,7 @@ resumption, faults (NaN, SIGTERM, corrupt or mismatching checkpoints), mixed pre
 import dataclasses
 import glob
 import os
+import shutil
 import signal
 
 import keras
@@ -53,6 +54,7 @@ def weights(model):
     return [np.array(w.numpy()) for w in model.weights]
 
 
+@pytest.mark.slow
 def test_psnr_stage_on_two_replicas_resumes_exactly(shards, tmp_path):
     full = loop.Controller(make_config(shards, tmp_path / "full"))
     assert full.trainer.strategy.num_replicas_in_sync == 2
@@ -80,6 +82,7 @@ def test_psnr_stage_on_two_replicas_resumes_exactly(shards, tmp_path):
     assert os.path.exists(tmp_path / "full" / "config.json")
 
 
+@pytest.mark.slow
 def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_path, vgg_weights):
     psnr = loop.train(make_config(shards, tmp_path / "psnr", total_steps=2))
     resnet = keras.applications.ResNet50(include_top=False, weights=None)
@@ -137,17 +140,36 @@ def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_pa
         np.testing.assert_allclose(e, 0.5 * a + 0.5 * b, rtol=1e-5, atol=1e-7)
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(shards, tmp_path):
-    loop.train(make_config(shards, tmp_path / "run", total_steps=2))
-    # The same run resumed with a loss that is NaN from its first step on.
+@pytest.fixture(scope="module")
+def four_steps(shards, tmp_path_factory):
+    """A run of 4 steps with checkpoints at 2 and 4; copy it before changing it."""
+    workdir = tmp_path_factory.mktemp("four_steps") / "run"
+    loop.train(make_config(shards, workdir, total_steps=4))
+    return workdir
+
+
+def copy_of(run, tmp_path):
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(shards, four_steps, tmp_path):
+    # The run resumed with a loss that is NaN from its first step on.
     broken = loop.Controller(
-        make_config(shards, tmp_path / "run", total_steps=4, loss=LossConfig(pixel_weight=np.nan))
+        make_config(
+            shards,
+            copy_of(four_steps, tmp_path),
+            total_steps=6,
+            loss=LossConfig(pixel_weight=np.nan),
+        )
     )
-    with pytest.raises(loop.TrainingDivergedError, match="non-finite loss at step 3"):
+    with pytest.raises(loop.TrainingDivergedError, match="non-finite loss at step 5"):
         broken.train()
-    assert broken.latest_checkpoint().endswith("ckpt-2")
+    assert broken.latest_checkpoint().endswith("ckpt-4")
 
 
+@pytest.mark.slow
 def test_sigterm_writes_a_checkpoint_and_stops(shards, tmp_path):
     def signal_at_step_2(controller, logs):
         if controller.step == 2:
@@ -167,21 +189,22 @@ def test_sigterm_writes_a_checkpoint_and_stops(shards, tmp_path):
     assert resumed.step == 2
 
 
-def test_corrupt_latest_checkpoint_falls_back_to_the_previous(shards, tmp_path):
-    loop.train(make_config(shards, tmp_path / "run", total_steps=4))
-    for path in glob.glob(str(tmp_path / "run" / "checkpoints" / "ckpt-4.data-*")):
+@pytest.mark.slow
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(shards, four_steps, tmp_path):
+    run = copy_of(four_steps, tmp_path)
+    for path in glob.glob(str(run / "checkpoints" / "ckpt-4.data-*")):
         with open(path, "wb") as f:
             f.write(b"garbage")
-    resumed = loop.Controller(make_config(shards, tmp_path / "run", total_steps=4))
+    resumed = loop.Controller(make_config(shards, run, total_steps=4))
     assert resumed.restored_from.endswith("ckpt-2")
     assert resumed.step == 2
 
 
-def test_changed_architecture_in_a_workdir_is_an_error_not_a_fallback(shards, tmp_path):
-    loop.train(make_config(shards, tmp_path / "run", total_steps=2))
+@pytest.mark.slow
+def test_changed_architecture_in_a_workdir_is_an_error_not_a_fallback(shards, four_steps, tmp_path):
     bigger = dataclasses.replace(MODEL, num_block=2)
     with pytest.raises(ValueError, match="does not match this run's configuration"):
-        loop.Controller(make_config(shards, tmp_path / "run", model=bigger))
+        loop.Controller(make_config(shards, copy_of(four_steps, tmp_path), model=bigger))
 
 
 def test_ema_starts_from_the_generator(shards, tmp_path):
@@ -190,18 +213,16 @@ def test_ema_starts_from_the_generator(shards, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_bad_init_checkpoint_is_a_clear_error_before_training(shards, tmp_path):
+@pytest.mark.slow
+def test_bad_init_checkpoint_is_a_clear_error_before_training(shards, four_steps, tmp_path):
     with pytest.raises(FileNotFoundError, match="neither a .weights.h5"):
         loop.Controller(
             make_config(shards, tmp_path / "a", init_checkpoint=str(tmp_path / "missing"))
         )
-    loop.train(make_config(shards, tmp_path / "small", total_steps=1))
     bigger = dataclasses.replace(MODEL, num_block=2)
     with pytest.raises(ValueError, match="different architecture"):
         loop.Controller(
-            make_config(
-                shards, tmp_path / "b", model=bigger, init_checkpoint=str(tmp_path / "small")
-            )
+            make_config(shards, tmp_path / "b", model=bigger, init_checkpoint=str(four_steps))
         )
 
 
@@ -241,6 +262,7 @@ def fp32_esrgan(shards, vgg_weights, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision,dtype", [("bf16", "bfloat16"), ("fp16", "float16")])
 def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan, precision, dtype):
     config = esrgan_config(shards, tmp_path / precision, vgg_weights, precision)
@@ -276,6 +298,7 @@ def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan
         )
 
 
+@pytest.mark.slow
 def test_jit_compiled_esrgan_stage_trains_as_the_uncompiled_one(
     shards, tmp_path, vgg_weights, fp32_esrgan
 ):
@@ -322,6 +345,7 @@ def test_networks_that_update_state_in_training_stay_uncompiled(shards, tmp_path
     assert set(trainer.compiled) == compiled
 
 
+@pytest.mark.slow
 def test_fp16_overflow_on_one_replica_skips_the_update_on_all(shards, tmp_path, monkeypatch):
     run = loop.Controller(
         make_config(shards, tmp_path / "run", total_steps=1, mixed_precision="fp16", val_dir="")
@@ -343,6 +367,7 @@ def test_fp16_overflow_on_one_replica_skips_the_update_on_all(shards, tmp_path, 
     assert float(run.trainer.g_optimizer.dynamic_scale.numpy()) == scale / 2
 
 
+@pytest.mark.slow
 def test_rates_follow_the_trainer_step_even_when_fp16_skips(shards, tmp_path):
     run = loop.Controller(
         make_config(

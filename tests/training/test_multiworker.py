@@ -83,6 +83,7 @@ def finish(workers, timeout=300):
     return reports
 
 
+@pytest.mark.slow
 def test_two_workers_train_identically_stop_together_and_resume(shards, tmp_path, repo_root):
     workdir = str(tmp_path / "run")
     checkpoints = os.path.join(workdir, "checkpoints")

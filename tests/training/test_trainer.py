@@ -169,6 +169,7 @@ def d_gradient(d, hr, sr):
     return [g.numpy() for g in tape.gradient(loss, d.trainable_variables)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_one_step_on_two_replicas_equals_one_replica(recipe, tmp_path):
     one = make_trainer(recipe, 1, tmp_path / "one")
