@@ -44,8 +44,12 @@ DEFERRED = {
     ("esrgan_tf.data.preparation", "esrgan_tf.data.records"),
     ("esrgan_tf.data.subimages", "esrgan_tf.data.imresize"),
 }
-# What a command needs before its flags are parsed: these must not load TensorFlow.
+# What a command needs before its flags are parsed, and what data preparation's worker
+# processes import: these must not load TensorFlow.
 LIGHT = (
+    "esrgan_tf.data.preparation",
+    "esrgan_tf.data.subimages",
+    "esrgan_tf.data.imresize",
     "esrgan_tf.cli",
     "esrgan_tf.models.config",
     "esrgan_tf.data.config",

@@ -27,7 +27,7 @@ import os
 import tensorflow as tf
 
 from esrgan_tf.data import degradations, records
-from esrgan_tf.data.imresize import imresize_tf
+from esrgan_tf.data.imresize_tf import imresize_tf
 
 # `degrade` is written with tf.cond / tf.switch_case, never Python control flow on tensors:
 # AutoGraph's conversion of its large graph would only add a second of tracing per dataset.

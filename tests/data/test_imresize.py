@@ -7,7 +7,8 @@ import pytest
 import skimage.data
 import tensorflow as tf
 
-from esrgan_tf.data.imresize import imresize, imresize_tf, output_size
+from esrgan_tf.data.imresize import imresize, output_size
+from esrgan_tf.data.imresize_tf import imresize_tf
 
 SCALES = [1 / 2, 1 / 3, 1 / 4, 2, 4]
 # Non-integer factors: here the stretched kernel's weights no longer sum to 1 on their own, so
