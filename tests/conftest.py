@@ -1,6 +1,7 @@
 """Shared test set-up: quiet TensorFlow, two logical CPUs, deterministic seeds, and the
 fixtures every test file uses (tiny models, tiny shards, running a command)."""
 
+import fcntl
 import json
 import os
 import subprocess
@@ -197,13 +198,23 @@ def export_config():
 
 @pytest.fixture(scope="session")
 def tiny_export(tmp_path_factory):
-    """(Serving base path, export report, the generator) of the shared tiny export."""
+    """(Serving base path, export report, the generator) of the shared tiny export.
+
+    Made once per test session, not once per xdist worker: the workers share the folder
+    above their own temporary roots, and a file lock lets the first one write it.
+    """
     from esrgan_tf.deploy import export  # pylint: disable=import-outside-toplevel
 
-    generator = _make_generator(TINY, seed=4)
-    out = tmp_path_factory.mktemp("export") / "tiny"
-    report = export.export(_export_config(out), generator, TINY)
-    return out, report, generator
+    generator = _make_generator(TINY, seed=4)  # seeded: the same weights in every worker
+    shared = tmp_path_factory.getbasetemp().parent / "tiny_export"
+    shared.mkdir(exist_ok=True)
+    out, report_path = shared / "tiny", shared / "report.json"
+    with open(shared / "lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not report_path.exists():
+            report = export.export(_export_config(out), generator, TINY)
+            report_path.write_text(json.dumps(report), encoding="utf-8")
+    return out, json.loads(report_path.read_text(encoding="utf-8")), generator
 
 
 # ---------------------------------------------------------------------------------------

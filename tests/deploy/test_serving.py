@@ -247,17 +247,11 @@ def run_cli(saved_model, signature, inputs, tmp_path):
 
 
 @pytest.mark.slow
-def test_saved_model_cli_runs_the_uint8_and_image_signatures(saved_model, loaded, tmp_path):
-    # (serving_default through saved_model_cli: the deployment guide's command,
-    # tests/deploy/test_export_guide.py.)
-    images = rng_images((2, 6, 5, 3), 5)
-    pixels = (images * 255).astype(np.uint8)
-    proc, out = run_cli(saved_model, "upscale_uint8", {"images": pixels}, tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    np.testing.assert_array_equal(
-        out["sr"], loaded.signatures["upscale_uint8"](images=tf.constant(pixels))["sr"]
-    )
-
+def test_saved_model_cli_runs_the_image_signature(saved_model, tmp_path):
+    # Its graph decodes and encodes images in the session the loader makes. (serving_default
+    # through saved_model_cli: the deployment guide's command, tests/deploy/test_export_guide.py;
+    # upscale_uint8 is serving_default's graph with two casts, run in-process above.)
+    pixels = (rng_images((2, 6, 5, 3), 5) * 255).astype(np.uint8)
     pngs = np.array([encode(pixels[0], "PNG"), encode(pixels[1, :4], "PNG")], dtype=object)
     proc, out = run_cli(saved_model, "upscale_image_bytes", {"images_bytes": pngs}, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -73,7 +73,6 @@ def test_fine_tune_pytorch_weights_on_degraded_data(shards, tmp_path):
         total_steps=2,
         log_every=1,
         checkpoint_every=2,
-        num_cpu_devices=2,
     )
     controller = loop.Controller(config)
     imported = generators.load(path).model  # checked against PyTorch's forward elsewhere

@@ -42,7 +42,7 @@ def make_config(shards, workdir, **overrides):
         checkpoint_every=2,
         val_every=2,
         val_dir=str(shards / "val"),
-        num_cpu_devices=2,
+        num_cpu_devices=1,  # two replicas where a test is about them (a second trace per step)
         deterministic=True,
         lr_g=1e-3,
     )
@@ -56,14 +56,15 @@ def weights(model):
 
 @pytest.mark.slow
 def test_psnr_stage_on_two_replicas_resumes_exactly(shards, tmp_path):
-    full = loop.Controller(make_config(shards, tmp_path / "full"))
+    two = dict(num_cpu_devices=2)
+    full = loop.Controller(make_config(shards, tmp_path / "full", **two))
     assert full.trainer.strategy.num_replicas_in_sync == 2
     full.train()
     assert full.step == 4
 
-    first = loop.Controller(make_config(shards, tmp_path / "split"))
+    first = loop.Controller(make_config(shards, tmp_path / "split", **two))
     first.train(num_steps=3)  # "interrupted" after 3 steps (checkpoint at step 3)
-    resumed = loop.Controller(make_config(shards, tmp_path / "split"))
+    resumed = loop.Controller(make_config(shards, tmp_path / "split", **two))
     assert resumed.restored_from.endswith("ckpt-3")
     assert resumed.step == 3
     resumed.train()
@@ -302,12 +303,13 @@ def test_mixed_precision_esrgan_stage(shards, tmp_path, vgg_weights, fp32_esrgan
 def test_jit_compiled_esrgan_stage_trains_as_the_uncompiled_one(
     shards, tmp_path, vgg_weights, fp32_esrgan
 ):
-    # XLA for G on two replicas: the same weights up to round-off. The cross-replica
+    # XLA for G on two replicas: the same weights as the uncompiled stage on one, up to
+    # round-off. The cross-replica
     # RaGAN means and the updates stay outside XLA, and so do the spectral-norm D (its
     # power iteration needs the strategy) and, under the op determinism that the reference
     # turned on, VGG19 (XLA has no deterministic max-pooling gradient).
     config = esrgan_config(shards, tmp_path / "xla", vgg_weights, "none")
-    run = loop.Controller(dataclasses.replace(config, jit_compile=True))
+    run = loop.Controller(dataclasses.replace(config, jit_compile=True, num_cpu_devices=2))
     assert run.trainer.compiled == ["generator"]
     assert run.trainer.discriminator is not None and run.trainer.vgg is not None
     logs = run.train()
@@ -348,7 +350,14 @@ def test_networks_that_update_state_in_training_stay_uncompiled(shards, tmp_path
 @pytest.mark.slow
 def test_fp16_overflow_on_one_replica_skips_the_update_on_all(shards, tmp_path, monkeypatch):
     run = loop.Controller(
-        make_config(shards, tmp_path / "run", total_steps=1, mixed_precision="fp16", val_dir="")
+        make_config(
+            shards,
+            tmp_path / "run",
+            total_steps=1,
+            mixed_precision="fp16",
+            val_dir="",
+            num_cpu_devices=2,
+        )
     )
     l1 = losses.l1_loss
 
@@ -397,9 +406,7 @@ def test_gan_stage_validation_logs_niqe(shards, tmp_path, caplog):
     hr = skimage.data.astronaut()[40:148, 100:308]
     keras.utils.save_img(str(val_dir / "a.png"), hr, scale=False)
     loss = LossConfig(pixel_weight=1e-2, gan_type="ragan", adversarial_weight=5e-3)
-    config = make_config(
-        shards, tmp_path / "gan", loss=loss, val_dir=str(val_dir), num_cpu_devices=1
-    )
+    config = make_config(shards, tmp_path / "gan", loss=loss, val_dir=str(val_dir))
     gan = loop.Controller(config)
     assert config.is_gan
     caplog.set_level("INFO", logger="absl")
