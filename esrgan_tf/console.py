@@ -1,12 +1,15 @@
 """A quiet console: what a command prints is its progress and results, not TensorFlow's logs.
 
 `quiet()` is called by every command (`esrgan_tf.cli.run`) before TensorFlow is imported:
-TensorFlow's C++ INFO and WARNING lines are turned off (TF_CPP_MIN_LOG_LEVEL=2), and what TF
-2.21 logs before absl::InitializeLog regardless ("I0000 ... cudart_stub.cc] Could not find
-cuda drivers", and without a GPU the error that cuInit failed) is dropped by a filter on the
-process's stderr, which passes everything else (our warnings and errors, progress bars).
-`--verbose` shows everything. `quiet_tf_logs()` silences TensorFlow's Python INFO logs while
-saving or converting models. A leaf module (standard library only).
+TensorFlow's C++ INFO and WARNING lines are turned off (TF_CPP_MIN_LOG_LEVEL=2), and a filter on
+the process's stderr drops what is logged regardless and means nothing to the user: TF 2.21's
+lines before absl::InitializeLog ("I0000 ... cudart_stub.cc] Could not find cuda drivers",
+without a GPU the error that cuInit failed), grappler's report that an optimisation pass gave
+up on a graph (it runs the graph unoptimised by that pass: "E0000 ... meta_optimizer.cc] remapper
+failed"), the TFLite converter's settings line and LiteRT's "INFO: Created TensorFlow Lite
+XNNPACK delegate". Everything else passes (our warnings and errors, progress bars, any other
+error). `--verbose` shows everything. `quiet_tf_logs()` silences TensorFlow's Python INFO
+logs while saving or converting models. A leaf module (the standard library and absl).
 """
 
 import atexit
@@ -17,12 +20,20 @@ import re
 import sys
 import threading
 
+from absl import logging as absl_logging
+
 _NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
-    rb"STDERR|I\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.]+\.cc:\d+\]|[IW]0000 00:00:"
-    rb"|E0000 00:00:\S+ +\d+ cuda_\w+\.cc:)"
+    rb"STDERR|[IW]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.]+\.cc:\d+\]|[IW]0000 00:00:"
+    rb"|E\d{4} \S+ +\d+ (cuda_\w+|meta_optimizer)\.cc:"
+    rb"|fully_quantize: \d+, inference_type: |INFO: Created TensorFlow Lite XNNPACK delegate)"
 )
 _started = False
+
+
+def is_noise(line):
+    """Whether a line of stderr (bytes, without its newline) is one the quiet console drops."""
+    return bool(_NOISE.match(line))
 
 
 def _filter_stderr():
@@ -38,13 +49,13 @@ def _filter_stderr():
             while chunk := pipe.read(65536):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
-                keep = [line + b"\n" for line in lines if not _NOISE.match(line)]
+                keep = [line + b"\n" for line in lines if not is_noise(line)]
                 # Progress bars redraw with \r and no newline: pass partial lines through.
                 if b"\r" in pending:
                     keep.append(pending)
                     pending = b""
                 os.write(original, b"".join(keep))
-            if pending and not _NOISE.match(pending):
+            if pending and not is_noise(pending):
                 os.write(original, pending)
 
     thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
@@ -58,14 +69,27 @@ def _filter_stderr():
     atexit.register(drain)
 
 
+class _Format(logging.Formatter):
+    """Our log records as a person reads them: INFO as the message, warnings and errors
+    with their level (absl's default prefixes a timestamp, a thread id and the source line)."""
+
+    def format(self, record):
+        message = super().format(record)
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {message}"
+        return message
+
+
 def quiet():
-    """TensorFlow's C++ logs off and the stderr filter on, for this process (once). Under
-    pytest only the log level is set: the tests read the commands' consoles themselves."""
+    """TensorFlow's C++ logs off, the stderr filter on and our logs plain, for this process
+    (once). Under pytest only the log level is set: the tests read the commands' consoles
+    themselves."""
     global _started  # pylint: disable=global-statement
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not _started and "pytest" not in sys.modules:
         _filter_stderr()
         _started = True
+        absl_logging.get_absl_handler().setFormatter(_Format())
 
 
 @contextlib.contextmanager

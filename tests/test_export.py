@@ -25,9 +25,12 @@ def test_cli_end_to_end(tmp_path, tiny_model, make_generator, run_command):
         "--latency_runs=1",
         "--progress=false",
     ]
-    proc = run_command("esrgan_tf.export", *args)
+    # (Without TF_CPP_MIN_LOG_LEVEL: the command quiets TensorFlow itself.)
+    proc = run_command("esrgan_tf.export", *args, env={"TF_CPP_MIN_LOG_LEVEL": None})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| tflite fp16 dynamic |" in proc.stdout
+    # A quiet console: none of the converter's or LiteRT's chatter.
+    assert "fully_quantize" not in proc.stderr and "INFO:" not in proc.stderr
     assert os.path.isfile(tmp_path / "out" / "tflite" / "v1" / "fp16_dynamic.tflite")
     with open(tmp_path / "out" / "1" / "assets.extra" / "esrgan_tf.json", encoding="utf-8") as f:
         assert json.load(f)["model"]["num_feat"] == 8

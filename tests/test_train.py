@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 
 import keras
 import numpy as np
@@ -60,8 +61,11 @@ def test_two_stages_with_report(data_dir, tmp_path, run_command, monkeypatch):
         "--pixel_weight=1e-2",
         "--report",
         *TINY_FLAGS,
+        env={"TF_CPP_MIN_LOG_LEVEL": None},  # the command quiets TensorFlow itself
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # A quiet console: no TensorFlow C++ log lines (grappler's remapper report included).
+    assert not re.search(r"^[IWE]\d{4} ", result.stderr, flags=re.M), result.stderr[-3000:]
     # The command turns oneDNN on unless told otherwise (esrgan_tf.hardware.prefer_onednn).
     assert "TensorFlow oneDNN kernels: on (TF_ENABLE_ONEDNN_OPTS=1)" in result.stderr
     report = (workdir / "report.md").read_text()
