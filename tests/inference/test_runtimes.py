@@ -71,3 +71,16 @@ def test_conversion_is_cached_per_weights(tiny_model, make_generator):
     # Other weights: another file.
     other = make_generator(COMPACT, seed=8)
     assert runtimes.cache_path(other, "call") != path
+
+
+def test_tf_runtime_first_small_call_and_the_traced_ones_agree(tiny_model, make_generator):
+    # A first small call runs eagerly (a command that upscales one small photo skips the
+    # trace), the others through the traced function: the same numbers either way.
+    model = make_generator(tiny_model, seed=5)
+    fn = runtimes.function(model, "call", "tf")
+    small = tf.random.stateless_uniform([1, 12, 10, 3], [1, 2])
+    first, again = fn(small), fn(small)
+    np.testing.assert_allclose(first.numpy(), again.numpy(), atol=1e-6)
+    big = tf.random.stateless_uniform([1, 300, 260, 3], [3, 4])  # more than EAGER_FIRST_PIXELS
+    fresh = runtimes.function(make_generator(tiny_model, seed=5), "call", "tf")
+    np.testing.assert_allclose(fresh(big).numpy(), model(big).numpy(), atol=1e-5)
