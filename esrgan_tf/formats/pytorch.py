@@ -31,6 +31,7 @@ import re
 from absl import logging
 import numpy as np
 
+from esrgan_tf import tensor_files
 from esrgan_tf.models import builders
 from esrgan_tf.models.builders import built_generator
 from esrgan_tf.models.config import ModelConfig
@@ -67,20 +68,8 @@ def load_state_dict(path):
         FileNotFoundError, ImportError (a `.pth` without torch installed),
         ValueError (anything that is not a name -> tensor mapping).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".safetensors":
-        raw = _read_safetensors(path)
-    elif ext in (".pth", ".pt"):
-        raw = _read_torch(path)
-    else:
-        raise ValueError(
-            f"{path!r}: unknown checkpoint extension {ext!r}, expected one "
-            f"of {', '.join(CHECKPOINT_EXTENSIONS)}"
-        )
-    return unwrap_state_dict(raw, path)
+    raw = tensor_files.read(path, "checkpoint", extensions=CHECKPOINT_EXTENSIONS)
+    return unwrap_state_dict(raw, os.fspath(path))
 
 
 def unwrap_state_dict(raw, source):
@@ -109,7 +98,7 @@ def unwrap_state_dict(raw, source):
 
     state_dict = {}
     for name, value in raw.items():
-        array = _as_numpy(value)
+        array = tensor_files.to_numpy(value)
         if not isinstance(name, str) or array is None:
             raise ValueError(
                 f"{source!r} is not a state dict of tensors: entry {name!r} "
@@ -117,47 +106,6 @@ def unwrap_state_dict(raw, source):
             )
         state_dict[name] = array
     return state_dict
-
-
-def _read_safetensors(path):
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        return load_file(path)
-    except (SafetensorError, OSError, TypeError) as err:
-        # TypeError: dtypes numpy lacks (bfloat16); convert those with torch.
-        raise ValueError(f"{path!r} is not a readable safetensors file: {err}") from err
-
-
-def _read_torch(path):
-    try:
-        import torch
-    except ImportError as err:
-        raise ImportError(
-            f"reading {path!r} needs PyTorch: `pip install torch`, or convert the "
-            "checkpoint to .safetensors on a machine that has it"
-        ) from err
-    try:
-        # weights_only: a .pth is a pickle, and unpickling arbitrary objects runs code.
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises pickle, zip and runtime errors alike.
-        raise ValueError(
-            f"{path!r} is not a PyTorch weights checkpoint "
-            f"(or needs more than weights_only loading): {err}"
-        ) from err
-
-
-def _as_numpy(value):
-    """The array behind a numpy or torch tensor, or None for anything else."""
-    if isinstance(value, np.ndarray):
-        return value
-    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
-        value = value.detach().cpu()
-        if str(value.dtype) == "torch.bfloat16":  # numpy has no bfloat16.
-            value = value.float()
-        return value.numpy()
-    return None
 
 
 # ---- Key layouts ----

@@ -47,7 +47,7 @@ import keras
 from keras import ops
 import numpy as np
 
-from esrgan_tf import atomic
+from esrgan_tf import atomic, tensor_files
 from esrgan_tf.metrics.psnr_ssim import to_uint8
 
 _PKG = "esrgan_tf"
@@ -171,51 +171,16 @@ def read_weights(path):
     """The name -> numpy array mapping of a `.pth` / `.pt` (needs torch), `.safetensors` or `.npz`.
 
     A `.pth` is unpickled with torch's `weights_only=True`: a pickle of anything else could run
-    code. (`esrgan_tf.formats.pytorch` reads generator checkpoints the same way; metrics and
-    formats are layers side by side, neither imports the other.)
+    code (`esrgan_tf.tensor_files`).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file {path!r} does not exist")
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                return {name: arrays[name] for name in arrays.files}
-        except (ValueError, OSError) as err:  # not a zip, or object arrays
-            raise ValueError(f"{path!r} is not a readable .npz of arrays: {err}") from err
-    if ext == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        try:
-            return load_file(path)
-        except (SafetensorError, OSError, TypeError) as err:  # TypeError: bfloat16
-            raise ValueError(f"{path!r} is not a readable safetensors file: {err}") from err
-    if ext not in (".pth", ".pt"):
-        raise ValueError(
-            f"{path!r}: unknown weights extension {ext!r}, expected one of "
-            f"{', '.join(WEIGHT_EXTENSIONS)}"
-        )
-    try:
-        import torch
-    except ImportError as err:
-        raise ImportError(
-            f"reading {path!r} needs PyTorch (`pip install torch`); or convert it once where "
-            "torch is installed, esrgan_tf.lpips.convert_weights(PTH, OUT.npz), and pass the .npz"
-        ) from err
-    try:
-        # map_location: the lpips wheel's lin files hold CUDA tensors.
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises pickle, zip and runtime errors alike
-        raise ValueError(f"{path!r} is not a PyTorch weights file: {err}") from err
-    if not isinstance(state_dict, dict):
-        raise ValueError(f"{path!r} holds a {type(state_dict).__name__}, not a state dict")
-    return {
-        name: value.detach().float().numpy()
-        for name, value in state_dict.items()
-        if isinstance(value, torch.Tensor)
-    }
+    arrays = tensor_files.read_arrays(
+        path,
+        "LPIPS weights file",
+        extensions=WEIGHT_EXTENSIONS,
+        without_torch="convert it once where torch is installed, "
+        "esrgan_tf.lpips.convert_weights(PTH, OUT.npz), and pass the .npz",
+    )
+    return {name: array.astype(np.float32) for name, array in arrays.items()}
 
 
 def convert_weights(path, out_npz):

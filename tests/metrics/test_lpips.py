@@ -503,7 +503,7 @@ def test_mismatched_files_are_clear_errors(backbones, tmp_path):
         lpips.LPIPS("squeeze", backbones["alex"][1], LIN_FILES["alex"])
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not weights")
-    with pytest.raises(ValueError, match="unknown weights extension"):
+    with pytest.raises(ValueError, match="unknown extension"):
         lpips.LPIPS("alex", str(bad), LIN_FILES["alex"])
 
 
