@@ -2,6 +2,7 @@
 fixtures every test file uses (tiny models, tiny shards, running a command)."""
 
 import fcntl
+import importlib.util
 import json
 import os
 import subprocess
@@ -250,3 +251,14 @@ def run_command():
     """f(module, *args, cwd=ROOT, timeout=600, env=None) -> CompletedProcess (env: extra
     variables, None unsets one)."""
     return _run_command
+
+
+@pytest.fixture(scope="session")
+def golden_vgg19_state_dict():
+    """The VGG19 weights (torchvision's names) behind tests/golden/torchvision_0.29.1_vgg19.npz,
+    from the script that recorded torchvision's features with them."""
+    path = os.path.join(ROOT, "tests", "golden", "make_torchvision_vgg19.py")
+    spec = importlib.util.spec_from_file_location("make_torchvision_vgg19", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.vgg19_features_state_dict()

@@ -7,6 +7,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 import skimage.data
 import tensorflow as tf
 
@@ -77,6 +78,60 @@ def test_two_stages_with_report(data_dir, tmp_path, run_command, monkeypatch):
     assert "--pretrain_steps=2" in (workdir / "flags.txt").read_text()
     assert tf.train.latest_checkpoint(str(workdir / "psnr" / "checkpoints")).endswith("ckpt-2")
     assert tf.train.latest_checkpoint(str(workdir / "checkpoints")).endswith("ckpt-2")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("perceptual", ["vgg", "dual"])
+def test_offline_perceptual_weights_are_one_clear_paragraph(
+    perceptual, data_dir, tmp_path, run_command, golden_vgg19_state_dict
+):
+    """No network: Keras's ImageNet download fails (a proxy on a closed port stands in for a
+    machine without internet, whatever this one has)."""
+    torch_cache = tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    torch_cache.parent.mkdir(parents=True)
+    torch_cache.write_bytes(b"found in the torch cache")
+    vgg = "imagenet"
+    if perceptual == "dual":  # VGG from a torchvision file, ResNet50 still to download
+        vgg = tmp_path / "vgg19.safetensors"
+        save_file(golden_vgg19_state_dict, str(vgg))
+    no_network = "http://127.0.0.1:9"
+    result = run_command(
+        "esrgan_tf.train",
+        f"--workdir={tmp_path / 'run'}",
+        f"--data={data_dir}",
+        "--pretrain_steps=0",
+        "--total_steps=1",
+        f"--perceptual={perceptual}",
+        f"--vgg_weights={vgg}",
+        *TINY_FLAGS,
+        env={
+            "KERAS_HOME": str(tmp_path / "keras"),
+            "TORCH_HOME": str(tmp_path / "torch"),
+            "https_proxy": no_network,
+            "HTTPS_PROXY": no_network,
+            "no_proxy": None,
+            "NO_PROXY": None,
+        },
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    if perceptual == "vgg":
+        expected = [
+            "VGG19 could not be downloaded",
+            "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 from https://storage.googleapis"
+            ".com/tensorflow/keras-applications/vgg19/",
+            f"put it in {tmp_path / 'keras' / 'models'}/",
+            f"there is one at --vgg_weights={torch_cache}",
+        ]
+    else:
+        expected = [
+            "ResNet50 could not be downloaded",
+            "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 from",
+            "--resnet_weights=PATH",
+        ]
+    for text in expected:
+        assert text in line, line
 
 
 def test_missing_data_is_a_clear_error(tmp_path):

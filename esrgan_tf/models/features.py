@@ -1,14 +1,16 @@
 """Frozen, truncated ImageNet networks for perceptual losses: VGG19 and ResNet50.
 
-Both take RGB images in [0, 1] (NHWC) and apply the preprocessing that Keras's
-ImageNet weights were trained with ("caffe": x255, RGB -> BGR, minus the ImageNet
-mean pixel, no scaling), so the models plug straight onto generator outputs.
-All weights are frozen and every call runs in inference mode.
+Both take RGB images in [0, 1] (NHWC) and apply the preprocessing their weights were
+trained with, so the models plug straight onto generator outputs. All weights are frozen
+and every call runs in inference mode.
 
-The ImageNet weights of `keras.applications` are ported from the original Caffe
-models, not torchvision's: features (hence perceptual-loss magnitudes) differ from
-the official PyTorch ESRGAN / ESRGAN-DP code, which normalises RGB by the ImageNet
-mean and std for torchvision weights.
+The ImageNet weights of `keras.applications` are ported from the original Caffe models
+("caffe" preprocessing: x255, RGB -> BGR, minus the ImageNet mean pixel, no scaling), not
+torchvision's: features (hence perceptual-loss magnitudes) differ from the official
+PyTorch ESRGAN / ESRGAN-DP / BasicSR code, which normalises RGB by the ImageNet mean and
+std for torchvision's weights. `VGGFeatures` also reads torchvision's VGG19 file
+(`vgg19-dcbb9e9d.pth`, or the same tensors as `.safetensors` / `.npz`) and then applies
+torchvision's preprocessing: the perceptual loss of those codes, with their weights.
 
 ResNet50 in particular differs from the one ESRGAN-DP's authors used. Keras's is He et
 al.'s v1 (the stride-2 of stages 3-5 on the first 1x1 conv of the first bottleneck, Caffe
@@ -27,24 +29,74 @@ stages, the stage of largest L1 dominates the sum. Their magnitudes with ImageNe
 cannot be measured here (no network, no weights on this machine).
 """
 
+import dataclasses
 import os
 
 import h5py
 import keras
 from keras import ops
+import numpy as np
 
+from esrgan_tf import tensor_files
 from esrgan_tf.models.config import RESNET50_LAYERS, RESNET_PREPROCESSING
 
 _PKG = "esrgan_tf"
 
 # BGR order, as `keras.applications.imagenet_utils.preprocess_input(mode="caffe")`.
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+# RGB, torchvision's ImageNet normalisation (torchvision.models.VGG19_Weights.IMAGENET1K_V1
+# transforms; BasicSR's VGGFeatureExtractor(use_input_norm=True) uses the same).
+_TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+_TORCHVISION_STD = (0.229, 0.224, 0.225)
 
 # conv layers per VGG19 block (Simonyan & Zisserman, Table 1, column E).
 _VGG19_CONVS_PER_BLOCK = (2, 2, 4, 4, 4)
 VGG19_LAYERS = tuple(
     f"block{b}_conv{c}" for b, n in enumerate(_VGG19_CONVS_PER_BLOCK, 1) for c in range(1, n + 1)
 )
+
+
+def _torchvision_vgg19_indices():
+    """VGG19 conv name -> its index in torchvision's `vgg19().features` (Conv2d, ReLU per
+    conv; one MaxPool2d after each block): block1_conv1 -> 0, ..., block5_conv4 -> 34."""
+    indices, index = {}, 0
+    for block, convs in enumerate(_VGG19_CONVS_PER_BLOCK, 1):
+        for conv in range(1, convs + 1):
+            indices[f"block{block}_conv{conv}"] = index
+            index += 2
+        index += 1
+    return indices
+
+
+TORCHVISION_VGG19_INDICES = _torchvision_vgg19_indices()
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageNetWeights:
+    """The Keras download of one application's ImageNet weights, for the offline message."""
+
+    file_name: str
+    url: str
+    flag: str
+    torchvision: str = ""  # a torchvision file the model also reads, if any
+
+
+KERAS_WEIGHTS = {
+    "VGG19": ImageNetWeights(
+        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+        "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "--vgg_weights",
+        torchvision="vgg19-dcbb9e9d.pth",
+    ),
+    "ResNet50": ImageNetWeights(
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "--resnet_weights",
+    ),
+}
+_TORCHVISION_URL = "https://download.pytorch.org/models/"
 
 
 def imagenet_caffe_preprocess(images):
@@ -58,10 +110,58 @@ def imagenet_caffe_preprocess(images):
     return bgr - ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=bgr.dtype)
 
 
+def torchvision_preprocess(images):
+    """RGB in [0, 1] -> the input of torchvision's ImageNet weights: (x - mean) / std."""
+    mean = ops.convert_to_tensor(_TORCHVISION_MEAN, dtype=images.dtype)
+    std = ops.convert_to_tensor(_TORCHVISION_STD, dtype=images.dtype)
+    return (images - mean) / std
+
+
+def _offline_message(factory, error):
+    """One paragraph for a failed ImageNet download: the file, its URL, the flag."""
+    spec = KERAS_WEIGHTS[factory.__name__]
+    keras_cache = os.path.join(
+        os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras"), "models"
+    )
+    reason = str(error).rsplit(" -- ", 1)[-1]  # get_file's "URL fetch failure on URL: code -- "
+    message = (
+        f"the ImageNet weights of {factory.__name__} could not be downloaded ({reason}). "
+        f"The perceptual loss needs {spec.file_name} from {spec.url}: put it in {keras_cache}/ "
+        f"(Keras looks there first), or pass its path as {spec.flag}=PATH."
+    )
+    if spec.torchvision:
+        torch_cache = os.path.join(
+            os.environ.get("TORCH_HOME") or os.path.expanduser("~/.cache/torch"),
+            "hub",
+            "checkpoints",
+            spec.torchvision,
+        )
+        found = os.path.isfile(torch_cache)
+        message += (
+            f" torchvision's {spec.torchvision} ({_TORCHVISION_URL}{spec.torchvision}, the file "
+            f"BasicSR trains with) works too, with torchvision's preprocessing: "
+            + (
+                f"there is one at {spec.flag}={torch_cache}."
+                if found
+                else f"{spec.flag}=PATH/{spec.torchvision}."
+            )
+        )
+    return message
+
+
 def _build_application(factory, weights, owner):
-    """`factory(include_top=False, weights=...)` with a clear error for local files."""
-    if weights is None or weights == "imagenet":
-        return factory(include_top=False, weights=weights, input_shape=(None, None, 3))
+    """`factory(include_top=False, weights=...)` with a clear error for local files and
+    for an ImageNet download that fails (no network)."""
+    if weights is None:
+        return factory(include_top=False, weights=None, input_shape=(None, None, 3))
+    if weights == "imagenet":
+        try:
+            return factory(include_top=False, weights="imagenet", input_shape=(None, None, 3))
+        except Exception as error:  # pylint: disable=broad-except
+            # keras.utils.get_file raises a bare Exception("URL fetch failure on ...").
+            if "fetch failure" not in str(error) and not isinstance(error, OSError):
+                raise
+            raise OSError(f"{owner}: {_offline_message(factory, error)}") from error
     path = os.fspath(weights)
     expected = f"keras.applications.{factory.__name__}(include_top=False)"
     if not os.path.isfile(path):
@@ -108,9 +208,11 @@ class VGGFeatures(keras.Model):
         pre_activation: features before the ReLU (ESRGAN, ESRGAN-DP) or after
             it (SRGAN).
         weights: "imagenet" (downloaded to the Keras cache), None (random, for
-            tests), or the path of a local copy of the weights of
-            `keras.applications.VGG19(include_top=False)`: the Keras download
-            (`.h5`) or a `save_weights` file (`.weights.h5`).
+            tests), the path of a local copy of the weights of
+            `keras.applications.VGG19(include_top=False)` (the Keras download `.h5` or a
+            `save_weights` file `.weights.h5`), or torchvision's VGG19 (`vgg19-dcbb9e9d.pth`,
+            or its `features.*` tensors as `.safetensors` / `.npz`): then the input is
+            normalised as torchvision's (`preprocessing == "torchvision"`), as in BasicSR.
     Reference: ESRGAN (Wang et al., 2018) §3.3 (VGG19-54 before activation);
     SRGAN (Ledig et al., 2017) §2.2.1 (phi_{i,j} after activation).
     """
@@ -131,26 +233,32 @@ class VGGFeatures(keras.Model):
         self.layer_names = layer_names
         self.pre_activation = pre_activation
         self.weights_source = weights
-        self.network = self._build_network(
-            _build_application(keras.applications.VGG19, weights, "VGGFeatures")
-        )
+        deepest = max(VGG19_LAYERS.index(n) for n in self.layer_names)
+        needed = VGG19_LAYERS[: deepest + 1]
+        if _is_tensor_file(weights):
+            self.preprocessing = "torchvision"
+            convs = _torchvision_vgg19(weights, needed)
+        else:
+            self.preprocessing = "caffe"
+            vgg = _build_application(keras.applications.VGG19, weights, "VGGFeatures")
+            convs = {name: vgg.get_layer(name).get_weights() for name in needed}
+        self.network = self._build_network(convs)
         self.trainable = False
 
-    def _build_network(self, vgg):
-        deepest = max(VGG19_LAYERS.index(n) for n in self.layer_names)
+    def _build_network(self, convs):
+        """Linear convs with the given (HWIO kernel, bias) and separate ReLUs."""
         inputs = keras.Input((None, None, 3))
         x = inputs
         outputs = {}
-        for name in VGG19_LAYERS[: deepest + 1]:
+        for name, (kernel, bias) in convs.items():
             block, conv = name.split("_")
             if conv == "conv1" and block != "block1":
                 x = keras.layers.MaxPooling2D(2, name=f"block{int(block[5:]) - 1}_pool")(x)
-            source = vgg.get_layer(name)
             linear = keras.layers.Conv2D(
-                source.filters, source.kernel_size, padding="same", name=name
+                kernel.shape[-1], kernel.shape[:2], padding="same", name=name
             )
             x = linear(x)
-            linear.set_weights(source.get_weights())
+            linear.set_weights([kernel, bias])
             if name in self.layer_names and self.pre_activation:
                 outputs[name] = x
             x = keras.layers.ReLU(name=f"{block}_relu{conv[4:]}")(x)
@@ -159,6 +267,8 @@ class VGGFeatures(keras.Model):
         return keras.Model(inputs, outputs, name="vgg19_truncated")
 
     def call(self, images):
+        if self.preprocessing == "torchvision":
+            return self.network(torchvision_preprocess(images), training=False)
         return self.network(imagenet_caffe_preprocess(images), training=False)
 
     def get_config(self):
@@ -214,6 +324,8 @@ class ResNetFeatures(keras.Model):
         self.layer_name = layer_name if isinstance(layer_name, str) else names
         self.weights_source = weights
         self.preprocess = preprocess
+        if _is_tensor_file(weights):
+            raise ValueError(_TORCHVISION_RESNET_REFUSAL.format(path=os.fspath(weights)))
         resnet = _build_application(keras.applications.ResNet50, weights, "ResNetFeatures")
         outputs = (
             resnet.get_layer(names[0]).output
@@ -239,6 +351,61 @@ class ResNetFeatures(keras.Model):
             "weights": _config_weights(self.weights_source),
             "preprocess": self.preprocess,
         }
+
+
+_TORCHVISION_RESNET_REFUSAL = (
+    "ResNetFeatures: {path!r} is a PyTorch-style tensor file; only Keras's ResNet50 weights "
+    "(resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5, or a save_weights .weights.h5) "
+    "load here. torchvision's ResNet50 is v1.5: the first bottleneck of stages 3-5 strides "
+    "on its 3x3 conv, where Keras's v1 strides on the 1x1 before it, so its 3x3 kernels were "
+    "trained on the full-resolution grid and would run here on a subsampled one, with "
+    "BatchNorm statistics of other features: neither torchvision's features nor Keras's. "
+    "ESRGAN-DP's dynamic weight makes the balance of the two losses independent of the "
+    "ResNet's magnitude, so Keras's weights change only which features are compared: pass "
+    "the Keras file as --resnet_weights=PATH."
+)
+
+
+def _is_tensor_file(weights):
+    return (
+        isinstance(weights, (str, os.PathLike))
+        and os.path.splitext(os.fspath(weights))[1].lower() in tensor_files.EXTENSIONS
+    )
+
+
+def _torchvision_vgg19(path, names):
+    """{conv name: (HWIO kernel, bias)} from torchvision's VGG19 state dict (`features.N.*`;
+    the classifier, if present, is not read)."""
+    arrays = tensor_files.read_arrays(
+        path,
+        "VGG19 weights file",
+        without_torch="convert the file's `features.*` tensors to .safetensors once where "
+        "torch is installed",
+    )
+    convs = {}
+    in_channels = 3
+    for name in names:
+        key = f"features.{TORCHVISION_VGG19_INDICES[name]}"
+        kernel, bias = arrays.get(f"{key}.weight"), arrays.get(f"{key}.bias")
+        if kernel is None or bias is None:
+            raise ValueError(
+                f"VGGFeatures: {os.fspath(path)!r} is not torchvision's VGG19: no {key}.weight "
+                f"/ {key}.bias ({name}); it holds {len(arrays)} tensors"
+            )
+        out_channels = 64 * 2 ** min(int(name[5]) - 1, 3)
+        if kernel.shape != (out_channels, in_channels, 3, 3) or bias.shape != (out_channels,):
+            raise ValueError(
+                f"VGGFeatures: {os.fspath(path)!r}: {key} ({name}) is {kernel.shape} + "
+                f"{bias.shape}, VGG19's is {(out_channels, in_channels, 3, 3)} + "
+                f"{(out_channels,)}"
+            )
+        # PyTorch's OIHW cross-correlation -> Keras's HWIO (also a cross-correlation).
+        convs[name] = [
+            np.transpose(kernel, (2, 3, 1, 0)).astype(np.float32),
+            bias.astype(np.float32),
+        ]
+        in_channels = out_channels
+    return convs
 
 
 def _config_weights(weights):

@@ -60,8 +60,14 @@ class LossConfig:
         "none", "Adversarial loss ('none': PSNR stage; ESRGAN: ragan).", choices=GAN_TYPES
     )
     adversarial_weight: float = option(0.0, "Generator adversarial loss weight.")
-    vgg_weights: str = option("imagenet", "'imagenet' or a local VGG19 weights file.")
-    resnet_weights: str = option("imagenet", "'imagenet' or a local ResNet50 weights file.")
+    vgg_weights: str = option(
+        "imagenet",
+        "'imagenet', a local copy of Keras's VGG19 weights (.h5) or torchvision's "
+        "(vgg19-dcbb9e9d.pth, .safetensors, .npz).",
+    )
+    resnet_weights: str = option(
+        "imagenet", "'imagenet' or a local copy of Keras's ResNet50 weights (.h5)."
+    )
 
     def __post_init__(self):
         check_choice("pixel_loss", self.pixel_loss, ("l1", "mse"))

@@ -4,9 +4,13 @@
 per module with weights=None, saved, and loaded back through the local-file path.
 """
 
+import json
+import os
+
 import keras
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 import tensorflow as tf
 
 from esrgan_tf.models.features import (
@@ -18,6 +22,9 @@ from esrgan_tf.models.features import (
 )
 
 VGG_PAIR = ("block2_conv2", "block5_conv4")
+
+GOLDEN = os.path.join(os.path.dirname(os.path.dirname(__file__)), "golden")
+TORCHVISION = os.path.join(GOLDEN, "torchvision_0.29.1_vgg19")
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +292,65 @@ def test_legacy_h5_file_round_trip(vgg19, images, tmp_path):
         full, ["block1_conv2"], images, keras.applications.vgg19.preprocess_input
     )
     assert_close(np.asarray(feats["block1_conv2"]), ref)
+
+
+# ---------------------------------------------------------------------------
+# torchvision's VGG19 file (what BasicSR trains with)
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def torchvision_vgg19(tmp_path_factory, golden_vgg19_state_dict):
+    """The golden script's weights as a .safetensors file, with a classifier entry (which
+    torchvision's file has and the features never read), and torchvision's outputs."""
+    state = dict(golden_vgg19_state_dict)
+    state["classifier.6.bias"] = np.zeros(1000, np.float32)
+    path = str(tmp_path_factory.mktemp("tv") / "vgg19-dcbb9e9d.safetensors")
+    save_file(state, path)
+    with np.load(TORCHVISION + ".npz") as golden:
+        return path, state, dict(golden)
+
+
+def test_torchvision_vgg19_file_gives_torchvision_features(torchvision_vgg19):
+    path, _, golden = torchvision_vgg19
+    with open(TORCHVISION + ".json") as f:
+        assert json.load(f)["torchvision"].startswith("0.29.1")
+    pre = VGGFeatures(("block2_conv2", "block3_conv4", "block5_conv4"), weights=path)
+    assert pre.preprocessing == "torchvision"
+    out = pre(golden["image"])
+    for name in ("block2_conv2", "block3_conv4", "block5_conv4"):
+        assert_close(np.asarray(out[name]), golden[f"{name}_pre"])
+    post = VGGFeatures("block5_conv4", pre_activation=False, weights=path)(golden["image"])
+    assert_close(np.asarray(post["block5_conv4"]), golden["block5_conv4_post"])
+    # Caffe preprocessing on the same weights would be other features: the test can fail.
+    caffe = VGGFeatures("block2_conv2", weights=None)
+    caffe.network.set_weights(
+        VGGFeatures("block2_conv2", weights=path).network.get_weights()
+    )
+    wrong = np.asarray(caffe(golden["image"])["block2_conv2"])
+    assert np.abs(wrong - golden["block2_conv2_pre"]).max() > 1.0
+
+
+def test_torchvision_vgg19_pth(torchvision_vgg19, tmp_path):
+    torch = pytest.importorskip("torch")
+    _, state, golden = torchvision_vgg19
+    path = str(tmp_path / "vgg19-dcbb9e9d.pth")
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, path)
+    out = VGGFeatures("block3_conv4", weights=path)(golden["image"])
+    assert_close(np.asarray(out["block3_conv4"]), golden["block3_conv4_pre"])
+
+
+def test_torchvision_vgg19_bad_files(torchvision_vgg19, tmp_path):
+    _, state, _ = torchvision_vgg19
+    shallow = str(tmp_path / "shallow.safetensors")
+    save_file({k: v for k, v in state.items() if int(k.split(".")[1]) < 10}, shallow)
+    VGGFeatures("block2_conv2", weights=shallow)  # enough for block2
+    with pytest.raises(ValueError, match=r"no features\.10\.weight / features\.10\.bias \(block3_conv1\)"):
+        VGGFeatures("block3_conv4", weights=shallow)
+    wide = dict(state, **{"features.5.weight": np.zeros((128, 32, 3, 3), np.float32)})
+    save_file(wide, str(tmp_path / "wide.safetensors"))
+    with pytest.raises(ValueError, match=r"features\.5 \(block2_conv1\) is \(128, 32, 3, 3\)"):
+        VGGFeatures("block2_conv2", weights=str(tmp_path / "wide.safetensors"))
+
+
+def test_resnet_refuses_torchvision_files_with_the_reason(torchvision_vgg19):
+    with pytest.raises(ValueError, match=r"v1\.5.*--resnet_weights"):
+        ResNetFeatures(weights=torchvision_vgg19[0])
