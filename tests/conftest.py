@@ -262,3 +262,27 @@ def golden_vgg19_state_dict():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.vgg19_features_state_dict()
+
+
+def _panel_offsets(strip, panels):
+    """The column where each panel sits, unchanged, at the bottom of a titled strip (left to
+    right, none overlapping); fails if a panel is not there pixel for pixel."""
+    offsets, start = [], 0
+    for panel in panels:
+        height, width = panel.shape[:2]
+        bottom = strip[-height:]
+        found = [
+            x
+            for x in range(start, strip.shape[1] - width + 1)
+            if np.array_equal(bottom[:, x : x + width], panel)
+        ]
+        assert found, f"panel {len(offsets)} ({width}x{height}) is not in the strip"
+        offsets.append(found[0])
+        start = found[0] + width
+    return offsets
+
+
+@pytest.fixture(scope="session")
+def panel_offsets():
+    """f(strip, panels) -> the x offset of each panel (exact pixels) in a titled strip."""
+    return _panel_offsets

@@ -27,8 +27,8 @@ COMMANDS = (
 # The order imports point down: a module may import modules of a lower layer and of its
 # own package, never a layer above it nor a package beside it in the same layer.
 LAYERS = (
-    # The foundation: files, tables, tensor files, the machine, config fields, the console.
-    ("atomic", "tables", "tensor_files", "hardware", "options", "console"),
+    # The foundation: files, tables, figures, tensor files, the machine, config fields, the console.
+    ("atomic", "tables", "figures", "tensor_files", "hardware", "options", "console"),
     ("models",),
     ("data", "metrics", "formats", "losses"),
     ("training", "inference"),

@@ -233,8 +233,13 @@ class InterpolateConfig:
         (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
         "Alphas of the comparison strip and the sweep (ESRGAN Fig. 10 uses steps of 0.2).",
     )
-    image: str = option("", "LR photo of the comparison strip ('' = no strip).")
-    strip: str = option("", "Output PNG of the comparison strip.")
+    image: str = option("", "LR photo of the comparison strip ('' = none).")
+    image_hr: str = option(
+        "",
+        "HR photo of the strip ('' = none): each panel's title then shows its PSNR-Y too. "
+        "Without --image, the LR is its MATLAB bicubic downscale.",
+    )
+    strip: str = option("", "Output PNG of the comparison strip, its panels titled.")
     tiling: Tiling = option(Tiling(), "Tiled inference of the strip and the sweep.")
     val_dir: str = option(
         "",
@@ -251,14 +256,16 @@ class InterpolateConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "alphas", tuple(self.alphas))
-        if bool(self.image) != bool(self.strip):
-            raise ValueError("--image and --strip go together (the photo and the PNG to write)")
+        if bool(self.image or self.image_hr) != bool(self.strip):
+            raise ValueError(
+                "--strip goes with --image and/or --image_hr (the PNG to write and its photo)"
+            )
         if bool(self.val_dir) != bool(self.sweep_dir):
             raise ValueError("--val_dir and --sweep_dir go together (the HR images and the folder)")
         if self.val_lr_dir and not self.val_dir:
             raise ValueError("--val_lr_dir needs --val_dir (the HR images it pairs with)")
         if not self.output and not self.strip and not self.sweep_dir:
             raise ValueError(
-                "nothing to do: give --output, --image with --strip, and/or --val_dir with "
-                "--sweep_dir"
+                "nothing to do: give --output, --image or --image_hr with --strip, and/or "
+                "--val_dir with --sweep_dir"
             )

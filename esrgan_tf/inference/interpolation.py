@@ -17,9 +17,9 @@ from absl import logging
 import numpy as np
 import tqdm
 
-from esrgan_tf import tables
+from esrgan_tf import figures, tables
 from esrgan_tf.data import image_io
-from esrgan_tf.data.image_pairs import load_pairs
+from esrgan_tf.data.image_pairs import bicubic_downscale, load_pairs, mod_crop
 from esrgan_tf.formats import generators, keras
 from esrgan_tf.inference import perception_distortion
 from esrgan_tf.inference.config import Tiling
@@ -29,7 +29,7 @@ from esrgan_tf.metrics.psnr_ssim import to_uint8
 from esrgan_tf.models.builders import built_generator
 
 # White gap between the images of a strip, in pixels (ESRGAN Fig. 10 separates its panels).
-STRIP_GAP = 4
+STRIP_GAP = figures.STRIP_GAP
 
 
 def _check_alpha(alpha):
@@ -125,6 +125,18 @@ def interpolate_files(psnr_path, gan_path, alpha, output_path, architecture=None
     return config
 
 
+def _reference(hr_path, shape, scale):
+    """The HR of the strip's photo, mod-cropped to the SR's shape (as `load_pairs` crops)."""
+    hr = image_io.read_image(hr_path)
+    height, width = shape[:2]
+    if not (height <= hr.shape[0] < height + scale and width <= hr.shape[1] < width + scale):
+        raise ValueError(
+            f"--image_hr {hr_path!r} is {hr.shape[1]}x{hr.shape[0]}, but x{scale} of --image "
+            f"is {width}x{height}: give the HR whose x{scale} downscale is --image"
+        )
+    return hr[:height, :width]
+
+
 def comparison_strip(
     psnr_path,
     gan_path,
@@ -134,29 +146,45 @@ def comparison_strip(
     architecture=None,
     tiling=Tiling(),
     gap=STRIP_GAP,
+    hr_path="",
 ):
-    """Super-resolve the photo `image_path` (taken as LR) at each alpha; one PNG side by side.
+    """Super-resolve a photo at each alpha; one PNG, the panels side by side.
 
-    The panels are separated by `gap` white columns and carry no labels; they are in
-    the order of `alphas`. Returns the strip as an HxWx3 uint8 array.
+    The photo is `image_path` (the LR), its HR `hr_path`, or both: with only the HR, the LR
+    is its MATLAB bicubic downscale (as validation makes it). The panels, in the order of
+    `alphas` and separated by `gap` white columns, are titled with their alpha, their PSNR-Y
+    (when the HR is known) and their NIQE (crop = scale; where the image is big enough), then
+    the HR itself. Returns the strip as an HxWx3 uint8 array.
     """
     for alpha in alphas:
         _check_alpha(alpha)
     if not alphas:
         raise ValueError("alphas is empty")
+    if not image_path and not hr_path:
+        raise ValueError("the strip needs a photo: --image (LR) and/or --image_hr (HR)")
     psnr_model, gan_model, config = load_pair(psnr_path, gan_path, architecture)
     blend_into = built_generator(config)
-    lr = image_io.read_image(image_path)
-    panels = []
+    scale = config.scale
+    if image_path:
+        lr = image_io.read_image(image_path)
+        hr = _reference(hr_path, np.multiply(lr.shape[:2], scale), scale) if hr_path else None
+    else:
+        hr = mod_crop(image_io.read_image(hr_path), scale)
+        lr = bicubic_downscale(hr, scale)
+    panels, titles = [], []
     for alpha in alphas:
         blend_into.set_weights(interpolate_weights(psnr_model, gan_model, alpha))
-        sr = tile_upscale(blend_into, lr, config.scale, tiling)
-        panels.append(to_uint8(np.clip(sr, 0.0, 1.0)))
-    white = np.full((panels[0].shape[0], gap, 3), 255, np.uint8)
-    parts = []
-    for i, panel in enumerate(panels):
-        parts += [white, panel] if i else [panel]
-    strip = np.concatenate(parts, axis=1)
+        sr = to_uint8(np.clip(tile_upscale(blend_into, lr, scale, tiling), 0.0, 1.0))
+        name = f"alpha {alpha:g}"
+        psnr_y = None
+        if hr is not None:
+            psnr_y = scoring.score(sr, hr, scale, with_niqe=False)["psnr_y"]
+        panels.append(sr)
+        titles.append([name, *figures.metric_lines(psnr_y, scoring.niqe_or_none(sr, scale, name))])
+    if hr is not None:
+        panels.append(to_uint8(hr))
+        titles.append(["HR", *figures.metric_lines(niqe=scoring.niqe_or_none(hr, scale, "HR"))])
+    strip = figures.labelled_strip(panels, titles, gap)
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     image_io.write_png(output_path, strip)
     return strip
@@ -275,6 +303,7 @@ def run(config):
             config.strip,
             config.architecture,
             config.tiling,
+            hr_path=config.image_hr,
         )
         logging.info("Wrote the comparison strip (alphas %s) to %s", config.alphas, config.strip)
     if config.sweep_dir:

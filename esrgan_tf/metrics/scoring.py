@@ -99,17 +99,24 @@ def score(output, hr, scale, with_niqe=True, lpips_model=None, name="image"):
     scores = psnr_ssim.evaluate_pair(output, hr, scale, crop_border=scale)
     height, width = hr.shape[:2]
     if with_niqe:
-        scores[NIQE] = None
-        if niqe.fits(height, width, scale):
-            try:
-                scores[NIQE] = niqe.niqe(output, crop_border=scale)
-            except niqe.UndefinedError as err:
-                logging.warning("%s: no NIQE: %s", name, err)
+        scores[NIQE] = niqe_or_none(output, scale, name)
     if lpips_model is not None:
         scores[LPIPS] = None
         if min(height, width) - 2 * scale >= lpips_model.min_size:
             scores[LPIPS] = lpips.lpips_distance(output, hr, lpips_model, crop_border=scale)
     return scores
+
+
+def niqe_or_none(image, scale, name="image"):
+    """NIQE of one image with crop = scale, or None where it is undefined: too small (no
+    warning: `unscorable` reports those once) or too few textured blocks (warned)."""
+    if not niqe.fits(*image.shape[:2], scale):
+        return None
+    try:
+        return niqe.niqe(image, crop_border=scale)
+    except niqe.UndefinedError as err:
+        logging.warning("%s: no NIQE: %s", name, err)
+        return None
 
 
 def mean_scores(per_image, keys):

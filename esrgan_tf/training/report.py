@@ -3,8 +3,8 @@
 `compare_and_write` prints the table the README shows (bicubic, PSNR model, GAN model on
 the held-out photos; PSNR/SSIM on Y and RGB and NIQE on Y, crop = scale), then each photo's
 PSNR-Y gain over bicubic with every photo a model loses on marked (`gain_table`: a mean can
-hide a photo made worse), and writes LR-bicubic | PSNR | GAN | HR strips to
-<workdir>/comparison/.
+hide a photo made worse), and writes LR-bicubic | PSNR | GAN | HR strips, each panel titled
+with its method, PSNR-Y and NIQE, to <workdir>/comparison/.
 """
 
 import os
@@ -12,7 +12,7 @@ import os
 from absl import logging
 import numpy as np
 
-from esrgan_tf import atomic, tables
+from esrgan_tf import atomic, figures, tables
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import bicubic_upscale, load_pairs
 from esrgan_tf.metrics import scoring
@@ -86,6 +86,27 @@ def gain_summary(per_image, baseline=BICUBIC):
     return "\n".join(lines)
 
 
+def comparison_strip(pair, outputs, per_image, scale):
+    """LR-bicubic | each model | HR of one photo, every panel titled with its method, PSNR-Y
+    and NIQE (the HR: NIQE only).
+
+    Args:
+        pair: the photo's `ImagePair`.
+        outputs: {model: {photo: SR image}} of the trained models, in column order.
+        per_image: {method: {photo: metrics}}, bicubic's and every model's.
+    """
+    panels = [bicubic_upscale(pair.lr, scale)] + [outputs[m][pair.name] for m in outputs]
+    titles = []
+    for method in [BICUBIC, *outputs]:
+        scores = per_image[method][pair.name]
+        label = method if method == BICUBIC else f"{method} model"
+        titles.append([label, *figures.metric_lines(scores[GAIN_KEY], scores.get(scoring.NIQE))])
+    hr_niqe = scoring.niqe_or_none(pair.hr, scale, f"{pair.name} (HR)")
+    titles.append(["HR", *figures.metric_lines(niqe=hr_niqe)])
+    panels.append(pair.hr)
+    return figures.labelled_strip([to_uint8(p) for p in panels], titles)
+
+
 def compare_and_write(trained, config):
     """Evaluate bicubic and every trained stage on the validation set; write the report.
 
@@ -112,12 +133,9 @@ def compare_and_write(trained, config):
     out_dir = os.path.join(config.workdir, COMPARISON_SUBDIR)
     os.makedirs(out_dir, exist_ok=True)
     for pair in pairs:
-        strip = [bicubic_upscale(pair.lr, scale)]
-        strip += [outputs[name][pair.name] for name in trained]
-        strip.append(pair.hr)
         image_io.write_png(
             os.path.join(out_dir, f"{pair.name}.png"),
-            to_uint8(np.concatenate(strip, axis=1)),
+            comparison_strip(pair, outputs, per_image, scale),
         )
     table = tables.metrics_table(rows, METRIC_KEYS)
     columns = " | ".join(["bicubic", *trained, "HR"])

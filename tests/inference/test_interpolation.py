@@ -134,30 +134,39 @@ def write_photo(path, size=(20, 24)):
 
 
 @pytest.mark.slow
-def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model):
+def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model, panel_offsets):
     image = write_photo(tmp_path / "lr.png")
     alphas = (0.0, 0.5, 1.0)
     out = str(tmp_path / "strip.png")
+    tiling = Tiling(tile=16, tile_pad=4)
     strip = interp.comparison_strip(
-        *pair, alphas, image, out, tiny_model.architecture(), Tiling(tile=16, tile_pad=4)
+        *pair, alphas, image, out, tiny_model.architecture(), tiling
     )
-    gap = interp.STRIP_GAP
-    assert strip.shape == (20 * 4, 3 * 24 * 4 + 2 * gap, 3)
     assert np.array_equal(np.asarray(Image.open(out)), strip)
-    assert np.all(strip[:, 96 : 96 + gap] == 255)
     lr = np.asarray(Image.open(image), np.float32) / 255.0
-    for i, path in ((0, pair[0]), (2, pair[1])):
+    ends = []
+    for path in pair:
         model = generators.load(path, tiny_model.architecture()).model
-        expected = np.floor(
-            np.clip(tile_upscale(model, lr, 4, Tiling(tile=16, tile_pad=4)), 0, 1).astype(
-                np.float64
-            )
-            * 255
-            + 0.5
-        ).astype(np.uint8)
-        start = i * (96 + gap)
-        assert np.array_equal(strip[:, start : start + 96], expected)
-    assert not np.array_equal(strip[:, :96], strip[:, 2 * (96 + gap) :])
+        sr = np.clip(tile_upscale(model, lr, 4, tiling), 0, 1).astype(np.float64)
+        ends.append(np.floor(sr * 255 + 0.5).astype(np.uint8))
+    assert not np.array_equal(*ends)
+    # Alpha 0 is the PSNR model and alpha 1 the GAN model, pixel for pixel, in that order;
+    # the 80x96 panels have only their alpha as a title (no HR; too small for NIQE).
+    offsets = panel_offsets(strip, [ends[0], ends[1]])
+    assert offsets[1] - offsets[0] >= 2 * (96 + interp.STRIP_GAP)
+    assert strip.shape[0] > 80 and np.any(strip[: strip.shape[0] - 80] < 128)
+    # With the photo's HR, the HR is the last panel.
+    hr = tmp_path / "hr.png"
+    Image.fromarray(skimage.data.astronaut()[:81, :98]).save(hr)  # mod-cropped to 80x96
+    with_hr = interp.comparison_strip(
+        *pair, (0.0,), image, out, tiny_model.architecture(), tiling, hr_path=str(hr)
+    )
+    panel_offsets(with_hr, [ends[0], skimage.data.astronaut()[:80, :96]])
+    Image.fromarray(skimage.data.astronaut()[:90, :96]).save(hr)
+    with pytest.raises(ValueError, match=r"--image_hr .* is 96x90, but x4 of --image is 96x80"):
+        interp.comparison_strip(
+            *pair, (0.0,), image, out, tiny_model.architecture(), tiling, hr_path=str(hr)
+        )
 
 
 def test_denoise_strength_blends_the_general_model_with_its_twin(tmp_path):
