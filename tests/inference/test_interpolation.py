@@ -139,9 +139,7 @@ def test_comparison_strip_layout_and_endpoint(pair, tmp_path, tiny_model, panel_
     alphas = (0.0, 0.5, 1.0)
     out = str(tmp_path / "strip.png")
     tiling = Tiling(tile=16, tile_pad=4)
-    strip = interp.comparison_strip(
-        *pair, alphas, image, out, tiny_model.architecture(), tiling
-    )
+    strip = interp.comparison_strip(*pair, alphas, image, out, tiny_model.architecture(), tiling)
     assert np.array_equal(np.asarray(Image.open(out)), strip)
     lr = np.asarray(Image.open(image), np.float32) / 255.0
     ends = []

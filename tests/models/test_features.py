@@ -322,9 +322,7 @@ def test_torchvision_vgg19_file_gives_torchvision_features(torchvision_vgg19):
     assert_close(np.asarray(post["block5_conv4"]), golden["block5_conv4_post"])
     # Caffe preprocessing on the same weights would be other features: the test can fail.
     caffe = VGGFeatures("block2_conv2", weights=None)
-    caffe.network.set_weights(
-        VGGFeatures("block2_conv2", weights=path).network.get_weights()
-    )
+    caffe.network.set_weights(VGGFeatures("block2_conv2", weights=path).network.get_weights())
     wrong = np.asarray(caffe(golden["image"])["block2_conv2"])
     assert np.abs(wrong - golden["block2_conv2_pre"]).max() > 1.0
 
@@ -343,7 +341,9 @@ def test_torchvision_vgg19_bad_files(torchvision_vgg19, tmp_path):
     shallow = str(tmp_path / "shallow.safetensors")
     save_file({k: v for k, v in state.items() if int(k.split(".")[1]) < 10}, shallow)
     VGGFeatures("block2_conv2", weights=shallow)  # enough for block2
-    with pytest.raises(ValueError, match=r"no features\.10\.weight / features\.10\.bias \(block3_conv1\)"):
+    with pytest.raises(
+        ValueError, match=r"no features\.10\.weight / features\.10\.bias \(block3_conv1\)"
+    ):
         VGGFeatures("block3_conv4", weights=shallow)
     wide = dict(state, **{"features.5.weight": np.zeros((128, 32, 3, 3), np.float32)})
     save_file(wide, str(tmp_path / "wide.safetensors"))
