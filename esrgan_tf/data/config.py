@@ -48,6 +48,13 @@ class TrainDataConfig:
         "Put each training patch's R, G, B in a random one of their 6 orders (LR and HR "
         "alike): more colours from few photos (the quickstart). Exact for bicubic LR.",
     )
+    colour_affine: float = option(
+        0.0,
+        "Probability that a training patch's channels are each mapped by a random affine "
+        "map of [0, 1] into itself (contrast 0.5-1, an offset, half of them inverted), LR "
+        "and HR alike: patches of few photos then span the colour cube (the quickstart). "
+        "Exact for bicubic LR. 0 = off.",
+    )
     use_stored_lr: bool = option(
         True,
         "Use the shards' stored LR when they hold it at the model's scale; else each LR is "
@@ -72,6 +79,8 @@ class TrainDataConfig:
             raise ValueError(f"hr_size must be positive, got {self.hr_size}")
         if self.batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if not 0.0 <= self.colour_affine <= 1.0:
+            raise ValueError(f"colour_affine is a probability in [0, 1], got {self.colour_affine}")
         check_choice("degradation", self.degradation, DEGRADATIONS)
 
 

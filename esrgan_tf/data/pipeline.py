@@ -127,6 +127,31 @@ def permute_channels(hr, lr, seed):
     return tf.gather(hr, order, axis=-1), None if lr is None else tf.gather(lr, order, axis=-1)
 
 
+def colour_affine(hr, lr, seed, probability=0.5, min_contrast=0.5):
+    """With `probability`, HR and LR (or None) with each channel mapped by one random affine
+    map of [0, 1] into itself: x -> a x + b (a in [min_contrast, 1], b in [0, 1 - a]), or
+    its inversion 1 - (a x + b), per channel with probability 1/2.
+
+    Such maps are linear with weights summing to one, as the bicubic kernel's are, so the LR
+    of the mapped HR is the mapped LR (exact, the [0, 1] range is never left). Patches of a
+    few photos then cover the whole colour cube (dark and bright, saturated and gray),
+    which is what the network must reproduce on photos unlike its training ones.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    channels = tf.shape(hr)[-1:]
+    contrast = tf.random.stateless_uniform(channels, seeds[0], min_contrast, 1.0)
+    offset = tf.random.stateless_uniform(channels, seeds[1]) * (1.0 - contrast)
+    invert = tf.random.stateless_uniform(channels, seeds[2]) < 0.5
+    apply = tf.random.stateless_uniform([], seeds[3]) < probability
+    scale = tf.where(apply, tf.where(invert, -contrast, contrast), 1.0)
+    shift = tf.where(apply, tf.where(invert, 1.0 - offset, offset), 0.0)
+
+    def mapped(image):
+        return None if image is None else image * scale + shift
+
+    return mapped(hr), mapped(lr)
+
+
 def make_training_pair(example, seed, config, scale, with_stored_lr):
     """Parsed example -> (lr, hr) patch pair at `scale`, augmented; (lr, hr, hr_usm) with
     `config.usm_target`.
@@ -142,6 +167,10 @@ def make_training_pair(example, seed, config, scale, with_stored_lr):
     hr, lr = random_crop_pair(hr, lr, seeds[0], config.hr_size, scale)
     if config.permute_channels:  # a seed of its own: crops and flips stay as without it
         hr, lr = permute_channels(hr, lr, tf.random.experimental.stateless_split(seed, 4)[3])
+    if config.colour_affine:  # likewise
+        hr, lr = colour_affine(
+            hr, lr, tf.random.experimental.stateless_split(seed, 5)[4], config.colour_affine
+        )
     hr_usm = None
     if config.degradation == "realesrgan":
         if config.augment:

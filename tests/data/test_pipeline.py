@@ -310,6 +310,90 @@ def test_use_stored_lr_false_makes_lr_on_the_fly(with_lr):
 
 
 # ---------------------------------------------------------------------------------------
+# Colour augmentations (permute_channels, colour_affine)
+# ---------------------------------------------------------------------------------------
+
+
+def _photo_patch(size=PATCH):
+    return skimage.data.coffee()[100 : 100 + size, 200 : 200 + size].astype(np.float32) / 255.0
+
+
+def test_colour_affine_commutes_with_bicubic_downscaling():
+    hr = _photo_patch()
+    lr = imresize(hr.astype(np.float64), 0.25).astype(np.float32)  # unclipped, as the maps
+    for i in range(10):
+        hr2, lr2 = (t.numpy() for t in pipeline.colour_affine(hr, lr, [i, 1], probability=1.0))
+        assert not np.allclose(hr2, hr, atol=1e-3)
+        np.testing.assert_allclose(lr2, imresize(hr2.astype(np.float64), 0.25), atol=1e-5)
+
+
+def test_colour_affine_maps_each_channel_of_the_unit_cube_into_itself():
+    ends = np.array([[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]], np.float32)  # 1x2 pixels
+    applied, inverted, low_ends = 0, [], []
+    for i in range(400):
+        out, _ = pipeline.colour_affine(ends, None, [i, 7], probability=0.5)
+        zero, one = out.numpy()[0]
+        assert zero.min() >= 0.0 and one.max() <= 1.0 and zero.max() <= 1.0
+        if np.array_equal(zero, ends[0, 0]) and np.array_equal(one, ends[0, 1]):
+            continue
+        applied += 1
+        assert np.all((np.abs(one - zero) >= 0.5 - 1e-6) & (np.abs(one - zero) <= 1.0))
+        inverted.extend(one < zero)
+        low_ends.extend(np.minimum(zero, one))
+    assert 160 <= applied <= 240  # binomial(400, 0.5): 5 standard deviations
+    assert 0.4 <= np.mean(inverted) <= 0.6
+    assert min(low_ends) < 0.02 and max(low_ends) > 0.4  # offsets span [0, 1 - contrast]
+
+
+def test_colour_affine_probability_zero_is_identity_and_a_seed_fixes_the_map():
+    hr = _photo_patch()
+    same, _ = pipeline.colour_affine(hr, None, [5, 5], probability=0.0)
+    np.testing.assert_array_equal(same.numpy(), hr)
+    first, second = (pipeline.colour_affine(hr, None, [5, 6], 1.0)[0].numpy() for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+
+
+def _channel_maps(before, after):
+    """For each channel of `after`: (channel of `before`, a, b) with after = a before + b,
+    least squares over the patch."""
+    maps = []
+    for c in range(after.shape[-1]):
+        fits = []
+        for source in range(before.shape[-1]):
+            design = np.stack([before[..., source].ravel(), np.ones(before[..., 0].size)], 1)
+            coefficients, residual, *_ = np.linalg.lstsq(design, after[..., c].ravel())
+            fits.append((float(residual.sum()) if residual.size else 0.0, source, *coefficients))
+        maps.append(min(fits)[1:])
+    return maps
+
+
+@pytest.mark.parametrize(
+    "augmentation", [dict(permute_channels=True), dict(colour_affine=1.0)], ids=lambda a: [*a][0]
+)
+def test_colour_augmentations_map_lr_and_hr_alike_and_keep_the_crops(with_lr, augmentation):
+    # The same seed with and without the colour augmentation: the same crops and flips, and
+    # the HR map fitted per channel maps the stored LR window exactly as well.
+    directory, _, _ = with_lr
+    plain = _patches(_config(directory), n_batches=2)
+    coloured = _patches(_config(directory, **augmentation), n_batches=2)
+    changed = 0
+    for (lr, hr), (lr2, hr2) in zip(plain, coloured):
+        maps = _channel_maps(hr, hr2)
+        for c, (source, a, b) in enumerate(maps):
+            np.testing.assert_allclose(hr2[..., c], a * hr[..., source] + b, atol=1e-5)
+            np.testing.assert_allclose(lr2[..., c], a * lr[..., source] + b, atol=1e-5)
+        changed += not np.array_equal(hr, hr2)
+        for image in (lr2, hr2):
+            assert image.min() >= 0.0 and image.max() <= 1.0
+    assert changed >= len(plain) // 2  # permutations: 5 of 6 orders change a photo patch
+
+
+def test_colour_affine_outside_zero_one_is_refused():
+    with pytest.raises(ValueError, match=r"colour_affine is a probability in \[0, 1\], got 1.5"):
+        TrainDataConfig(data="x", colour_affine=1.5)
+
+
+# ---------------------------------------------------------------------------------------
 # Batches, reproducibility, bit depth
 # ---------------------------------------------------------------------------------------
 
