@@ -43,6 +43,14 @@ setup(
         "safetensors": ["safetensors>=0.4"],
         "torch": ["torch==2.13.0"],
         "tfds": ["tensorflow-datasets>=4.9"],
+        # ONNX export (esrgan_tf.deploy.onnx): tf2onnx 1.17.0 is the release tested with
+        # TensorFlow 2.21; onnxruntime runs the parity check; onnxconverter-common makes fp16.
+        "onnx": [
+            "tf2onnx==1.17.0",
+            "onnx>=1.17",
+            "onnxruntime>=1.20",
+            "onnxconverter-common>=1.14",
+        ],
         # gRPC client of TF Serving (export/client.py); REST needs nothing.
         "serving": ["tensorflow-serving-api~=2.21.0"],
         # Trained Real-ESRGAN models as ncnn files (zoo:<name>, esrgan_tf.inference.zoo):
@@ -66,6 +74,10 @@ setup(
             "ncnn==1.0.20261020",
             "av>=14",
             "matplotlib>=3.8",
+            "tf2onnx==1.17.0",
+            "onnx>=1.17",
+            "onnxruntime>=1.20",
+            "onnxconverter-common>=1.14",
         ],
     },
 )

@@ -9,6 +9,8 @@ from esrgan_tf.options import check_choice, option, parse_size
 
 # TFLite variants (`esrgan_tf.deploy.tflite`) and input shapes.
 VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8")
+# ONNX precisions (`esrgan_tf.deploy.onnx`).
+ONNX_PRECISIONS = ("fp32", "fp16")
 SHAPES = ("dynamic", "fixed")
 # LR pixels per SavedModel request. Full-size RRDBNet x4 needs roughly 10 KB of activations
 # per LR pixel at its widest (the HR-resolution convs), so 512 x 512 costs a few GB.
@@ -42,6 +44,12 @@ class ExportConfig:
     )
     precision: str = option("fp32", "SavedModel weights and maths.", choices=sorted(PRECISIONS))
     tflite: tuple[str, ...] = option(VARIANTS, "TFLite variants ('' for none).", choices=VARIANTS)
+    onnx: tuple[str, ...] = option(
+        (),
+        "ONNX models to write to <output_dir>/onnx/v<version> (fp32, fp16; NCHW, dynamic "
+        'shapes): needs pip install -e ".[onnx]". Empty: none.',
+        choices=ONNX_PRECISIONS,
+    )
     tflite_shapes: tuple[str, ...] = option(
         SHAPES,
         "TFLite input shapes: 'dynamic' ([1, -1, -1, 3]) and/or 'fixed' ([1, H, W, 3] of "
@@ -77,6 +85,9 @@ class ExportConfig:
     def __post_init__(self):
         object.__setattr__(self, "tflite", tuple(self.tflite))
         object.__setattr__(self, "tflite_shapes", tuple(self.tflite_shapes))
+        object.__setattr__(self, "onnx", tuple(self.onnx))
+        for precision in self.onnx:
+            check_choice("onnx", precision, ONNX_PRECISIONS)
         if not self.weights or not self.output_dir:
             raise ValueError("weights and output_dir are required")
         check_choice("precision", self.precision, sorted(PRECISIONS))

@@ -5,6 +5,8 @@ published: the library of `python -m esrgan_tf.export`.
                                                 (signatures: `esrgan_tf.deploy.serving`)
   <output_dir>/tflite/v<version>/<variant>_<shape>.tflite
                                                 LiteRT models (`esrgan_tf.deploy.tflite`)
+  <output_dir>/onnx/v<version>/<precision>_dynamic.onnx
+                                                ONNX models (`esrgan_tf.deploy.onnx`)
   <output_dir>/reports/v<version>.json, .md     the export report
 
 The version is the next free number unless given. Everything is first written to
@@ -32,7 +34,7 @@ import tqdm
 
 from esrgan_tf import atomic, hardware, tables
 from esrgan_tf.data import patches
-from esrgan_tf.deploy import serving, tflite
+from esrgan_tf.deploy import onnx, serving, tflite
 from esrgan_tf.formats import generators, saved_model
 from esrgan_tf.inference.litert import TFLiteModel
 from esrgan_tf.metrics import psnr_ssim
@@ -86,6 +88,8 @@ TOLERANCES = {
     ("tflite", "fp16"): Tolerance(min_psnr=60.0),
     ("tflite", "dynamic_int8"): Tolerance(min_psnr=33.0),
     ("tflite", "int8"): Tolerance(min_psnr=27.0),
+    ("onnx", "fp32"): Tolerance(max_abs=onnx.MAX_ABS_FP32),
+    ("onnx", "fp16"): Tolerance(min_psnr=onnx.MIN_PSNR_FP16),
 }
 
 
@@ -182,7 +186,8 @@ def _artifacts(config, generator, model_config, staging, version, metadata, cali
         saved_model.SavedModelGenerator(saved_model_dir),
     )
     tflite_dir = os.path.join(staging, "tflite", f"v{version}")
-    os.makedirs(tflite_dir, exist_ok=True)
+    if config.tflite:
+        os.makedirs(tflite_dir, exist_ok=True)
     with tflite.Converter(generator) as converter:
         for variant in config.tflite:
             for shape in config.tflite_shapes:
@@ -191,18 +196,36 @@ def _artifacts(config, generator, model_config, staging, version, metadata, cali
                 path = os.path.join(tflite_dir, f"{variant}_{label}.tflite")
                 atomic.write_bytes(path, converter.convert(variant, size, calibration))
                 model = TFLiteModel(path)
-                yield f"tflite {variant} {label}", "tflite", variant, path, model
+                yield f"tflite {variant} {label}", "tflite", variant, path, _clipped(model)
+    if config.onnx:
+        onnx_dir = os.path.join(staging, "onnx", f"v{version}")
+        os.makedirs(onnx_dir, exist_ok=True)
+        entries = {"scale": model_config.scale, "architecture": generator.descriptor.summary,
+                   "source": config.weights}  # fmt: skip
+        for precision in config.onnx:
+            path = os.path.join(onnx_dir, f"{precision}_dynamic.onnx")
+            channels = generator.descriptor.in_channels
+            onnx.save(generator, path, channels, precision=precision, metadata=entries,
+                      check=False, model_config=model_config)  # fmt: skip
+            runner = onnx.OnnxModel(path)
+            yield f"onnx {precision} dynamic", "onnx", precision, path, _clipped(runner)
+
+
+def _clipped(fn):
+    """`fn` with its output clipped to [0, 1], as the references are."""
+    return lambda x: np.clip(fn(x), 0.0, 1.0)
 
 
 def _publish(staging, output_dir, version):
     """Moves the staged artifacts into place; the SavedModel last (Serving picks it up)."""
-    staged_tflite = os.path.join(staging, "tflite", f"v{version}")
-    if os.path.isdir(staged_tflite):
-        os.makedirs(os.path.join(output_dir, "tflite"), exist_ok=True)
-        target = os.path.join(output_dir, "tflite", f"v{version}")
-        if os.path.exists(target):
-            shutil.rmtree(target)
-        os.replace(staged_tflite, target)
+    for kind in ("tflite", "onnx"):
+        staged = os.path.join(staging, kind, f"v{version}")
+        if os.path.isdir(staged):
+            os.makedirs(os.path.join(output_dir, kind), exist_ok=True)
+            target = os.path.join(output_dir, kind, f"v{version}")
+            if os.path.exists(target):
+                shutil.rmtree(target)
+            os.replace(staged, target)
     os.makedirs(os.path.join(output_dir, "reports"), exist_ok=True)
     for ext in ("json", "md"):
         os.replace(
@@ -274,7 +297,7 @@ def export(config, generator=None, model_config=None, tolerances=None):
         "weights": config.weights,
     }
     rows, failures = [reference_row], []
-    count = 1 + len(config.tflite) * len(config.tflite_shapes)
+    count = 1 + len(config.tflite) * len(config.tflite_shapes) + len(config.onnx)
     with tqdm.tqdm(total=count, desc="export", unit="artifact", disable=not config.progress) as bar:
         for name, kind, precision, path, fn in _artifacts(
             config, generator, model_config, staging, version, metadata, calibration

@@ -150,32 +150,37 @@ def load_into(model, path, use_ema=False):
     return f"weights file {path} ({canonical.layout} layout)"
 
 
-def convert(input_path, output_path, architecture=None):
-    """Writes the Keras `.weights.h5` of PyTorch / ncnn / zoo weights; returns the `Loaded`.
+# The forms `convert` writes, by the output's ending (ONNX: `esrgan_tf.deploy.onnx`).
+WRITTEN_FORMS = (".weights.h5", ".pth", ".safetensors")
 
-    The architecture is read from the file (`architecture` must agree with it). The weights
-    are written to a temporary file next to `output_path` and moved onto it only when
-    complete: a failure never leaves a partial output.
+
+def convert(input_path, output_path, architecture=None, layout="basicsr"):
+    """Writes a generator read from `input_path` (any form `load` reads but a SavedModel)
+    as `output_path`: a Keras `.weights.h5`, or a PyTorch `.pth` / `.safetensors` in
+    `layout` ("basicsr" or "old_arch", `pytorch.save`). Returns the `Loaded`.
+
+    The architecture is read from the input (`architecture` must agree with it). The file
+    is written beside `output_path` and moved onto it only when complete: a failure never
+    leaves a partial output.
     """
     input_path, output_path = os.fspath(input_path), os.fspath(output_path)
-    foreign = foreign_file(input_path)
-    if foreign is None:
+    if not output_path.lower().endswith(WRITTEN_FORMS):
         raise ValueError(
-            f"{input_path!r}: convert reads PyTorch (.pth, .pt, .safetensors), ncnn (.param) "
-            "or zoo:<name> weights"
+            f"output {output_path!r} must end with one of {', '.join(WRITTEN_FORMS)} (the "
+            "ending picks the form)"
         )
-    if os.path.realpath(foreign) == os.path.realpath(output_path):
+    source = foreign_file(input_path) or input_path
+    if os.path.exists(output_path) and os.path.realpath(source) == os.path.realpath(output_path):
         raise ValueError(f"input and output are the same file: {input_path!r}")
-    if not output_path.endswith(".weights.h5"):
-        raise ValueError(
-            f"output {output_path!r} must end with '.weights.h5' (Keras 3 chooses the "
-            "weights format by file name)"
-        )
     out_dir = os.path.dirname(os.path.abspath(output_path))
     if not os.path.isdir(out_dir):
         raise FileNotFoundError(f"output directory {out_dir!r} does not exist")
     loaded = load(input_path, architecture)
-    keras.save_weights(loaded.model, output_path)
+    if output_path.endswith(".weights.h5"):
+        keras.save_weights(loaded.model, output_path)
+    else:
+        metadata = {"source": input_path, "architecture": loaded.descriptor.summary}
+        pytorch.save(loaded.model, output_path, layout, metadata)
     logging.info(
         "%s: %s, %s parameters -> %s",
         input_path,

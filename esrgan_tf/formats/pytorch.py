@@ -31,7 +31,7 @@ import re
 from absl import logging
 import numpy as np
 
-from esrgan_tf import tensor_files
+from esrgan_tf import atomic, tensor_files
 from esrgan_tf.models import builders
 from esrgan_tf.models.builders import built_generator
 from esrgan_tf.models.config import ModelConfig
@@ -166,9 +166,12 @@ def _spell_esrgan(key):
     return f"{ {'conv_body': 'trunk_conv', 'conv_hr': 'HRconv'}.get(prefix, prefix) }.{kind}"
 
 
-def _spell_old_arch(key, stages):
-    """The old-arch name of a BasicSR key, for an RRDBNet of `stages` x2 stages."""
+def _spell_old_arch(key, stages, num_block=None):
+    """The old-arch name of a BasicSR key, for an RRDBNet of `stages` x2 stages (and
+    `num_block` RRDBs: conv_body's index; without it conv_body keeps its name)."""
     prefix, kind = key.rsplit(".", 1)
+    if prefix == "conv_body" and num_block is not None:
+        return f"model.1.sub.{num_block}.{kind}"
     parts = prefix.split(".")
     if parts[0] == "body" and len(parts) == 4:
         return f"model.1.sub.{parts[1]}.RDB{parts[2][3:]}.{parts[3]}.0.{kind}"
@@ -395,7 +398,10 @@ def _torch_channel_order(channels, factor):
 
 
 def _conv(weight_perm_in=None, weight_perm_out=None):
-    """OIHW -> HWIO, then the optional channel permutations."""
+    """(to Keras, to PyTorch) of a conv's kernel and of its bias: OIHW -> HWIO, then the
+    optional channel permutations; and back."""
+    back_in = None if weight_perm_in is None else np.argsort(weight_perm_in)
+    back_out = None if weight_perm_out is None else np.argsort(weight_perm_out)
 
     def kernel(value):
         value = value.transpose(2, 3, 1, 0)
@@ -405,21 +411,31 @@ def _conv(weight_perm_in=None, weight_perm_out=None):
             value = value[..., weight_perm_out]
         return value
 
+    def kernel_back(value):
+        if back_in is not None:
+            value = value[:, :, back_in, :]
+        if back_out is not None:
+            value = value[..., back_out]
+        return value.transpose(3, 2, 0, 1)
+
     def bias(value):
         return value if weight_perm_out is None else value[weight_perm_out]
 
-    return kernel, bias
+    def bias_back(value):
+        return value if back_out is None else value[back_out]
+
+    return (kernel, kernel_back), (bias, bias_back)
 
 
 def named_variables(model):
-    """[(BasicSR key, variable, transform of the PyTorch array)] of an RRDBNet or
-    SRVGGNetCompact."""
+    """[(BasicSR key, variable, PyTorch array -> Keras array, Keras array -> PyTorch array)]
+    of an RRDBNet or SRVGGNetCompact."""
     found = []
 
     def conv(prefix, layer, perm_in=None, perm_out=None):
         kernel, bias = _conv(perm_in, perm_out)
-        found.append((f"{prefix}.weight", layer.kernel, kernel))
-        found.append((f"{prefix}.bias", layer.bias, bias))
+        found.append((f"{prefix}.weight", layer.kernel, *kernel))
+        found.append((f"{prefix}.bias", layer.bias, *bias))
 
     if isinstance(model, SRVGGNetCompact):
         last = model.convs[-1][0]
@@ -427,10 +443,14 @@ def named_variables(model):
             perm = _torch_channel_order(layer.filters, model.scale) if index == last else None
             conv(f"body.{index}", layer, perm_out=perm)
         for index, layer in model.prelus:
-            found.append((f"body.{index}.weight", layer.alpha, lambda v: v.reshape(1, 1, -1)))
+            alpha = (lambda v: v.reshape(1, 1, -1), lambda v: v.reshape(-1))
+            found.append((f"body.{index}.weight", layer.alpha, *alpha))
         return found
     if not isinstance(model, RRDBNet):
-        raise ValueError(f"{type(model).__name__} weights cannot come from a PyTorch file")
+        raise ValueError(
+            f"{type(model).__name__} has no PyTorch layout here (RRDBNet and SRVGGNetCompact "
+            "have: BasicSR's, which spandrel, chaiNNer and ComfyUI read)"
+        )
     perm = (
         _torch_channel_order(3 * (4 // model.scale) ** 2, 4 // model.scale)
         if model.unshuffle
@@ -462,7 +482,7 @@ def load_into_generator(model, state_dict):
     canonical = state_dict if isinstance(state_dict, Canonical) else canonicalize(state_dict)
     sd = canonical.state_dict
     pending, problems, expected = [], [], set()
-    for key, variable, transform in named_variables(model):
+    for key, variable, transform, _ in named_variables(model):
         expected.add(key)
         if key not in sd:
             continue
@@ -510,3 +530,77 @@ def load_generator(path, **overrides):
     model = built_generator(config)
     load_into_generator(model, canonical)
     return model, config, canonical.layout
+
+
+# ---- Writing ----
+
+# --layout of `python -m esrgan_tf.convert`: the layouts a file is written in.
+WRITE_LAYOUTS = {"basicsr": LAYOUT_BASICSR, "old_arch": LAYOUT_OLD_ARCH}
+# BasicSR's wrapper of the weights it releases (its EMA weights; `unwrap_state_dict`).
+BASICSR_WRAPPER = "params_ema"
+# spandrel 0.4.2 builds every RRDBNet with 32 growth channels (ESRGAN/__arch/RRDB.py).
+SPANDREL_GROWTH = 32
+
+
+def state_dict_of(model, layout="basicsr"):
+    """{name: float32 array in PyTorch's layout} of an RRDBNet or SRVGGNetCompact, named as
+    `layout` ("basicsr" or "old_arch") spells them; the inverse of `load_into_generator`.
+
+    The old-arch layout is RRDBNet's (x1, x2, x4, x8 without pixel-unshuffle), as the
+    community's models and spandrel's `ESRGAN` architecture name it.
+    """
+    if layout not in WRITE_LAYOUTS:
+        raise ValueError(f"layout must be one of {sorted(WRITE_LAYOUTS)}, got {layout!r}")
+    if layout == "old_arch" and not (isinstance(model, RRDBNet) and not model.unshuffle):
+        kind = "pixel-unshuffle RRDBNet" if isinstance(model, RRDBNet) else type(model).__name__
+        raise ValueError(
+            f"the old-arch layout has no {kind}: it names RRDBNet without pixel-unshuffle "
+            "only; write this model in the basicsr layout"
+        )
+    state_dict = {}
+    for key, variable, _, to_torch in named_variables(model):
+        if layout == "old_arch":
+            key = _spell_old_arch(key, len(model.up_convs), len(model.body.layers))
+        state_dict[key] = np.ascontiguousarray(to_torch(np.asarray(variable, np.float32)))
+    return state_dict
+
+
+def save(model, path, layout="basicsr", metadata=None):
+    """Writes the generator's weights as `.safetensors` (no torch needed) or `.pth` (a
+    `torch.save` of tensors, which `torch.load(weights_only=True)` reads), atomically.
+
+    The basicsr layout nests the weights under BasicSR's `params_ema` in a `.pth` (as
+    BasicSR and Real-ESRGAN release theirs); a `.safetensors` is flat (it holds no nesting).
+    `metadata` ({str: str}) goes into the `.safetensors` header.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".safetensors", ".pth"):
+        raise ValueError(f"{path!r}: a PyTorch weights file ends with .safetensors or .pth")
+    state_dict = state_dict_of(model, layout)
+    growth = model.body.layers[0].rdb1.conv1.filters if isinstance(model, RRDBNet) else 32
+    if growth != SPANDREL_GROWTH:
+        logging.warning(
+            "%s: an RRDBNet with growth %d: BasicSR's RRDBNet(num_grow_ch=%d) loads it, but "
+            "spandrel (chaiNNer, ComfyUI) builds growth %d and will refuse it",
+            path,
+            growth,
+            growth,
+            SPANDREL_GROWTH,
+        )
+    if ext == ".safetensors":
+        from safetensors.numpy import save_file
+
+        with atomic.atomic_path(path) as tmp:
+            save_file(state_dict, tmp, metadata=metadata)
+        return
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError(
+            f"writing {path!r} needs PyTorch (`pip install torch`); .safetensors does not, "
+            "and spandrel, chaiNNer and ComfyUI read it too"
+        ) from e
+    tensors = {k: torch.from_numpy(v) for k, v in state_dict.items()}
+    with atomic.atomic_path(path) as tmp:
+        torch.save({BASICSR_WRAPPER: tensors} if layout == "basicsr" else tensors, tmp)

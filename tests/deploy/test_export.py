@@ -213,3 +213,20 @@ def test_training_commands_refuse_a_saved_model(exported):
     out, _ = exported
     with pytest.raises(ValueError, match="needs Keras weights"):
         generators.load(str(out))
+
+
+def test_onnx_models_are_measured_and_published_with_the_rest(
+    generator, tmp_path, tiny_model, export_config
+):
+    out = tmp_path / "with_onnx"
+    config = export_config(out, tflite=(), onnx=("fp32", "fp16"))
+    report = export.export(config, generator, tiny_model)
+    assert sorted(os.listdir(out)) == ["1", "onnx", "reports"]
+    assert sorted(os.listdir(out / "onnx" / "v1")) == ["fp16_dynamic.onnx", "fp32_dynamic.onnx"]
+    rows = {row["name"]: row for row in report["artifacts"]}
+    assert rows["onnx fp32 dynamic"]["max_abs_diff"] <= 1e-4
+    assert rows["onnx fp16 dynamic"]["psnr_db"] >= 50.0
+    assert rows["onnx fp16 dynamic"]["size_bytes"] == os.path.getsize(
+        out / "onnx" / "v1" / "fp16_dynamic.onnx"
+    )
+    assert "| onnx fp16 dynamic |" in report["table"]

@@ -13,7 +13,8 @@ import sys
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
 
 from esrgan_tf.formats import generators
 from esrgan_tf.formats import pytorch as convert_lib
@@ -440,19 +441,19 @@ def test_pth_without_torch_says_how_to_fix(tmp_path, monkeypatch):
     assert_only(tmp_path, "m.pth")
 
 
-def test_unknown_input_extension_and_missing_file(tmp_path):
+def test_unknown_input_and_missing_file(tmp_path):
     write(tmp_path / "m.bin", rrdb_state_dict())
-    with pytest.raises(ValueError, match="convert reads PyTorch"):
+    with pytest.raises(FileNotFoundError, match=r"m\.bin' is neither a \.weights\.h5 file"):
         generators.convert(str(tmp_path / "m.bin"), str(tmp_path / "o.weights.h5"))
     with pytest.raises(FileNotFoundError):
         generators.convert(str(tmp_path / "nope.pth"), str(tmp_path / "o.weights.h5"))
     assert_only(tmp_path, "m.bin")
 
 
-@pytest.mark.parametrize("output", ["model.h5", "model.keras", "model.weights"])
-def test_output_must_end_with_weights_h5(tmp_path, output):
+@pytest.mark.parametrize("output", ["model.h5", "model.keras", "model.weights", "model.pt"])
+def test_output_ending_must_name_a_form(tmp_path, output):
     path = write(tmp_path / "in.safetensors", rrdb_state_dict())
-    with pytest.raises(ValueError, match=r"\.weights\.h5"):
+    with pytest.raises(ValueError, match=r"\.weights\.h5, \.pth, \.safetensors \(the ending"):
         generators.convert(path, str(tmp_path / output))
     assert_only(tmp_path, "in.safetensors")
 
@@ -490,3 +491,84 @@ def test_load_generator_reads_pytorch_files_directly(tmp_path):
     assert_matches(model, image(), np_srvgg(image().astype(np.float64), sd, 2, 4))
     with pytest.raises(ValueError, match="generator='rrdbnet' disagrees with the checkpoint"):
         generators.load(path, ModelConfig().architecture())
+
+
+# ---- Writing: .safetensors / .pth in the layouts people load ----
+
+
+WRITTEN = {
+    "rrdbnet x4 basicsr": (lambda: rrdb_state_dict(7), "basicsr"),
+    "rrdbnet x1 old_arch": (lambda: rrdb_state_dict(7, num_up=0, layout="old_arch"), "old_arch"),
+    "rrdbnet x8 old_arch": (lambda: rrdb_state_dict(7, num_up=3, layout="old_arch"), "old_arch"),
+    "x2plus basicsr": (lambda: rrdb_state_dict(7, in_ch=12), "basicsr"),
+    "srvgg x4 basicsr": (lambda: srvgg_state_dict(7), "basicsr"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRITTEN))
+def test_written_state_dict_is_the_one_read_in_that_layout(tmp_path, case):
+    # The hand-made tables of this file name and shape each tensor: reading one and
+    # writing it back in its layout must give the same names and the same bits.
+    make, layout = WRITTEN[case]
+    sd = make()
+    source = write(tmp_path / "in.safetensors", sd)
+    generators.convert(source, str(tmp_path / "out.safetensors"), layout=layout)
+    written = load_file(str(tmp_path / "out.safetensors"))
+    assert sorted(written) == sorted(sd)
+    for key, value in sd.items():
+        assert written[key].dtype == np.float32
+        np.testing.assert_array_equal(written[key], value, err_msg=key)
+    # ... and what came from a Keras file goes out as it came in.
+    generators.convert(source, str(tmp_path / "k.weights.h5"))
+    generators.convert(str(tmp_path / "k.weights.h5"), str(tmp_path / "again.safetensors"),
+                       architecture=generators.read_architecture(source).architecture(),
+                       layout=layout)  # fmt: skip
+    again = load_file(str(tmp_path / "again.safetensors"))
+    assert all(np.array_equal(again[k], sd[k]) for k in sd)
+
+
+def test_safetensors_header_says_what_the_model_is(tmp_path):
+    source = write(tmp_path / "in.safetensors", srvgg_state_dict(seed=1))
+    generators.convert(source, str(tmp_path / "out.safetensors"))
+    with safe_open(str(tmp_path / "out.safetensors"), "np") as f:
+        metadata = f.metadata()
+    assert metadata["source"] == source
+    assert metadata["architecture"].startswith("SRVGGNetCompact x4")
+
+
+@pytest.mark.parametrize(
+    "make,kind",
+    [
+        (lambda: srvgg_state_dict(seed=1), "SRVGGNetCompact"),
+        (lambda: rrdb_state_dict(seed=1, in_ch=12), "pixel-unshuffle RRDBNet"),
+    ],
+)
+def test_old_arch_of_other_networks_is_refused_and_nothing_is_written(tmp_path, make, kind):
+    source = write(tmp_path / "in.safetensors", make())
+    with pytest.raises(ValueError, match=f"the old-arch layout has no {kind}"):
+        generators.convert(source, str(tmp_path / "out.safetensors"), layout="old_arch")
+    assert_only(tmp_path, "in.safetensors")
+
+
+def test_srresnet_has_no_pytorch_layout(tmp_path):
+    model = built_generator(ModelConfig(generator="srresnet", num_feat=8, num_block=1))
+    with pytest.raises(ValueError, match="SRResNet has no PyTorch layout here"):
+        convert_lib.save(model, str(tmp_path / "srresnet.safetensors"))
+    assert_only(tmp_path)
+
+
+def test_pth_output_without_torch_says_safetensors_needs_none(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    source = write(tmp_path / "in.safetensors", srvgg_state_dict(seed=1))
+    with pytest.raises(ImportError, match=r"needs PyTorch .*\.safetensors does not"):
+        generators.convert(source, str(tmp_path / "out.pth"))
+    assert_only(tmp_path, "in.safetensors")
+
+
+def test_a_growth_spandrel_cannot_build_is_written_with_a_warning(tmp_path, caplog):
+    source = write(tmp_path / "in.safetensors", rrdb_state_dict(seed=1))  # growth GC = 4
+    with caplog.at_level("WARNING"):
+        generators.convert(source, str(tmp_path / "out.safetensors"))
+    assert f"an RRDBNet with growth {GC}" in caplog.text
+    assert "spandrel (chaiNNer, ComfyUI) builds growth 32" in caplog.text
+    assert sorted(os.listdir(tmp_path)) == ["in.safetensors", "out.safetensors"]

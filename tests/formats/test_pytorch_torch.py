@@ -8,6 +8,7 @@ does not need it.
 
 import io
 import os
+import re
 import zipfile
 
 import keras
@@ -22,6 +23,7 @@ from benchmarks.speed import torch_reference  # noqa: E402
 from esrgan_tf.formats import generators  # noqa: E402
 from esrgan_tf.formats import pytorch as convert_lib  # noqa: E402
 from esrgan_tf.models.builders import built_generator  # noqa: E402
+from esrgan_tf.models.config import ModelConfig  # noqa: E402
 
 NF, NB, GC = 8, 2, 4  # num_feat, num_block, num_grow_ch
 
@@ -276,3 +278,58 @@ def test_not_a_state_dict(tmp_path, obj):
     torch.save(obj, tmp_path / "odd.pth")
     with pytest.raises(ValueError, match="odd.pth"):
         convert_lib.load_state_dict(str(tmp_path / "odd.pth"))
+
+
+# ---- Written .pth files in PyTorch: what chaiNNer, ComfyUI and BasicSR load ----
+
+
+def from_basicsr(state_dict):
+    """BasicSR key names -> the ESRGAN release's (TorchRRDBNet's)."""
+    rules = (
+        (r"^body\.(\d+)\.rdb(\d)\.", r"RRDB_trunk.\1.RDB\2."),
+        (r"^conv_body\.", "trunk_conv."),
+        (r"^conv_up(\d)\.", r"upconv\1."),
+        (r"^conv_hr\.", "HRconv."),
+    )
+    renamed = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in rules:
+            key = re.sub(pattern, replacement, key)
+        renamed[key] = value
+    return renamed
+
+
+WRITTEN = {
+    "rrdbnet x4 basicsr": (lambda: TorchRRDBNet(), {}, "basicsr"),
+    "x2plus basicsr": (lambda: UnshuffleRRDBNet(2), {"scale": 2, "unshuffle": True}, "basicsr"),
+    "rrdbnet x2 old_arch": (lambda: old_arch_net(1), {"scale": 2}, "old_arch"),
+    "srvgg x4 basicsr": (lambda: TorchSRVGG(), {"generator": "srvgg", "num_conv": 3}, "basicsr"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRITTEN))
+def test_written_pth_runs_in_pytorch_as_in_keras(tmp_path, case):
+    make_net, architecture, layout = WRITTEN[case]
+    config = ModelConfig(num_feat=NF, num_block=NB, num_grow_ch=GC, **architecture)
+    keras.utils.set_random_seed(9)
+    model = built_generator(config)
+    for variable in model.weights:  # larger than the init, so every tensor matters
+        variable.assign(
+            np.random.default_rng(len(variable.path)).uniform(-0.3, 0.3, variable.shape)
+        )
+    convert_lib.save(model, str(tmp_path / "out.pth"), layout)
+    state = torch.load(tmp_path / "out.pth", weights_only=True)
+    if layout == "basicsr":
+        assert list(state) == ["params_ema"]
+        state = state["params_ema"]
+        if config.generator == "rrdbnet":
+            state = from_basicsr(state)
+    net = make_net().eval()
+    net.load_state_dict(state, strict=True)
+    x = np.random.default_rng(0).uniform(size=(1, 16, 24, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    actual = keras.ops.convert_to_numpy(model(x))
+    assert actual.shape == expected.shape
+    assert np.std(expected) > 0.01
+    assert np.max(np.abs(actual - expected)) <= 1e-4
