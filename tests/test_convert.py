@@ -61,14 +61,15 @@ def test_a_real_trained_model_goes_out_as_onnx_and_safetensors(tmp_path, run_com
     keras_model = generators.load("zoo:realesr-animevideov3").model
     crop = skimage.data.chelsea()[80:128, 120:184].astype(np.float32)[None] / 255
     expected = np.asarray(keras_model(crop))
-    for output in ("animevideov3.onnx", "animevideov3.safetensors"):
-        result = run_command(
-            "esrgan_tf.convert", "--input=zoo:realesr-animevideov3", f"--output={tmp_path / output}"
-        )
-        assert result.returncode == 0, result.stderr
-        assert "SRVGGNetCompact x4" in result.stderr
-        if output.endswith(".onnx"):
-            assert "(onnxruntime vs Keras: max |diff|" in result.stderr
+    output = tmp_path / "animevideov3.onnx"
+    result = run_command(
+        "esrgan_tf.convert", "--input=zoo:realesr-animevideov3", f"--output={output}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SRVGGNetCompact x4" in result.stderr
+    assert "(onnxruntime vs Keras: max |diff|" in result.stderr
+    # The .safetensors path of the same command, through its library call (one process less).
+    generators.convert("zoo:realesr-animevideov3", str(tmp_path / "animevideov3.safetensors"))
     runner = onnx.OnnxModel(tmp_path / "animevideov3.onnx")
     assert (
         runner.metadata["scale"] == "4" and runner.metadata["source"] == "zoo:realesr-animevideov3"
