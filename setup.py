@@ -12,8 +12,10 @@ setup(
     packages=find_packages(include=["esrgan_tf", "esrgan_tf.*"]),
     # NIQE's pristine model (published data of the MATLAB release, as BasicSR ships it).
     # LPIPS v0.1 lin weights (BSD-2-Clause, from the lpips wheel; notice beside them).
+    # The upscaler web page of `export --web` (esrgan_tf.deploy.web).
     package_data={
-        "esrgan_tf": ["niqe_pris_params.npz", "lpips_v0.1_*.npz", "lpips_v0.1_LICENSE.txt"]
+        "esrgan_tf": ["niqe_pris_params.npz", "lpips_v0.1_*.npz", "lpips_v0.1_LICENSE.txt"],
+        "esrgan_tf.deploy": ["web_page/*.html", "web_page/*.js", "web_page/*.py"],
     },
     python_requires=">=3.10",
     # Tested minor versions: TF 2.21 with Keras 3.15. No tensorflow-addons: it is
@@ -78,6 +80,9 @@ setup(
             "onnx>=1.17",
             "onnxruntime>=1.20",
             "onnxconverter-common>=1.14",
+            # The web page's test drives Debian's Chromium (.ci/run installs it) through
+            # Playwright; Playwright's own browser download is not used.
+            "playwright>=1.50",
         ],
     },
 )

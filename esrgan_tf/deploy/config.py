@@ -50,6 +50,12 @@ class ExportConfig:
         'shapes): needs pip install -e ".[onnx]". Empty: none.',
         choices=ONNX_PRECISIONS,
     )
+    web: bool = option(
+        False,
+        "Also write an upscaler web page to <output_dir>/web/v<version>: the model as ONNX, "
+        "the page and onnxruntime-web vendored from npm (needs npm and the [onnx] extra); "
+        "serve it with python -m http.server.",
+    )
     tflite_shapes: tuple[str, ...] = option(
         SHAPES,
         "TFLite input shapes: 'dynamic' ([1, -1, -1, 3]) and/or 'fixed' ([1, H, W, 3] of "

@@ -7,6 +7,7 @@ published: the library of `python -m esrgan_tf.export`.
                                                 LiteRT models (`esrgan_tf.deploy.tflite`)
   <output_dir>/onnx/v<version>/<precision>_dynamic.onnx
                                                 ONNX models (`esrgan_tf.deploy.onnx`)
+  <output_dir>/web/v<version>/                  an upscaler web page (`esrgan_tf.deploy.web`)
   <output_dir>/reports/v<version>.json, .md     the export report
 
 The version is the next free number unless given. Everything is first written to
@@ -34,7 +35,7 @@ import tqdm
 
 from esrgan_tf import atomic, hardware, tables
 from esrgan_tf.data import patches
-from esrgan_tf.deploy import onnx, serving, tflite
+from esrgan_tf.deploy import onnx, serving, tflite, web
 from esrgan_tf.formats import generators, saved_model
 from esrgan_tf.inference.litert import TFLiteModel
 from esrgan_tf.metrics import psnr_ssim
@@ -209,6 +210,10 @@ def _artifacts(config, generator, model_config, staging, version, metadata, cali
                       check=False, model_config=model_config)  # fmt: skip
             runner = onnx.OnnxModel(path)
             yield f"onnx {precision} dynamic", "onnx", precision, path, _clipped(runner)
+    if config.web:
+        page_dir = os.path.join(staging, "web", f"v{version}")
+        path = web.write_page(generator, page_dir, config.weights, model_config=model_config)
+        yield "web (onnx fp32)", "onnx", "fp32", path, _clipped(onnx.OnnxModel(path))
 
 
 def _clipped(fn):
@@ -218,7 +223,7 @@ def _clipped(fn):
 
 def _publish(staging, output_dir, version):
     """Moves the staged artifacts into place; the SavedModel last (Serving picks it up)."""
-    for kind in ("tflite", "onnx"):
+    for kind in ("tflite", "onnx", "web"):
         staged = os.path.join(staging, kind, f"v{version}")
         if os.path.isdir(staged):
             os.makedirs(os.path.join(output_dir, kind), exist_ok=True)
@@ -297,7 +302,7 @@ def export(config, generator=None, model_config=None, tolerances=None):
         "weights": config.weights,
     }
     rows, failures = [reference_row], []
-    count = 1 + len(config.tflite) * len(config.tflite_shapes) + len(config.onnx)
+    count = 1 + len(config.tflite) * len(config.tflite_shapes) + len(config.onnx) + config.web
     with tqdm.tqdm(total=count, desc="export", unit="artifact", disable=not config.progress) as bar:
         for name, kind, precision, path, fn in _artifacts(
             config, generator, model_config, staging, version, metadata, calibration
