@@ -139,6 +139,15 @@ def load_average():
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
+def publish(result, output, render):
+    """Writes a benchmark's `result` as JSON to `output` (unless empty), prints its Markdown
+    (`render(result)`) and returns it: the end of every benchmark's main."""
+    if output:
+        write_json(result, output)
+    print(render(result))
+    return result
+
+
 def write_json(data, path):
     if os.path.dirname(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)

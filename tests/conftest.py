@@ -9,6 +9,11 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Under xdist the two workers share the two cores: PyTorch's OpenMP threads then spin-wait
+# against the other worker's TensorFlow (its tiny benchmark took 39 s there, 1.4 s alone).
+# One OpenMP thread per worker; TensorFlow's own thread pools do not read this.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -158,10 +158,7 @@ def main(argv=None):
             results[name] = measure(name, samples, args.runs, folder)
     settings = {"lr_size": args.lr_size, "runs": args.runs, "photos": list(names)}
     result = timing.report("model_forms", settings, results, load_average)
-    if args.output:
-        timing.write_json(result, args.output)
-    print(markdown(result))
-    return result
+    return timing.publish(result, args.output, markdown)
 
 
 if __name__ == "__main__":

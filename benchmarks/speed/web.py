@@ -163,10 +163,7 @@ def main(argv=None):
         browser.close()
     settings = {"lr_size": args.lr_size, "runs": args.runs, "chromium": version.split()[1]}
     result = timing.report("web", settings, results, load_average)
-    if args.output:
-        timing.write_json(result, args.output)
-    print(markdown(result))
-    return result
+    return timing.publish(result, args.output, markdown)
 
 
 if __name__ == "__main__":

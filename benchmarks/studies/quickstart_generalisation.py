@@ -454,10 +454,7 @@ def main(argv=None):
         result = run(args.workdir, args.photos_dir, args.download)
     except BenchmarkError as e:
         sys.exit(f"error: {e}")
-    if args.output:
-        timing.write_json(result, args.output)
-    print(markdown(result))
-    return result
+    return timing.publish(result, args.output, markdown)
 
 
 if __name__ == "__main__":
