@@ -130,10 +130,12 @@ def page_config(descriptor, name, max_memory_mb=DEFAULT_MAX_MEMORY_MB):
     }
 
 
-def write_page(model, folder, name, max_memory_mb=DEFAULT_MAX_MEMORY_MB, model_config=None):
+def write_page(
+    model, folder, name, max_memory_mb=DEFAULT_MAX_MEMORY_MB, model_config=None, check=True
+):
     """Writes the page of `model` (a Keras generator with a `descriptor`) to `folder`; returns
-    the path of its model.onnx. The ONNX model is checked against Keras before it is written
-    (`onnx.save`)."""
+    the path of its model.onnx. With `check`, the ONNX model is run against Keras before it is
+    written (`onnx.save`); `export` measures it on its own samples instead."""
     descriptor = model.descriptor
     if descriptor.in_channels != 3 or descriptor.out_channels != 3:
         raise ValueError(
@@ -143,7 +145,7 @@ def write_page(model, folder, name, max_memory_mb=DEFAULT_MAX_MEMORY_MB, model_c
     vendor_runtime(os.path.join(folder, "ort"))
     path = os.path.join(folder, "model.onnx")
     metadata = {"scale": descriptor.scale, "architecture": descriptor.summary, "source": name}
-    onnx.save(model, path, metadata=metadata, model_config=model_config)
+    onnx.save(model, path, metadata=metadata, check=check, model_config=model_config)
     atomic.write_json(
         os.path.join(folder, "model.json"), page_config(descriptor, name, max_memory_mb)
     )
