@@ -232,7 +232,7 @@ def training_report(path, variants, batch, hr, steps, tiny=False, stages=trainin
             f"--hr_size={hr}",
             f"--steps={steps}",
             f"--output={part}",
-        ] + (["--tiny", "--matmul_n=256"] if tiny else [])
+        ] + (["--model=tiny", "--matmul_n=256"] if tiny else [])
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
         with open(part, encoding="utf-8") as f:
             part_report = json.load(f)

@@ -27,6 +27,7 @@ COMMANDS = (
 # The order imports point down: a module may import modules of a lower layer and of its
 # own package, never a layer above it nor a package beside it in the same layer.
 LAYERS = (
+    ("files",),  # paths local or on a TensorFlow filesystem
     # The foundation: files, tables, figures, tensor files, the machine, config fields, the console.
     ("atomic", "tables", "figures", "tensor_files", "hardware", "options", "console"),
     ("models",),

@@ -60,10 +60,15 @@ from esrgan_tf.training.config import LossConfig, TrainConfig  # noqa: E402
 STAGES = ("psnr", "esrgan")
 PRECISIONS = ("none", "bf16", "fp16")
 TINY = ModelConfig(num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet", d_num_feat=8)
+# configs/quickstart.flags' networks.
+QUICKSTART = ModelConfig(
+    num_feat=32, num_block=2, num_grow_ch=16, discriminator="vgg", d_num_feat=16, d_dense_units=100
+)
+MODELS = {"full": ModelConfig(), "quickstart": QUICKSTART, "tiny": TINY}
 
 
 def stage_config(
-    stage, workdir, shards, batch_size, hr_size, precision, tiny, degradation="none", jit=False
+    stage, workdir, shards, batch_size, hr_size, precision, model, degradation="none", jit=False
 ):
     loss = LossConfig(pixel_loss="l1", pixel_weight=1.0)
     if stage == "esrgan":  # ESRGAN §4.1: L1 1e-2, VGG19-54 before activation, RaGAN 5e-3
@@ -76,7 +81,7 @@ def stage_config(
         )
     return TrainConfig(
         workdir=workdir,
-        model=TINY if tiny else ModelConfig(),
+        model=MODELS[model],
         loss=loss,
         # --degradation=realesrgan: Real-ESRNet's input, the degradation and USM targets.
         input=TrainDataConfig(
@@ -88,6 +93,7 @@ def stage_config(
             usm_target=degradation != "none",
         ),
         total_steps=10**6,
+        checkpoint_every=10**6,
         mixed_precision=precision,
         jit_compile=jit,
     )
@@ -125,15 +131,52 @@ def time_steps(controller, steps):
     return totals, waits
 
 
+def time_loops(controller, steps_per_loop, steps):
+    """[{steps_per_loop, step_s, steps_per_s}]: the training loop as `train` runs it
+    (`Controller.run_steps`: input, device copy and steps in one call per `steps_per_loop`
+    steps), `steps` steps (rounded up to whole calls) after one warm-up call, the values of
+    `steps_per_loop` interleaved over two rounds (the machine's speed drifts)."""
+    controller.run_steps(1)  # tracing (once: the step count is an argument)
+    seconds = {n: 0.0 for n in steps_per_loop}
+    counts = {n: 0 for n in steps_per_loop}
+    for _ in range(2):
+        for n in steps_per_loop:
+            calls = -(-steps // (2 * n))
+            start = time.perf_counter()
+            for _ in range(calls):
+                controller.run_steps(n)
+            seconds[n] += time.perf_counter() - start
+            counts[n] += calls * n
+    return [
+        {
+            "steps_per_loop": n,
+            "step_s": seconds[n] / counts[n],
+            "steps_per_s": counts[n] / seconds[n],
+        }
+        for n in steps_per_loop
+    ]
+
+
 def measure(
-    stage, precision, shards, batch_size, hr_size, steps, tiny, degradation="none", jit=False
+    stage,
+    precision,
+    shards,
+    batch_size,
+    hr_size,
+    steps,
+    model,
+    degradation="none",
+    jit=False,
+    steps_per_loop=(),
+    loop_steps=0,
 ):
     with tempfile.TemporaryDirectory(prefix="esrgan_tf_bench_train_") as workdir:
         config = stage_config(
-            stage, workdir, shards, batch_size, hr_size, precision, tiny, degradation, jit
+            stage, workdir, shards, batch_size, hr_size, precision, model, degradation, jit
         )
         controller = loop.Controller(config)
         totals, waits = time_steps(controller, steps)
+        loops = time_loops(controller, steps_per_loop, loop_steps) if steps_per_loop else []
         flops = step_flops(controller.trainer, stage, batch_size, hr_size)
     stats = timing.summary(totals)
     seconds = stats["median_s"]
@@ -147,6 +190,7 @@ def measure(
         "gflop_per_step": flops / 1e9,
         "gflops": flops / seconds / 1e9,
         "input_wait_share": sum(waits) / sum(totals),
+        "loop": loops,
     }
 
 
@@ -156,11 +200,14 @@ def run(
     batch_size,
     hr_size,
     steps,
-    tiny=False,
+    model="full",
     matmul_n=4096,
     degradation="none",
+    steps_per_loop=(),
+    loop_steps=0,
 ):
     """The report of every stage in every variant, a (mixed_precision, jit_compile) pair."""
+    tiny = model == "tiny"
     load = timing.load_average()
     peak = timing.matmul_peak(matmul_n)
     rows = []
@@ -177,19 +224,37 @@ def run(
         for stage in stages:
             for precision, jit in variants:
                 row = measure(
-                    stage, precision, shards, batch_size, hr_size, steps, tiny, degradation, jit
+                    stage,
+                    precision,
+                    shards,
+                    batch_size,
+                    hr_size,
+                    steps,
+                    model,
+                    degradation,
+                    jit,
+                    steps_per_loop,
+                    loop_steps,
                 )
                 row["peak_fraction"] = row["gflops"] / peak["gflops"]
                 print(
                     f"training {stage} {precision}{' xla' if jit else ''}: "
                     f"{row['step']['median_s']:.2f} s/step, "
-                    f"input wait {100 * row['input_wait_share']:.1f} %",
+                    f"input wait {100 * row['input_wait_share']:.1f} %"
+                    + "".join(
+                        f", {r['steps_per_s']:.2f} steps/s at {r['steps_per_loop']} per loop"
+                        for r in row["loop"]
+                    ),
                     file=sys.stderr,
                     flush=True,
                 )
                 rows.append(row)
     settings = {
-        "model": "tiny RRDBNet" if tiny else "RRDBNet x4, 23 blocks + VGG-128 D",
+        "model": {
+            "tiny": "tiny RRDBNet",
+            "quickstart": "the quickstart's RRDBNet (32 ch, 2 blocks, growth 16) + VGG D",
+            "full": "RRDBNet x4, 23 blocks + VGG-128 D",
+        }[model],
         "batch_size": batch_size,
         "hr_size": hr_size,
         "steps": steps,
@@ -216,6 +281,20 @@ def markdown(report):
     ]
     s = report["settings"]
     peak = timing.peak_text(report["results"]["matmul_peak"])
+    loops = [
+        [r["stage"], r["mixed_precision"], "yes" if r.get("jit_compile") else "no"]
+        + [str(p["steps_per_loop"]), f"{p['step_s'] * 1000:.0f}", f"{p['steps_per_s']:.2f}"]
+        for r in report["results"]["rows"]
+        for p in r.get("loop", [])
+    ]
+    loop_table = ""
+    if loops:
+        loop_table = (
+            "\n\nThe training loop (`Controller.run_steps`, input included):\n\n"
+            + timing.table(
+                ["step", "precision", "XLA", "steps per loop", "ms/step", "steps/s"], loops
+            )
+        )
     return (
         f"Batch {s['batch_size']}, HR {s['hr_size']}, {s['model']}, "
         f"degradation {s.get('degradation', 'none')}. "
@@ -234,6 +313,7 @@ def markdown(report):
             ],
             rows,
         )
+        + loop_table
     )
 
 
@@ -261,7 +341,19 @@ def main(argv=None):
         help="comma-separated: false, true (XLA for each network, TrainConfig.jit_compile)",
     )
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
-    parser.add_argument("--tiny", action="store_true", help="tiny models (tests)")
+    parser.add_argument(
+        "--model",
+        default="full",
+        choices=tuple(MODELS),
+        help="the networks: ESRGAN's, the quickstart's, or tiny ones (tests)",
+    )
+    parser.add_argument(
+        "--steps_per_loop",
+        default="",
+        help="comma-separated, e.g. 1,8: also time the training loop with these "
+        "TrainConfig.steps_per_loop values (--loop_steps steps each)",
+    )
+    parser.add_argument("--loop_steps", type=int, default=32)
     parser.add_argument(
         "--degradation",
         default="none",
@@ -284,9 +376,11 @@ def main(argv=None):
         args.batch_size,
         args.hr_size,
         args.steps,
-        args.tiny,
+        args.model,
         args.matmul_n,
         args.degradation,
+        [int(n) for n in args.steps_per_loop.split(",") if n],
+        args.loop_steps,
     )
     timing.write_json(report, args.output)
     print(markdown(report))

@@ -133,10 +133,11 @@ class TrainConfig:
     max_val_images: int = option(0, "Validation images used (0 = all).")
     grid_images: int = option(2, "Validation images shown as LR-bicubic | SR | HR grids.")
     mixed_precision: str = option(
-        "none",
+        "auto",
         "Generator and discriminator maths in bfloat16 or float16 (with dynamic loss "
-        "scaling); variables, output layers, loss networks and losses stay float32.",
-        choices=tuple(MIXED_PRECISION),
+        "scaling); variables, output layers, loss networks and losses stay float32. 'auto': "
+        "bf16 on a TPU, else none.",
+        choices=("auto", *MIXED_PRECISION),
     )
     jit_compile: bool = option(
         False,
@@ -145,15 +146,33 @@ class TrainConfig:
         "step compiles for about a minute.",
     )
 
+    steps_per_loop: int = option(
+        8,
+        "Optimiser steps per call of the compiled training loop (one host round trip per "
+        "call); checkpoints, validation, the NaN check and SIGTERM act between calls, and a "
+        "call never runs past a checkpoint or validation step.",
+    )
+    tpu: str = option(
+        "",
+        "Train on a TPU with TPUStrategy: 'local' on a Cloud TPU VM, else the TPU's name or "
+        "grpc:// address (TPUClusterResolver).",
+    )
+
     def __post_init__(self):
-        check_choice("mixed_precision", self.mixed_precision, tuple(MIXED_PRECISION))
+        check_choice("mixed_precision", self.mixed_precision, ("auto", *MIXED_PRECISION))
         if not self.workdir:
             raise ValueError("workdir is required")
         if self.total_steps <= 0:
             raise ValueError(f"total_steps must be positive, got {self.total_steps}")
         if list(self.lr_milestones) != sorted(self.lr_milestones):
             raise ValueError(f"lr_milestones must be increasing, got {self.lr_milestones}")
-        for name in ("val_every", "log_every", "checkpoint_every", "keep_checkpoints"):
+        for name in (
+            "val_every",
+            "log_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "steps_per_loop",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.ema_decay < 1:
@@ -175,6 +194,13 @@ class TrainConfig:
     @property
     def is_gan(self):
         return self.loss.gan_type != "none"
+
+    @property
+    def precision(self):
+        """The mixed precision this stage computes in ('auto' resolved: bf16 on a TPU)."""
+        if self.mixed_precision == "auto":
+            return "bf16" if self.tpu else "none"
+        return self.mixed_precision
 
 
 @dataclasses.dataclass(frozen=True)

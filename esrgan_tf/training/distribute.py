@@ -1,4 +1,4 @@
-"""Choosing the tf.distribute strategy: multi-worker, multi-GPU or (logical) CPUs."""
+"""Choosing the tf.distribute strategy: TPU, multi-worker, multi-GPU or (logical) CPUs."""
 
 import json
 import os
@@ -31,12 +31,41 @@ def multi_worker():
     return bool(json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("cluster"))
 
 
-def make_strategy(num_cpu_devices=1):
-    """MultiWorkerMirroredStrategy when TF_CONFIG names a cluster, else MirroredStrategy.
+def tpu_strategy(tpu):
+    """`TPUStrategy` on the TPU named `tpu` ('local': the TPU VM this process runs on; a
+    name or grpc:// address: a Cloud TPU, which `TPUClusterResolver` finds). Connects to it
+    and initialises its TPU system, once per process.
+
+    Raises:
+        ValueError: no such TPU is reachable (one line saying which and what was tried).
+    """
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        if tpu != "local":  # a TPU VM's own chips need no connection
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (
+        ValueError,
+        RuntimeError,
+        OSError,
+        tf.errors.OpError,
+    ) as e:  # OSError: no metadata server
+        raise ValueError(
+            f"--tpu={tpu}: no TPU reachable ({str(e).splitlines()[0] if str(e) else type(e)}); "
+            "on a Cloud TPU VM use --tpu=local, else the TPU's name (TPUClusterResolver)"
+        ) from e
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def make_strategy(num_cpu_devices=1, tpu=""):
+    """TPUStrategy with `tpu`; MultiWorkerMirroredStrategy when TF_CONFIG names a cluster;
+    else MirroredStrategy.
 
     MirroredStrategy uses every local GPU; without GPUs it would silently fall
     back to one device, so on CPU we list the (logical) CPU devices explicitly.
     """
+    if tpu:
+        return tpu_strategy(tpu)
     if multi_worker():
         return tf.distribute.MultiWorkerMirroredStrategy()
     if tf.config.list_physical_devices("GPU"):
@@ -52,10 +81,14 @@ def make_strategy(num_cpu_devices=1):
     )
 
 
+def is_tpu(strategy):
+    return isinstance(strategy, tf.distribute.TPUStrategy)
+
+
 def is_chief(strategy):
     """True on the worker that writes checkpoints and summaries."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    if is_tpu(strategy) or resolver is None or not resolver.cluster_spec().as_dict():
         return True
     return resolver.task_type in (None, "chief") or (
         resolver.task_type == "worker"
@@ -65,9 +98,10 @@ def is_chief(strategy):
 
 
 def worker_info(strategy):
-    """(number of workers, this worker's index) for input sharding; (1, 0) locally."""
+    """(number of workers, this worker's index) for input sharding; (1, 0) locally and on a
+    TPU (one process drives all of a TPU's hosts and feeds every replica)."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None:
+    if is_tpu(strategy) or resolver is None:
         return 1, 0
     spec = resolver.cluster_spec().as_dict()
     chiefs = len(spec.get("chief", []))

@@ -3,20 +3,22 @@
 `Controller(config)` sets a stage up -- seeds, strategy, the input pipeline, the `Trainer`,
 the run's checkpoints (resuming from the workdir, else `init_checkpoint`), summaries and the
 validation set -- and `train()` runs steps until `total_steps` with, every so many steps,
-scalar summaries, a checkpoint and a validation, and after every step the caller's `actions`
-(as orbit.Controller's train actions). It stops loudly: a non-finite loss raises
+scalar summaries, a checkpoint and a validation. Steps run `steps_per_loop` at a time in one
+call of a compiled loop (orbit's `steps_per_loop`, Keras's `steps_per_execution`): one host
+round trip per call; checkpoints, validation, the NaN check, SIGTERM and the caller's `actions`
+(as orbit.Controller's train actions) act between calls. It stops loudly: a non-finite loss raises
 `TrainingDivergedError` without saving; SIGTERM saves and raises `TrainingInterrupted`.
 """
 
-import math
-import os
 import signal
 
 from absl import logging
 import keras
+import numpy as np
 import tensorflow as tf
 import tqdm
 
+from esrgan_tf import files
 from esrgan_tf.data.image_pairs import load_pairs
 from esrgan_tf.data.pipeline import train_dataset
 from esrgan_tf.formats import workdir as workdir_layout
@@ -62,9 +64,9 @@ class Controller:
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(config.input.seed)
-        strategy = strategy or make_strategy(config.num_cpu_devices)
+        strategy = strategy or make_strategy(config.num_cpu_devices, config.tpu)
         self.chief = is_chief(strategy)
-        os.makedirs(config.workdir, exist_ok=True)
+        tf.io.gfile.makedirs(config.workdir)
 
         # ---------------------------------------------------------------- input
         # One host pipeline per worker; each step splits its batch among the local
@@ -104,9 +106,7 @@ class Controller:
 
         # ---------------------------------------------------------------- summaries
         self.writer = (
-            tf.summary.create_file_writer(
-                os.path.join(config.workdir, workdir_layout.SUMMARY_SUBDIR)
-            )
+            tf.summary.create_file_writer(files.join(config.workdir, workdir_layout.SUMMARY_SUBDIR))
             if self.chief
             else tf.summary.create_noop_writer()
         )
@@ -119,12 +119,68 @@ class Controller:
             if note:  # once here, not at every validation
                 logging.warning("Validation images in %s: %s", config.val_dir, note)
 
-        def train_step(stop):
-            lr, hr, *usm = next(self.iterator)  # (lr, hr) or, with usm_target, (lr, hr, hr_usm)
-            return self.trainer.step_on_batch(lr, hr, stop, *usm)
-
-        self._train_step = tf.function(train_step, input_signature=[tf.TensorSpec([], tf.float32)])
+        self._train_loop = tf.function(
+            self._loop,
+            input_signature=[
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.int64),
+            ],
+        )
+        self._log_names = []
         self._stop_requested = False
+
+    def _loop(self, num_steps, stop, last_step):
+        """`num_steps` steps in one call: a `tf.while_loop` over the host iterator that stops
+        early at a non-finite step. Each step's batch is taken from the iterator and copied
+        to the replicas' devices while the step before it runs, but never past the last
+        step: the iterator stays where training stopped, so checkpoints keep the exact data
+        position. Summaries are written in the loop, every `log_every` steps and at
+        `last_step`. Returns the logs of every step run, [steps run, logs] (`_log_names`
+        names the columns)."""
+        trainer = self.trainer
+        c = self.config
+
+        def fetch():
+            return trainer.distribute(next(self.iterator))
+
+        def body(i, batch, history, finite):
+            logs = trainer.step_on_replicas(batch, stop)
+            self._log_names[:] = sorted(logs)  # at tracing
+            values = tf.stack([tf.cast(logs[k], tf.float32) for k in self._log_names])
+            step = trainer.step.read_value()
+            record = tf.logical_or(step % c.log_every == 0, step == last_step)
+            # The root name scope: the tags are the log names, not "while/<name>".
+            with self.writer.as_default(step=step), tf.summary.record_if(record), tf.name_scope(""):
+                for name, value in {**logs, **trainer.learning_rate_tensors()}.items():
+                    if name != "stop_requests":
+                        tf.summary.scalar(name, value)
+            following = tf.cond(i + 1 < num_steps, fetch, lambda: batch)
+            return (
+                i + 1,
+                following,
+                history.write(i, values),
+                tf.reduce_all(tf.math.is_finite(values)),
+            )
+
+        history = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+        _, _, history, _ = tf.while_loop(
+            lambda i, batch, history, finite: tf.logical_and(i < num_steps, finite),
+            body,
+            (tf.constant(0), fetch(), history, tf.constant(True)),
+        )
+        return history.stack()
+
+    def run_steps(self, num_steps, last_step=None):
+        """Runs `num_steps` steps (fewer if one is non-finite) in one call of the compiled
+        loop, summaries of step `last_step` (default: `total_steps`) written whatever
+        `log_every`; returns {log name: numpy array of the value at each step run}."""
+        history = self._train_loop(
+            tf.constant(num_steps, tf.int32),
+            tf.constant(float(self._stop_requested)),
+            tf.constant(self.config.total_steps if last_step is None else last_step, tf.int64),
+        ).numpy()
+        return {name: history[:, j] for j, name in enumerate(self._log_names)}
 
     @property
     def step(self):
@@ -157,33 +213,35 @@ class Controller:
             disable=not self.chief,
             unit="step",
             dynamic_ncols=True,
-            desc=os.path.basename(c.workdir),
+            desc=files.basename(c.workdir),
         )
         logs = {}
         try:
             stop = False
             while self.step < end and not stop:
                 # Alone, stop at once; several workers learn of a SIGTERM on any of them
-                # through the next step, and all stop after it.
+                # through the next call, and all stop after it.
                 if self._stop_requested and self.num_workers == 1:
                     stop = True
                     break
-                logs = {
-                    k: float(v)
-                    for k, v in self._train_step(tf.constant(float(self._stop_requested))).items()
-                }
-                stop = logs.pop("stop_requests") > 0
-                step = self.step
-                if not all(math.isfinite(v) for v in logs.values()):
+                before = self.step
+                history = self.run_steps(self._steps_to_boundary(before, end), end)
+                stop = history.pop("stop_requests").max() > 0
+                finite = np.all([np.isfinite(v) for v in history.values()], axis=0)
+                if not finite.all():
+                    bad = int(np.argmin(finite))
                     raise TrainingDivergedError(
-                        f"non-finite loss at step {step}: {logs}; stopped without saving, "
-                        f"the last good checkpoint is {self.latest_checkpoint()}"
+                        f"non-finite loss at step {before + bad + 1}: "
+                        f"{ {k: float(v[bad]) for k, v in history.items()} }; stopped without "
+                        f"saving, the last good checkpoint is {self.latest_checkpoint()}"
                     )
-                progress.update(1)
+                logs = {k: float(v[-1]) for k, v in history.items()}
+                step = self.step
+                progress.update(step - before)
                 progress.set_postfix(
                     {k: f"{logs[k]:.4g}" for k in ("l_g_total", "l_d") if k in logs}
                 )
-                self._periodic_actions(step, end, logs)
+                self._periodic_actions(step, end)
                 for action in self.actions:
                     action(self, logs)
             if stop:
@@ -203,13 +261,16 @@ class Controller:
             self.writer.flush()
         return logs
 
-    def _periodic_actions(self, step, end, logs):
+    def _steps_to_boundary(self, step, end):
+        """Steps of the next call: `steps_per_loop`, fewer to stop at the next checkpoint,
+        validation or the end."""
+        c = self.config
+        every = [c.checkpoint_every] + ([c.val_every] if self.validation_pairs else [])
+        return min([c.steps_per_loop, end - step] + [n - step % n for n in every])
+
+    def _periodic_actions(self, step, end):
         c = self.config
         last = step == end
-        if step % c.log_every == 0 or last:
-            with self.writer.as_default(step=step):
-                for name, value in {**logs, **self.trainer.learning_rates()}.items():
-                    tf.summary.scalar(name, value)
         if step % c.checkpoint_every == 0 or last:
             self.save()
         if self.validation_pairs and self.chief and (step % c.val_every == 0 or last):

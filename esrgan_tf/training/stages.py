@@ -8,11 +8,10 @@ comparison on the validation set (`esrgan_tf.training.report`).
 """
 
 import dataclasses
-import os
 
 from absl import logging
 
-from esrgan_tf import atomic
+from esrgan_tf import atomic, files
 from esrgan_tf.data import preparation
 from esrgan_tf.data.config import PrepareConfig
 from esrgan_tf.formats import workdir as workdir_layout
@@ -31,7 +30,7 @@ def prepare_builtin_if_missing(builtin, data_dir, holdout):
     The manifest is written last, so its absence means an interrupted preparation, which
     `prepare` resumes. Returns the manifest of a new preparation, or None.
     """
-    if os.path.exists(os.path.join(data_dir, preparation.MANIFEST_FILE)):
+    if files.exists(files.join(data_dir, preparation.MANIFEST_FILE)):
         logging.info("Using the prepared data in %s", data_dir)
         return None
     if multi_worker():
@@ -64,7 +63,7 @@ def psnr_stage(run_config):
     stage = run_config.stage
     return dataclasses.replace(
         stage,
-        workdir=os.path.join(stage.workdir, workdir_layout.PSNR_STAGE_SUBDIR),
+        workdir=files.join(stage.workdir, workdir_layout.PSNR_STAGE_SUBDIR),
         total_steps=run_config.pretrain_steps,
         lr_g=run_config.pretrain_lr,
         loss=LossConfig(pixel_loss=stage.loss.pixel_loss, pixel_weight=1.0),
@@ -101,11 +100,11 @@ def run(run_config, flags_text=None):
         )
     # One strategy for every stage: a second MultiWorkerMirroredStrategy in the same
     # process is refused by TF.
-    strategy = make_strategy(stage.num_cpu_devices)
+    strategy = make_strategy(stage.num_cpu_devices, stage.tpu)
     chief = is_chief(strategy)
     if chief and flags_text is not None:
-        os.makedirs(stage.workdir, exist_ok=True)
-        atomic.write_text(os.path.join(stage.workdir, workdir_layout.FLAGS_FILE), flags_text)
+        files.makedirs(stage.workdir)
+        atomic.write_text(files.join(stage.workdir, workdir_layout.FLAGS_FILE), flags_text)
     trained = {}
     for name, config in plan(run_config):
         logging.info("Stage %s: %d steps in %s", name, config.total_steps, config.workdir)

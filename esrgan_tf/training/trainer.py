@@ -1,9 +1,10 @@
 """The training step of one stage (PSNR-oriented or GAN) of SRGAN, ESRGAN or ESRGAN-DP.
 
 The shape of Orbit's single-task trainer: a `Trainer` owns a stage's networks, optimisers
-and step counter, and `step_on_batch` runs `strategy.run(replica_step)` on one batch (call it
-inside a `tf.function`). The loop around it -- input, checkpoints, summaries, validation,
-signals -- is `esrgan_tf.training.loop`; each recipe's loss composition is
+and step counter; `distribute` splits a worker's batch among its replicas' devices and
+`step_on_replicas` runs `strategy.run(replica_step)` on it (call them inside a `tf.function`).
+The loop around it -- input, checkpoints, summaries, validation, signals -- is
+`esrgan_tf.training.loop`; each recipe's loss composition is
 `esrgan_tf.losses.generator_loss` / `discriminator_loss`.
 
 Losses are per example and reduced with the GLOBAL batch size (`tf.nn.compute_average_loss`):
@@ -21,6 +22,7 @@ from esrgan_tf.models.builders import built_discriminator, built_generator
 from esrgan_tf.models.features import ResNetFeatures, VGGFeatures
 from esrgan_tf.training import optimization
 from esrgan_tf.training.config import MIXED_PRECISION
+from esrgan_tf.training.distribute import is_tpu
 
 
 def _op_determinism():
@@ -58,8 +60,8 @@ class Trainer:
         hr = config.input.hr_size
         # Mixed precision: G and D compute in bf16/fp16 (float32 variables and output
         # layers); the loss networks are built under the float32 default.
-        policy = MIXED_PRECISION[config.mixed_precision]
-        self.loss_scaling = config.mixed_precision == "fp16"
+        policy = MIXED_PRECISION[config.precision]
+        self.loss_scaling = config.precision == "fp16"
         loss = config.loss
         with strategy.scope():
             self.generator = built_generator(config.model, policy)
@@ -134,6 +136,18 @@ class Trainer:
             if optimizer is not None and not callable(self.schedules[name]):
                 optimizer.learning_rate = self.schedules[name]
 
+    def learning_rate_tensors(self):
+        """{name: rate} of the last update (number `step`) as tensors, for summaries inside
+        a `tf.function`."""
+        names = ("lr_g", "lr_d") if self.d_optimizer is not None else ("lr_g",)
+        return {
+            k: tf.cast(
+                self.schedules[k](self.step) if callable(self.schedules[k]) else self.schedules[k],
+                tf.float32,
+            )
+            for k in names
+        }
+
     def learning_rates(self):
         """The rates of the last update (number `step`), for the summaries."""
         step = self.step.numpy()
@@ -197,23 +211,11 @@ class Trainer:
     def _average(self, per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
 
-    def _replica_step(self, lr_batch, hr_batch, usm_batch=None):
-        # Each replica takes its slice of the worker's batch.
-        ctx = tf.distribute.get_replica_context()
-        local = ctx.replica_id_in_sync_group % self.local_replicas
-        per_replica = self.global_batch // self.num_replicas
-        tf.debugging.assert_equal(
-            tf.shape(lr_batch)[0],
-            per_replica * self.local_replicas,
-            message="the input pipeline's batch does not match this worker's replicas",
-        )
-        lr = lr_batch[local * per_replica : (local + 1) * per_replica]
-        hr = hr_batch[local * per_replica : (local + 1) * per_replica]
-        # The pixel and perceptual target: the USM-sharpened HR when the input carries it
-        # (Real-ESRGAN), while D and the GAN losses always see the plain HR.
-        target = hr
-        if usm_batch is not None:
-            target = usm_batch[local * per_replica : (local + 1) * per_replica]
+    def _replica_step(self, lr, hr, target=None):
+        """One replica's step on its slice of the batch. `target`: the pixel and perceptual
+        target, the USM-sharpened HR when the input carries it (Real-ESRGAN), while D and
+        the GAN losses always see the plain HR."""
+        target = hr if target is None else target
         loss = self.config.loss
 
         # G first, then D on the same SR (BasicSR's order; k = 1 as SRGAN §3.2). D's loss
@@ -265,24 +267,59 @@ class Trainer:
             )
         return logs
 
-    def step_on_batch(self, lr_batch, hr_batch, stop_requested, usm_batch=None):
-        """One step on this worker's batch; returns the logs summed over replicas.
+    def distribute(self, batch):
+        """This worker's batch, split into the slices of its replicas, each placed on its
+        replica's device (the copy to an accelerator starts here, ahead of the step).
 
-        `usm_batch`: the USM-sharpened HR of a `usm_target` pipeline (the target of the pixel
-        and perceptual losses), or None.
+        Args:
+            batch: (lr, hr) or, with `usm_target`, (lr, hr, hr_usm), of this worker's
+                `global batch / workers` examples.
+        Returns:
+            a tuple with a tuple of tensors per local replica, for `step_on_replicas` (plain
+            tensors, not `PerReplica` values: a `tf.while_loop` can carry them).
+        """
+        per_replica = self.global_batch // self.num_replicas
+        check = tf.debugging.assert_equal(
+            tf.shape(batch[0])[0],
+            per_replica * self.local_replicas,
+            message="the input pipeline's batch does not match this worker's replicas",
+        )
+        with tf.control_dependencies([check]):
+            batch = tuple(tf.identity(t) for t in batch)
+        parts = []
+        for local in range(self.local_replicas):
+            part = tuple(t[local * per_replica : (local + 1) * per_replica] for t in batch)
+            # A TPU takes its inputs through the compiled computation; elsewhere the slice
+            # is copied now, so that a copy to a GPU can overlap the step before it.
+            if not is_tpu(self.strategy):
+                with tf.device(self.strategy.extended.worker_devices[local]):
+                    part = tuple(tf.identity(t) for t in part)
+            parts.append(part)
+        return tuple(parts)
+
+    def step_on_replicas(self, parts, stop_requested):
+        """One step on a batch from `distribute`; returns the logs summed over replicas.
 
         `stop_requested` (0/1, this worker's SIGTERM) comes back summed over all replicas
         as "stop_requests", so that every worker stops at the same step. Call it in a
-        `tf.function` (benchmarks time it apart from the input this way).
+        `tf.function`.
         """
 
-        def replica_step(*batch):
+        def replica_step(batch, stop):
             logs = self._replica_step(*batch)
-            logs["stop_requests"] = tf.identity(stop_requested)  # per replica, to sum
+            logs["stop_requests"] = tf.identity(stop)
             return logs
 
-        batch = (lr_batch, hr_batch) if usm_batch is None else (lr_batch, hr_batch, usm_batch)
-        per_replica = self.strategy.run(replica_step, args=batch)
+        batch = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: parts[ctx.replica_id_in_sync_group % self.local_replicas]
+        )
+        # Each replica its own share of the request, so that the sum counts each worker
+        # once. (The same tensor returned by every replica, inside a tf.while_loop of
+        # MirroredStrategy, came out as an empty tensor in TF 2.21.)
+        stops = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.identity(stop_requested) / self.local_replicas
+        )
+        per_replica = self.strategy.run(replica_step, args=(batch, stops))
         logs = {k: self.strategy.reduce("sum", v, axis=None) for k, v in per_replica.items()}
         if self.ema_generator is not None:
             d = self.config.ema_decay
@@ -290,3 +327,9 @@ class Trainer:
                 e.assign(d * e + (1.0 - d) * w if w.trainable else w)
         self.step.assign_add(1)
         return logs
+
+    def step_on_batch(self, lr_batch, hr_batch, stop_requested, usm_batch=None):
+        """`step_on_replicas` on one batch of this worker (benchmarks time it apart from
+        the input this way); `usm_batch`: the USM-sharpened HR of a `usm_target` pipeline."""
+        batch = (lr_batch, hr_batch) if usm_batch is None else (lr_batch, hr_batch, usm_batch)
+        return self.step_on_replicas(self.distribute(batch), stop_requested)

@@ -95,11 +95,12 @@ def test_inference_benchmark_report(tiny_inference):
 
 @pytest.mark.slow
 def test_training_benchmark_report(tmp_path):
-    def rows(stages, jit):
+    def rows(stages, jit, *more):
         output = tmp_path / f"training_{stages}.json"
         training.main(
             [
-                "--tiny",
+                *more,
+                "--model=tiny",
                 "--batch_size=2",
                 "--hr_size=32",
                 "--steps=1",
@@ -113,7 +114,9 @@ def test_training_benchmark_report(tmp_path):
         return json.loads(output.read_text())["results"]["rows"]
 
     # XLA on the PSNR step only: the compiled GAN step's own test is in tests/training.
-    psnr, psnr_xla, esrgan = rows("psnr", "false,true") + rows("esrgan", "false")
+    psnr, psnr_xla, esrgan = rows("psnr", "false,true") + rows(
+        "esrgan", "false", "--steps_per_loop=1,3", "--loop_steps=6"
+    )
     assert [
         (r["stage"], r["mixed_precision"], r["jit_compile"]) for r in (psnr, psnr_xla, esrgan)
     ] == [
@@ -127,6 +130,10 @@ def test_training_benchmark_report(tmp_path):
     )
     assert psnr_xla["gflop_per_step"] == psnr["gflop_per_step"]  # the same work
     assert esrgan["gflop_per_step"] > psnr["gflop_per_step"]
+    # The loop timed at each --steps_per_loop, 6 steps (3 calls of 1 per round or 1 of 3).
+    assert [p["steps_per_loop"] for p in esrgan["loop"]] == [1, 3] and psnr["loop"] == []
+    for p in esrgan["loop"]:
+        assert p["steps_per_s"] == pytest.approx(1 / p["step_s"])
     for r in (psnr, psnr_xla, esrgan):
         assert 0.0 <= r["input_wait_share"] < 1.0
         assert r["images_per_s"] == pytest.approx(2 / r["step"]["median_s"])

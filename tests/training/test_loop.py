@@ -3,9 +3,12 @@ resumption, faults (NaN, SIGTERM, corrupt or mismatching checkpoints), mixed pre
 
 import dataclasses
 import glob
+import importlib.util
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -139,6 +142,69 @@ def test_gan_stage_with_dual_perceptual_loss_from_psnr_checkpoint(shards, tmp_pa
     # EMA with decay 0.5 after one step: 0.5 * initial + 0.5 * current.
     for e, a, b in zip(weights(gan.trainer.ema_generator), e0, g1):
         np.testing.assert_allclose(e, 0.5 * a + 0.5 * b, rtol=1e-5, atol=1e-7)
+
+
+def scalars(workdir):
+    """{(step, tag): value} of a run's training summaries."""
+    values = {}
+    for path in glob.glob(str(workdir / "summaries" / "train" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                values[event.step, v.tag] = tf.make_ndarray(v.tensor).item()
+    return values
+
+
+@pytest.mark.slow
+def test_steps_per_loop_changes_nothing_and_a_killed_run_resumes_exactly(
+    shards, tmp_path, repo_root
+):
+    """A GAN stage with EMA, 8 steps: one step per call, three per call, and three per call
+    killed by SIGKILL after step 6 (past the checkpoint at 4) then resumed: the same bits."""
+    spec = importlib.util.spec_from_file_location(
+        "killed_run", os.path.join(repo_root, "tests", "training", "killed_run.py")
+    )
+    killed_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(killed_run)
+
+    runs = {}
+    for name, steps_per_loop in (("one", 1), ("three", 3)):
+        runs[name] = loop.train(killed_run.config(shards, tmp_path / name, steps_per_loop))
+        assert runs[name].step == 8
+    process = subprocess.run(
+        [
+            sys.executable,
+            str(os.path.join(repo_root, "tests", "training", "killed_run.py")),
+            str(shards),
+            str(tmp_path / "killed"),
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo_root)},
+        timeout=300,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr[-3000:]
+    resumed = loop.Controller(killed_run.config(shards, tmp_path / "killed", 3))
+    assert resumed.restored_from.endswith("ckpt-4")  # steps 5-7 were lost with the process
+    resumed.train()
+    runs["resumed"] = resumed
+
+    for name in ("three", "resumed"):
+        for part in ("generator", "ema_generator", "discriminator"):
+            for a, b in zip(
+                weights(getattr(runs["one"].trainer, part)),
+                weights(getattr(runs[name].trainer, part)),
+            ):
+                np.testing.assert_array_equal(a, b, err_msg=f"{name} {part}")
+        for a, b in zip(
+            runs["one"].trainer.d_optimizer.variables, runs[name].trainer.d_optimizer.variables
+        ):
+            np.testing.assert_array_equal(np.array(a), np.array(b), err_msg=f"{name} D Adam")
+    # The summaries written inside the loop: every step's losses and rates, under their own
+    # names, equal to those of one step per call.
+    one, three = scalars(tmp_path / "one"), scalars(tmp_path / "three")
+    assert {(8, "l_g_total"), (8, "l_d"), (8, "lr_g"), (8, "lr_d"), (1, "l_pix")} <= set(one)
+    assert one == three
 
 
 @pytest.fixture(scope="module")
