@@ -7,18 +7,32 @@ leaves the previous file (or none), never a truncated one. Temporary names start
 `TMP_PREFIX` and end with the final file name, so a writer that picks its format from the
 name (Keras' `save_weights` wants `*.weights.h5`) still sees the right suffix, and
 `remove_temporary_files` can clean up after a crash.
+
+On a TensorFlow filesystem (`gs://`, `hdfs://`, `ram://`; `esrgan_tf.files`) the temporary file
+is written through `tf.io.gfile` and renamed with `tf.io.gfile.rename(overwrite=True)`. There
+is no fsync, and an object store has no rename: on `gs://` it is a copy and a delete, so the
+final object appears whole (an object is visible only once its upload completes) but not
+atomically replaced with respect to a concurrent delete, and a crash between the two leaves a
+temporary object for `remove_temporary_files`.
 """
 
 import contextlib
 import json
 import os
 import tempfile
+import uuid
+
+from esrgan_tf import files
 
 TMP_PREFIX = ".tmp-"
 
 
 def temporary_path(path):
-    """A new empty temporary file beside `path` (mode as `open` would create it)."""
+    """A new empty temporary file beside `path` (mode as `open` would create it; a fresh
+    name, not yet created, on a remote filesystem)."""
+    if files.is_remote(path):
+        folder, name = os.fspath(path).rsplit("/", 1)
+        return f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
     folder, name = os.path.split(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX, suffix="-" + name)
     os.close(fd)
@@ -49,6 +63,11 @@ def _fsync_dir(folder):
 
 def commit(tmp, path):
     """Flushes the finished temporary file `tmp` to disk and renames it onto `path`."""
+    if files.is_remote(path):
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        tf.io.gfile.rename(tmp, path, overwrite=True)
+        return
     _fsync_file(tmp)
     os.replace(tmp, path)
     _fsync_dir(os.path.dirname(os.path.abspath(path)))
@@ -65,14 +84,14 @@ def atomic_path(path):
         yield tmp
         commit(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        if files.exists(tmp):
+            files.remove(tmp)
 
 
 def write_bytes(path, data):
     """Writes `data` to `path` atomically."""
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
+        with files.open_file(tmp, "wb") as f:
             f.write(data)
 
 
@@ -87,8 +106,8 @@ def write_json(path, value):
 
 def remove_temporary_files(folder):
     """Removes what an interrupted writer left behind in `folder` (not recursive)."""
-    if os.path.isdir(folder):
-        for name in os.listdir(folder):
-            path = os.path.join(folder, name)
-            if name.startswith(TMP_PREFIX) and os.path.isfile(path):
-                os.remove(path)
+    if files.isdir(folder):
+        for name in files.listdir(folder):
+            path = files.join(folder, name)
+            if name.startswith(TMP_PREFIX) and files.isfile(path):
+                files.remove(path)

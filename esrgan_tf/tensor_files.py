@@ -8,9 +8,12 @@ torch's `weights_only=True` (a pickle of anything else could run code) and needs
 `.safetensors` and `.npz` do not.
 """
 
+import io
 import os
 
 import numpy as np
+
+from esrgan_tf import files
 
 EXTENSIONS = (".safetensors", ".pth", ".pt", ".npz")
 
@@ -32,7 +35,7 @@ def read(path, what="weights file", extensions=EXTENSIONS, without_torch=_CONVER
         FileNotFoundError, ImportError (a `.pth` without torch), ValueError (not readable).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise FileNotFoundError(f"{what} {path!r} does not exist")
     ext = os.path.splitext(path)[1].lower()
     if ext not in extensions:
@@ -40,18 +43,20 @@ def read(path, what="weights file", extensions=EXTENSIONS, without_torch=_CONVER
             f"{path!r}: unknown extension {ext!r} for a {what}, expected one of "
             f"{', '.join(extensions)}"
         )
+    # A file on a TensorFlow filesystem (gs://...) is read whole; the readers take bytes.
+    source = io.BytesIO(files.read_bytes(path)) if files.is_remote(path) else path
     if ext == ".npz":
         try:
-            with np.load(path, allow_pickle=False) as arrays:
+            with np.load(source, allow_pickle=False) as arrays:
                 return {name: arrays[name] for name in arrays.files}
         except (ValueError, OSError) as err:  # not a zip, or object arrays
             raise ValueError(f"{path!r} is not a readable .npz of arrays: {err}") from err
     if ext == ".safetensors":
         from safetensors import SafetensorError  # pylint: disable=import-outside-toplevel
-        from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
+        from safetensors.numpy import load, load_file  # pylint: disable=import-outside-toplevel
 
         try:
-            return load_file(path)
+            return load_file(path) if source is path else load(source.getvalue())
         except (SafetensorError, OSError, TypeError) as err:
             # TypeError: dtypes numpy lacks (bfloat16); convert those with torch.
             raise ValueError(f"{path!r} is not a readable safetensors file: {err}") from err
@@ -63,7 +68,7 @@ def read(path, what="weights file", extensions=EXTENSIONS, without_torch=_CONVER
         ) from err
     try:
         # map_location: some files (the lpips wheel's lin weights) hold CUDA tensors.
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(source, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises pickle, zip and runtime errors alike
         raise ValueError(
             f"{path!r} is not a PyTorch weights file (or needs more than weights_only "

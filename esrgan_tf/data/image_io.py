@@ -31,7 +31,7 @@ import zlib
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from esrgan_tf import atomic
+from esrgan_tf import atomic, files
 
 # Every extension a folder listing picks up. GIF is listed so that a GIF in a folder is
 # reported (animated ones are refused with their reason) rather than silently ignored.
@@ -253,16 +253,16 @@ def is_image_file(name):
 
 def image_files(folder):
     """Sorted image files of a folder (not recursive); a clear error if there are none."""
-    if not os.path.isdir(folder):
+    if not files.isdir(folder):
         raise FileNotFoundError(f"image folder {folder!r} does not exist")
-    files = sorted(
-        os.path.join(folder, n)
-        for n in os.listdir(folder)
-        if is_image_file(n) and os.path.isfile(os.path.join(folder, n))
+    found = sorted(
+        files.join(folder, n)
+        for n in files.listdir(folder)
+        if is_image_file(n) and files.isfile(files.join(folder, n))
     )
-    if not files:
+    if not found:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder!r}")
-    return files
+    return found
 
 
 def to_float(pixels):
@@ -272,9 +272,7 @@ def to_float(pixels):
 
 def read_image(path, max_pixels=MAX_READ_PIXELS):
     """Any supported image file → HxWx3 float32 RGB in [0, 1] (8- or 16-bit sources)."""
-    with open(path, "rb") as f:
-        pixels = decode(f.read(), max_pixels)
-    return to_float(pixels)
+    return to_float(decode(files.read_bytes(path), max_pixels))
 
 
 def read_alpha(data, sixteen_bit, max_pixels):

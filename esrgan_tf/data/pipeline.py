@@ -20,9 +20,7 @@ batches; a pool of degraded pairs (a tf.data shuffle after the map) would only a
 (~1.6 MB per 256-px pair) and a longer warm-up.
 """
 
-import glob
 import json
-import os
 
 import tensorflow as tf
 
@@ -36,10 +34,10 @@ _degrade = tf.autograph.experimental.do_not_convert(degradations.degrade)
 
 def shard_files(shards):
     """Sorted shard paths from a prepare output directory or a glob; clear error if none."""
-    if os.path.isdir(shards):
-        files = sorted(glob.glob(os.path.join(shards, "*.tfrecord")))
+    if tf.io.gfile.isdir(shards):
+        files = sorted(tf.io.gfile.glob(f"{shards.rstrip('/')}/*.tfrecord"))
     else:
-        files = sorted(glob.glob(shards))
+        files = sorted(tf.io.gfile.glob(shards))
     if not files:
         raise FileNotFoundError(
             f"no TFRecord shards found at {shards!r}; make them with `python -m esrgan_tf.prepare`"
@@ -49,12 +47,10 @@ def shard_files(shards):
 
 def stored_lr_scale(shards):
     """The LR scale stored in the shards according to their manifest (0 if none/unknown)."""
-    if not os.path.isdir(shards):
+    path = f"{shards.rstrip('/')}/manifest.json"
+    if not tf.io.gfile.isdir(shards) or not tf.io.gfile.exists(path):
         return 0
-    path = os.path.join(shards, "manifest.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path, encoding="utf-8") as f:
+    with tf.io.gfile.GFile(path) as f:
         return int(json.load(f).get("settings", {}).get("lr_scale", 0) or 0)
 
 

@@ -34,7 +34,7 @@ import PIL
 import tqdm
 
 import esrgan_tf
-from esrgan_tf import atomic
+from esrgan_tf import atomic, files
 from esrgan_tf.data import image_io, sources, subimages
 from esrgan_tf.data import shards as shard_io
 
@@ -103,21 +103,21 @@ def _scan(config, pool):
     if not _reads_files(config):
         return [sources.scan_array(s, a, config.max_pixels) for s, a in _photo_arrays(config)]
     if config.builtin:
-        files = sources.bundled_photo_files()
+        found = sources.bundled_photo_files()
         pool = None  # a few files: spawning workers would cost more than scanning them here
     else:
-        files = sources.find_image_files(
+        found = sources.find_image_files(
             config.input_dirs,
-            exclude=(config.output_dir, os.path.join(config.output_dir, HOLDOUT_DIR)),
+            exclude=(config.output_dir, files.join(config.output_dir, HOLDOUT_DIR)),
         )
-    if not files:
+    if not found:
         raise PrepareError(
             f"no image files ({' '.join(image_io.IMAGE_EXTENSIONS)}) under "
             f"{', '.join(config.input_dirs)}"
         )
-    args = ((source, path, config.max_pixels) for source, path in files)
+    args = ((source, path, config.max_pixels) for source, path in found)
     scans = _ordered_map(pool, sources.scan_file, args, window=64)
-    scans = list(_progress(scans, len(files), "scan", config))
+    scans = list(_progress(scans, len(found), "scan", config))
     return _with_lr_scans(scans, config, pool) if config.lr_dirs else scans
 
 
@@ -217,13 +217,13 @@ def _write_holdout(output_dir, scans, result, earlier):
     """Writes a held-out photo as val_hr/<name>.png; returns that path, or None if unusable."""
     if result.reason:
         return None
-    folder = os.path.join(output_dir, HOLDOUT_DIR)
+    folder = files.join(output_dir, HOLDOUT_DIR)
     stem = os.path.splitext(scans[result.index].source.rsplit("/", 1)[-1])[0]
     name = f"{stem}.png"
     if f"{HOLDOUT_DIR}/{name}" in {file for _, file in earlier.values()}:
         name = f"{stem}-{result.index}.png"
-    os.makedirs(folder, exist_ok=True)
-    atomic.write_bytes(os.path.join(folder, name), result.pngs[0][3])
+    files.makedirs(folder)
+    atomic.write_bytes(files.join(folder, name), result.pngs[0][3])
     return f"{HOLDOUT_DIR}/{name}"
 
 
@@ -345,9 +345,9 @@ def summary(manifest):
 
 def _check_output_dir(output_dir):
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        atomic.write_bytes(os.path.join(output_dir, "write-test"), b"")
-        os.remove(os.path.join(output_dir, "write-test"))
+        files.makedirs(output_dir)
+        atomic.write_bytes(files.join(output_dir, "write-test"), b"")
+        files.remove(files.join(output_dir, "write-test"))
     except OSError as e:
         raise PrepareError(f"cannot write to output folder {output_dir}: {e}") from None
 
@@ -373,7 +373,7 @@ def prepare(config):
         and the manifest with each input's skip reason are written first.
     """
     _check_output_dir(config.output_dir)
-    atomic.remove_temporary_files(os.path.join(config.output_dir, HOLDOUT_DIR))
+    atomic.remove_temporary_files(files.join(config.output_dir, HOLDOUT_DIR))
     settings = {
         k: v
         for k, v in dataclasses.asdict(config).items()
@@ -427,11 +427,11 @@ def prepare(config):
             raise PrepareError(f"cannot write to output folder {config.output_dir}: {e}") from e
     manifest = _manifest(settings, software, scans, reasons, holdout, holdout_results, writer)
     atomic.write_bytes(
-        os.path.join(config.output_dir, MANIFEST_FILE), json.dumps(manifest, indent=1).encode()
+        files.join(config.output_dir, MANIFEST_FILE), json.dumps(manifest, indent=1).encode()
     )
     if manifest["totals"]["sub_images"] == 0:
         raise PrepareError(
             f"nothing usable: {summary(manifest)}; the reason for each input is "
-            f"in {os.path.join(config.output_dir, MANIFEST_FILE)}"
+            f"in {files.join(config.output_dir, MANIFEST_FILE)}"
         )
     return manifest

@@ -19,10 +19,9 @@ import bisect
 import dataclasses
 import hashlib
 import json
-import os
 import re
 
-from esrgan_tf import atomic
+from esrgan_tf import atomic, files
 
 STATE_FILE = ".prepare-state.json"
 
@@ -67,10 +66,10 @@ def fingerprint(*parts):
 
 def _size_and_sha256(path):
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with files.open_file(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return os.path.getsize(path), digest.hexdigest()
+    return files.size(path), digest.hexdigest()
 
 
 class ShardWriter:
@@ -100,19 +99,18 @@ class ShardWriter:
         self._tmp = None
 
     def _path(self, name):
-        return os.path.join(self.output_dir, name)
+        return files.join(self.output_dir, name)
 
     def _remove_stale_shards(self, prefix):
         # Shards of an earlier run with another shard count would be read along with ours.
         pattern = re.compile(re.escape(prefix) + r"-\d{5}-of-\d{5}\.tfrecord")
-        for name in os.listdir(self.output_dir):
+        for name in files.listdir(self.output_dir):
             if pattern.fullmatch(name) and name not in self.names:
-                os.remove(self._path(name))
+                files.remove(self._path(name))
 
     def _verified_shards(self):
         try:
-            with open(self._path(STATE_FILE), encoding="utf-8") as f:
-                state = json.load(f)
+            state = json.loads(files.read_text(self._path(STATE_FILE)))
         except (OSError, ValueError):
             return {}
         if state.get("fingerprint") != self._fingerprint:
@@ -123,7 +121,7 @@ class ShardWriter:
             if (
                 k < len(self.names)
                 and entry["file"] == self.names[k]
-                and os.path.isfile(path)
+                and files.isfile(path)
                 and _size_and_sha256(path) == (entry["bytes"], entry["sha256"])
             ):
                 done[k] = entry
@@ -160,6 +158,8 @@ class ShardWriter:
             self._writer, self._open_shard, self._tmp = None, None, None
         else:  # Every input of this shard failed to decode: an empty shard, still complete.
             tmp = atomic.temporary_path(self._path(self.names[k]))
+            with files.open_file(tmp, "wb"):
+                pass
         size, sha256 = _size_and_sha256(tmp)
         atomic.commit(tmp, self._path(self.names[k]))
         pending = self._pending.pop(k)
@@ -214,6 +214,6 @@ class ShardWriter:
     def __exit__(self, exc_type, exc, tb):
         if self._writer is not None:  # Interrupted: drop the half-written shard.
             self._writer.close()
-            os.remove(self._tmp)
+            files.remove(self._tmp)
             self._writer, self._open_shard, self._tmp = None, None, None
         return False

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from esrgan_tf import files
 from esrgan_tf.data import config, image_io
 
 # The built-in photo sets (`PrepareConfig.builtin`, train's --prepare_if_missing).
@@ -75,24 +76,27 @@ def find_image_files(input_dirs, exclude=()):
     and folders are ignored, and so are the folders in ``exclude`` (the output folder may sit
     inside an input folder, and it holds PNGs of held-out photos).
     """
-    exclude = {os.path.realpath(folder) for folder in exclude}
+    exclude = {files.canonical(folder) for folder in exclude}
     found = {}
     for input_dir in input_dirs:
-        if not os.path.isdir(input_dir):
+        if not files.isdir(input_dir):
             raise SourceError(f"input folder not found: {input_dir}")
-        name = os.path.basename(os.path.normpath(os.path.abspath(input_dir)))
-        for dirpath, dirnames, filenames in os.walk(input_dir):
+        name = files.basename(input_dir)
+        top = files.canonical(input_dir) if files.is_remote(input_dir) else input_dir
+        for dirpath, dirnames, filenames in files.walk(top):
             dirnames[:] = [
                 d
                 for d in dirnames
-                if not d.startswith(".")
-                and os.path.realpath(os.path.join(dirpath, d)) not in exclude
+                if not d.startswith(".") and files.canonical(files.join(dirpath, d)) not in exclude
             ]
             for filename in filenames:
                 if not image_io.is_image_file(filename):
                     continue
-                path = os.path.join(dirpath, filename)
-                relative = os.path.relpath(path, input_dir).replace(os.sep, "/")
+                path = files.join(dirpath, filename)
+                if files.is_remote(top):
+                    relative = path[len(top) + 1 :]
+                else:
+                    relative = os.path.relpath(path, input_dir).replace(os.sep, "/")
                 source = f"{name}/{relative}"
                 if source in found:
                     raise SourceError(
@@ -124,8 +128,7 @@ def lr_files_by_stem(lr_dirs):
 def scan_file(source, path, max_pixels):
     """Reads one file, hashes it and checks its header; never raises for a bad image."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = files.read_bytes(path)
     except OSError as e:
         return Scan(source, path, 0, "", reason=f"unreadable: {e}")
     scan = Scan(source, path, len(data), hashlib.sha256(data).hexdigest())

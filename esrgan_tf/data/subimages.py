@@ -11,6 +11,7 @@ import hashlib
 
 import numpy as np
 
+from esrgan_tf import files
 from esrgan_tf.data import image_io, sources
 
 
@@ -101,8 +102,7 @@ def _load(task, max_pixels, scan=None):
             raise changed
         return image_io.to_rgb(pixels)
     try:
-        with open(scan.path, "rb") as f:
-            data = f.read()
+        data = files.read_bytes(scan.path)
     except OSError as e:
         raise image_io.UnusableImage(f"unreadable: {e}") from None
     if hashlib.sha256(data).hexdigest() != scan.sha256:

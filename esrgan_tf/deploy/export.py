@@ -27,13 +27,14 @@ import datetime
 import os
 import shutil
 import statistics
+import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 import tqdm
 
-from esrgan_tf import atomic, hardware, tables
+from esrgan_tf import atomic, files, hardware, tables
 from esrgan_tf.data import patches
 from esrgan_tf.deploy import onnx, serving, tflite, web
 from esrgan_tf.formats import generators, saved_model
@@ -224,23 +225,44 @@ def _clipped(fn):
 
 
 def _publish(staging, output_dir, version):
-    """Moves the staged artifacts into place; the SavedModel last (Serving picks it up)."""
+    """Moves the staged artifacts into place; the SavedModel last (Serving picks it up).
+    On a TensorFlow filesystem (gs://) they are uploaded from the local staging folder,
+    each file whole, the SavedModel's folder last."""
+    move = _move if not files.is_remote(output_dir) else _upload
     for kind in ("tflite", "onnx", "web"):
         staged = os.path.join(staging, kind, f"v{version}")
         if os.path.isdir(staged):
-            os.makedirs(os.path.join(output_dir, kind), exist_ok=True)
-            target = os.path.join(output_dir, kind, f"v{version}")
-            if os.path.exists(target):
-                shutil.rmtree(target)
-            os.replace(staged, target)
-    os.makedirs(os.path.join(output_dir, "reports"), exist_ok=True)
+            files.makedirs(files.join(output_dir, kind))
+            move(staged, files.join(output_dir, kind, f"v{version}"))
+    files.makedirs(files.join(output_dir, "reports"))
     for ext in ("json", "md"):
-        os.replace(
+        move(
             os.path.join(staging, "reports", f"v{version}.{ext}"),
-            os.path.join(output_dir, "reports", f"v{version}.{ext}"),
+            files.join(output_dir, "reports", f"v{version}.{ext}"),
         )
-    os.replace(os.path.join(staging, str(version)), os.path.join(output_dir, str(version)))
+    move(os.path.join(staging, str(version)), files.join(output_dir, str(version)))
     shutil.rmtree(staging)
+
+
+def _move(source, target):
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    os.replace(source, target)
+
+
+def _upload(source, target):
+    """A local file or folder copied to `target` on a TensorFlow filesystem (replaced)."""
+    if not os.path.isdir(source):
+        tf.io.gfile.copy(source, target, overwrite=True)
+        return
+    if tf.io.gfile.isdir(target):
+        tf.io.gfile.rmtree(target)
+    for folder, _, names in os.walk(source):
+        relative = os.path.relpath(folder, source)
+        remote = target if relative == "." else files.join(target, *relative.split(os.sep))
+        tf.io.gfile.makedirs(remote)
+        for name in names:
+            tf.io.gfile.copy(os.path.join(folder, name), files.join(remote, name), overwrite=True)
 
 
 def export(config, generator=None, model_config=None, tolerances=None):
@@ -265,12 +287,17 @@ def export(config, generator=None, model_config=None, tolerances=None):
         generator, model_config = loaded.model, loaded.config
     scale = model_config.scale
     version = config.version or serving.next_version(config.output_dir)
-    if os.path.exists(os.path.join(config.output_dir, str(version))):
+    if files.exists(files.join(config.output_dir, str(version))):
         raise ValueError(
             f"{config.output_dir}/{version} already exists; give another "
             "--version or leave it at 0 for the next free one"
         )
-    staging = os.path.join(config.output_dir, f".staging-v{version}")
+    # Staged on the local disk: beside the output, or in a temporary folder for gs://...
+    if files.is_remote(config.output_dir):
+        staging = tempfile.mkdtemp(prefix=f"esrgan_tf_export_v{version}_")
+        os.rmdir(staging)
+    else:
+        staging = os.path.join(config.output_dir, f".staging-v{version}")
     if os.path.exists(staging):
         shutil.rmtree(staging)
     os.makedirs(os.path.join(staging, "reports"))
@@ -336,7 +363,7 @@ def export(config, generator=None, model_config=None, tolerances=None):
             + "\n  ".join(failures)
         )
     _publish(staging, config.output_dir, version)
-    report["published"] = os.path.join(config.output_dir, str(version))
+    report["published"] = files.join(config.output_dir, str(version))
     return report
 
 

@@ -34,7 +34,7 @@ import os
 import keras
 import tensorflow as tf
 
-from esrgan_tf import atomic, console
+from esrgan_tf import atomic, console, files
 from esrgan_tf.deploy.config import DEFAULT_MAX_PIXELS
 from esrgan_tf.formats.saved_model import METADATA_FILE
 
@@ -265,7 +265,7 @@ def write_saved_model(generator, path, max_pixels=DEFAULT_MAX_PIXELS, metadata=N
 
 def next_version(base_path):
     """1 + the largest numeric child of a Serving base path (1 for a new one)."""
-    if not os.path.isdir(base_path):
+    if not files.isdir(base_path):
         return 1
-    versions = [int(n) for n in os.listdir(base_path) if n.isdigit()]
+    versions = [int(n) for n in files.listdir(base_path) if n.isdigit()]
     return max(versions, default=0) + 1

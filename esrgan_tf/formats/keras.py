@@ -8,21 +8,19 @@ error, never a partly loaded model (Keras alone silently loads a 23-block file i
 model).
 """
 
-import os
-
 import h5py
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-from esrgan_tf import atomic
+from esrgan_tf import atomic, files
 from esrgan_tf.formats import workdir
 
 
 def resolve_checkpoint(path):
     """A checkpoint prefix from a workdir, a checkpoints dir or a prefix; None if none."""
-    for directory in (os.path.join(path, workdir.CHECKPOINT_SUBDIR), path):
-        if os.path.isdir(directory):
+    for directory in (files.join(path, workdir.CHECKPOINT_SUBDIR), path):
+        if tf.io.gfile.isdir(directory):
             latest = tf.train.latest_checkpoint(directory)
             if latest:
                 return latest
@@ -53,7 +51,9 @@ def _count_variables(prefix, child):
     """
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(
-        tf.train.load_checkpoint(prefix).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
+        # The reader itself: `tf.train.load_checkpoint` asks first whether the prefix is a
+        # folder, which TensorFlow's ram:// filesystem answers yes for any prefix of a file.
+        tf.compat.v1.train.NewCheckpointReader(prefix).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
     )
     start = [c.node_id for c in graph.nodes[0].children if c.local_name == child]
     seen, stack = set(), list(start)
@@ -106,7 +106,7 @@ def load_weights(model, path, use_ema=False):
         weights where possible.
     """
     if path.endswith(".h5"):
-        if not os.path.isfile(path):
+        if not files.isfile(path):
             raise FileNotFoundError(f"weights file {path!r} does not exist")
         _check_h5_matches(model, path)
         model.load_weights(path)
@@ -150,6 +150,6 @@ def save_weights(model, path):
             f"output {path!r} must end with .weights.h5 (Keras 3 picks the weights format "
             "by file name)"
         )
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    files.makedirs(files.parent(path))
     with atomic.atomic_path(path) as tmp:
         model.save_weights(tmp)

@@ -11,31 +11,29 @@ form (`esrgan_tf.formats.keras`).
 
 import dataclasses
 import json
-import os
 
-from esrgan_tf import atomic
+from esrgan_tf import atomic, files
 from esrgan_tf.models.config import ModelConfig
 
 CONFIG_FILE = "config.json"
 FLAGS_FILE = "flags.txt"
 CHECKPOINT_SUBDIR = "checkpoints"
 INPUT_STATE_SUBDIR = "input_state"
-SUMMARY_SUBDIR = os.path.join("summaries", "train")
+SUMMARY_SUBDIR = "summaries/train"
 PSNR_STAGE_SUBDIR = "psnr"
 
 
 def write_config(workdir, config):
     """Writes a stage's TrainConfig to <workdir>/config.json."""
-    atomic.write_json(os.path.join(workdir, CONFIG_FILE), dataclasses.asdict(config))
+    atomic.write_json(files.join(workdir, CONFIG_FILE), dataclasses.asdict(config))
 
 
 def model_config(path):
     """The ModelConfig a training workdir (or a checkpoint inside it) was trained with, or
     None when there is no config.json beside it."""
-    directory = path if os.path.isdir(path) else os.path.dirname(os.path.dirname(path))
-    for candidate in (directory, os.path.dirname(directory)):
-        config_path = os.path.join(candidate, CONFIG_FILE)
-        if os.path.isfile(config_path):
-            with open(config_path, encoding="utf-8") as f:
-                return ModelConfig(**json.load(f)["model"])
+    directory = path if files.isdir(path) else files.parent(files.parent(path))
+    for candidate in (directory, files.parent(directory)):
+        config_path = files.join(candidate, CONFIG_FILE)
+        if files.isfile(config_path):
+            return ModelConfig(**json.loads(files.read_text(config_path))["model"])
     return None

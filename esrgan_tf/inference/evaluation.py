@@ -11,13 +11,12 @@ method; an empty cell where a metric is undefined for the image), `summary.md` a
 
 import csv
 import io
-import os
 
 from absl import logging
 import numpy as np
 import tqdm
 
-from esrgan_tf import atomic, tables
+from esrgan_tf import atomic, files, tables
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import bicubic_upscale, load_pairs
 from esrgan_tf.formats import generators
@@ -38,10 +37,9 @@ from esrgan_tf.metrics.scoring import (
 
 def dataset_name(hr_dir):
     """data/Set5/HR -> 'Set5' (benchmark layouts); any other folder -> its own name."""
-    folder = os.path.normpath(os.path.abspath(hr_dir))
-    name = os.path.basename(folder)
+    name = files.basename(hr_dir)
     if name.upper() == "HR":
-        name = os.path.basename(os.path.dirname(folder))
+        name = files.basename(files.parent(files.canonical(hr_dir)))
     return name
 
 
@@ -53,7 +51,7 @@ def name_datasets(hr_dirs, lr_dirs=()):
     datasets = {}
     for hr_dir, lr_dir in zip(hr_dirs, lr_dirs):
         for folder in (hr_dir, lr_dir):
-            if folder and not os.path.isdir(folder):
+            if folder and not files.isdir(folder):
                 raise FileNotFoundError(f"dataset folder {folder!r} does not exist")
         name = dataset_name(hr_dir)
         if name in datasets:
@@ -110,7 +108,7 @@ def evaluate(
     if method == BICUBIC:
         raise ValueError(f"method name {BICUBIC!r} is taken by the baseline")
     if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
+        files.makedirs(output_dir)
     keys = metric_keys(with_niqe, lpips_model)
     summary, sections = {}, [f"{conventions(scale, with_niqe, lpips_model)}\n"]
     for name, (hr_dir, lr_dir) in datasets.items():
@@ -121,9 +119,9 @@ def evaluate(
         note = unscorable_note(gaps, scale, len(images), lpips_model)
         if note:
             logging.warning("%s: %s", name, note)
-        image_dir = os.path.join(output_dir, name)
+        image_dir = files.join(output_dir, name) if output_dir else ""
         if output_dir and save_images:
-            os.makedirs(image_dir, exist_ok=True)
+            files.makedirs(image_dir)
         rows = []
         for image in tqdm.tqdm(images, desc=name, unit="image", disable=not progress):
             sr = np.clip(
@@ -145,7 +143,7 @@ def evaluate(
                 )
                 rows.append({"image": image.name, "method": label, **scores})
             if output_dir and save_images:
-                image_io.write_png(os.path.join(image_dir, f"{image.name}.png"), to_uint8(sr))
+                image_io.write_png(files.join(image_dir, f"{image.name}.png"), to_uint8(sr))
         results = {
             label: mean_scores([r for r in rows if r["method"] == label], keys)
             for label in (BICUBIC, method)
@@ -164,13 +162,13 @@ def evaluate(
             + (f"\n{note}\n" if note else "")
         )
         if output_dir:
-            _write_csv(os.path.join(output_dir, f"{name}.csv"), rows, keys)
+            _write_csv(files.join(output_dir, f"{name}.csv"), rows, keys)
     text = "\n".join(sections)
     print(text)
     if output_dir:
-        atomic.write_text(os.path.join(output_dir, "summary.md"), text)
+        atomic.write_text(files.join(output_dir, "summary.md"), text)
         atomic.write_json(
-            os.path.join(output_dir, "summary.json"), {"scale": scale, "datasets": summary}
+            files.join(output_dir, "summary.json"), {"scale": scale, "datasets": summary}
         )
     return summary
 

@@ -1,10 +1,9 @@
 """A training run's own checkpoints, on one worker or several (`RunCheckpoints`)."""
 
-import os
-
 from absl import logging
 import tensorflow as tf
 
+from esrgan_tf import files
 from esrgan_tf.formats import workdir as workdir_layout
 
 
@@ -28,7 +27,7 @@ class RunCheckpoints:
 
     def __init__(self, workdir, tracked, iterator, chief=True, worker_id=0, num_workers=1, keep=3):
         self.workdir = workdir
-        self.directory = os.path.join(workdir, workdir_layout.CHECKPOINT_SUBDIR)
+        self.directory = files.join(workdir, workdir_layout.CHECKPOINT_SUBDIR)
         self.step = tracked["step"]
         self.input_manager = None
         if num_workers == 1:
@@ -36,11 +35,11 @@ class RunCheckpoints:
         else:
             self.input_manager = tf.train.CheckpointManager(
                 tf.train.Checkpoint(iterator=iterator),
-                os.path.join(workdir, workdir_layout.INPUT_STATE_SUBDIR, f"worker_{worker_id}"),
+                files.join(workdir, workdir_layout.INPUT_STATE_SUBDIR, f"worker_{worker_id}"),
                 max_to_keep=keep,
             )
         self.checkpoint = tf.train.Checkpoint(**tracked)
-        self.scratch_dir = None if chief else os.path.join(workdir, f"worker_{worker_id}_tmp")
+        self.scratch_dir = None if chief else files.join(workdir, f"worker_{worker_id}_tmp")
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.scratch_dir or self.directory, max_to_keep=keep
         )
@@ -67,7 +66,7 @@ class RunCheckpoints:
             except (AssertionError, ValueError) as e:
                 raise ValueError(
                     f"checkpoint {path} does not match this run's configuration (flags changed "
-                    f"since {os.path.join(self.workdir, 'config.json')}?): "
+                    f"since {files.join(self.workdir, 'config.json')}?): "
                     f"{str(e).splitlines()[0]}"
                 ) from e
             # A truncated or corrupt file surfaces as any of these from the reader.
@@ -89,7 +88,7 @@ class RunCheckpoints:
     def _restore_input_position(self):
         if self.input_manager is None:
             return
-        path = os.path.join(self.input_manager.directory, f"ckpt-{self.saved_step}")
+        path = files.join(self.input_manager.directory, f"ckpt-{self.saved_step}")
         if tf.io.gfile.exists(path + ".index"):
             self.input_manager.checkpoint.restore(path).assert_existing_objects_matched()
         else:
@@ -113,4 +112,4 @@ class RunCheckpoints:
             if self.scratch_dir is not None:
                 tf.io.gfile.rmtree(self.scratch_dir)
             self.saved_step = step
-        return os.path.join(self.directory, f"ckpt-{step}")
+        return files.join(self.directory, f"ckpt-{step}")

@@ -7,12 +7,10 @@ hide a photo made worse), and writes LR-bicubic | PSNR | GAN | HR strips, each p
 with its method, PSNR-Y and NIQE, to <workdir>/comparison/.
 """
 
-import os
-
 from absl import logging
 import numpy as np
 
-from esrgan_tf import atomic, figures, tables
+from esrgan_tf import atomic, figures, files, tables
 from esrgan_tf.data import image_io
 from esrgan_tf.data.image_pairs import bicubic_upscale, load_pairs
 from esrgan_tf.metrics import scoring
@@ -130,11 +128,11 @@ def compare_and_write(trained, config):
         rows[name] = result["mean"]
         per_image[name] = dict(result["per_image"])
         outputs[name] = result["outputs"]
-    out_dir = os.path.join(config.workdir, COMPARISON_SUBDIR)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = files.join(config.workdir, COMPARISON_SUBDIR)
+    files.makedirs(out_dir)
     for pair in pairs:
         image_io.write_png(
-            os.path.join(out_dir, f"{pair.name}.png"),
+            files.join(out_dir, f"{pair.name}.png"),
             comparison_strip(pair, outputs, per_image, scale),
         )
     table = tables.metrics_table(rows, METRIC_KEYS)
@@ -149,7 +147,7 @@ def compare_and_write(trained, config):
         f"Comparison strips ({columns}) in {out_dir}\n"
     )
     print(text)
-    atomic.write_text(os.path.join(config.workdir, "report.md"), text)
-    atomic.write_json(os.path.join(config.workdir, "report.json"), rows)
-    atomic.write_json(os.path.join(config.workdir, "report_per_image.json"), per_image)
+    atomic.write_text(files.join(config.workdir, "report.md"), text)
+    atomic.write_json(files.join(config.workdir, "report.json"), rows)
+    atomic.write_json(files.join(config.workdir, "report_per_image.json"), per_image)
     return rows

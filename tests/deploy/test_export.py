@@ -5,10 +5,13 @@ import dataclasses
 import json
 import os
 import shutil
+import tempfile
+import uuid
 
 import numpy as np
 from PIL import Image
 import pytest
+import tensorflow as tf
 
 from esrgan_tf.data import patches
 from esrgan_tf.deploy import export
@@ -94,6 +97,23 @@ def test_second_export_is_the_next_version(
     )
     with pytest.raises(ValueError, match="already exists"):
         export.export(export_config(out, version=2, tflite=()), generator, tiny_model)
+
+
+@pytest.mark.slow
+def test_export_to_a_tensorflow_filesystem(generator, tiny_model, export_config):
+    """gs:// stands as ram://: staged on the local disk, uploaded whole, the SavedModel last,
+    and the staging folder removed."""
+    out = f"ram://export_{uuid.uuid4().hex}"
+    before = set(os.listdir(tempfile.gettempdir()))
+    report = export.export(export_config(out, tflite=("fp32",)), generator, tiny_model)
+    assert report["published"] == f"{out}/1"
+    assert sorted(tf.io.gfile.listdir(out)) == ["1", "reports", "tflite"]
+    assert tf.io.gfile.glob(f"{out}/tflite/v1/fp32_*.tflite")
+    assert tf.io.gfile.exists(f"{out}/reports/v1.json")
+    served = tf.saved_model.load(f"{out}/1")  # Serving reads gs:// the same way
+    assert "serving_default" in served.signatures
+    assert set(os.listdir(tempfile.gettempdir())) <= before  # no staging left behind
+    assert export.export(export_config(out, tflite=()), generator, tiny_model)["version"] == 2
 
 
 @pytest.mark.slow
