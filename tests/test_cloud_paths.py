@@ -19,7 +19,7 @@ from esrgan_tf.formats import generators
 from esrgan_tf.inference import evaluation
 from esrgan_tf.models.config import ModelConfig
 from esrgan_tf.training import stages
-from esrgan_tf.training.config import LossConfig, RunConfig, TrainConfig
+from esrgan_tf.training.config import RunConfig, TrainConfig
 
 
 @pytest.mark.slow
@@ -56,25 +56,22 @@ def test_prepare_train_resume_report_and_evaluate_on_ram(tmp_path, monkeypatch):
         model=ModelConfig(
             num_feat=8, num_block=1, num_grow_ch=4, discriminator="unet", d_num_feat=4
         ),
-        loss=LossConfig(pixel_weight=1e-2, gan_type="ragan", adversarial_weight=5e-3),
         total_steps=2,
         checkpoint_every=2,
         val_every=2,
         val_dir=f"{root}/data/val_hr",
         steps_per_loop=2,
     )
-    run = RunConfig(stage=stage, pretrain_steps=2, report=True)
+    run = RunConfig(stage=stage, report=True)
     first = stages.run(dataclasses.replace(run, report=False), flags_text="--flags\n")
-    assert first["gan"].step == 2
+    assert first["psnr"].step == 2
     resumed = stages.run(dataclasses.replace(run, stage=dataclasses.replace(stage, total_steps=4)))
-    assert resumed["psnr"].restored_from == f"{root}/run/psnr/checkpoints/ckpt-2"
-    assert resumed["gan"].restored_from == f"{root}/run/checkpoints/ckpt-2"
-    assert resumed["gan"].step == 4
+    assert resumed["psnr"].restored_from == f"{root}/run/checkpoints/ckpt-2"
+    assert resumed["psnr"].step == 4
     for path in (
         "flags.txt",
         "config.json",
         "checkpoints/ckpt-4.index",
-        "psnr/config.json",
         "report.md",
         f"comparison/{held_out}",
     ):

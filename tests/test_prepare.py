@@ -31,7 +31,12 @@ def test_errors_name_what_is_wrong(tmp_path):
     _noise_png(str(tmp_path / "bad" / "small.png"), (8, 8, 3), seed=0)
     main = prepare.main
     with pytest.raises(preparation.PrepareError, match="nothing usable") as err:
-        main(cli.parse(PrepareConfig, [f"--input_dirs={tmp_path / 'bad'}", "--output_dir=o"]))
+        main(
+            cli.parse(
+                PrepareConfig,
+                [f"--input_dirs={tmp_path / 'bad'}", f"--output_dir={tmp_path / 'o'}"],
+            )
+        )
     assert "too small" in str(err.value)
     (tmp_path / "a_file").write_bytes(b"")
     _noise_png(str(tmp_path / "good" / "00.png"), (48, 64, 3), seed=0)
