@@ -109,7 +109,10 @@ def function(model, method="call", runtime="tf"):
     functions = _FUNCTIONS.setdefault(model, {})
     if (method, runtime) not in functions:
         functions[(method, runtime)] = _build(model, method, runtime)
-    return functions[(method, runtime)]
+    fn = functions[(method, runtime)]
+    # The cached function holds the model weakly (it is the cache's key); what the caller
+    # gets holds it, so that `function(Model(...))(x)` works whoever else keeps the model.
+    return lambda x, _model=model: fn(x)
 
 
 def _body(model, method):
