@@ -221,21 +221,18 @@ def run(
             num_shards=2,
             max_sub_images=8 if tiny else 0,
         )
+        options = dict(
+            batch_size=batch_size,
+            hr_size=hr_size,
+            steps=steps,
+            model=model,
+            degradation=degradation,
+            steps_per_loop=steps_per_loop,
+            loop_steps=loop_steps,
+        )
         for stage in stages:
             for precision, jit in variants:
-                row = measure(
-                    stage,
-                    precision,
-                    shards,
-                    batch_size,
-                    hr_size,
-                    steps,
-                    model,
-                    degradation,
-                    jit,
-                    steps_per_loop,
-                    loop_steps,
-                )
+                row = measure(stage, precision, shards, jit=jit, **options)
                 row["peak_fraction"] = row["gflops"] / peak["gflops"]
                 print(
                     f"training {stage} {precision}{' xla' if jit else ''}: "
