@@ -66,7 +66,8 @@ def commit(tmp, path):
     if files.is_remote(path):
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-        tf.io.gfile.rename(tmp, path, overwrite=True)
+        with files.os_errors(path):
+            tf.io.gfile.rename(tmp, path, overwrite=True)
         return
     _fsync_file(tmp)
     os.replace(tmp, path)
@@ -91,8 +92,11 @@ def atomic_path(path):
 def write_bytes(path, data):
     """Writes `data` to `path` atomically."""
     with atomic_path(path) as tmp:
-        with files.open_file(tmp, "wb") as f:
-            f.write(data)
+        with contextlib.ExitStack() as stack:
+            if files.is_remote(tmp):
+                stack.enter_context(files.os_errors(path))
+            with files.open_file(tmp, "wb") as f:
+                f.write(data)
 
 
 def write_text(path, text):

@@ -7,6 +7,7 @@ worker processes of `prepare` stay light. Modules that hold TensorFlow anyway ma
 `tf.io.gfile` themselves; modules that may not, call these.
 """
 
+import contextlib
 import os
 import posixpath
 
@@ -20,6 +21,22 @@ def _gfile():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     return tf.io.gfile
+
+
+@contextlib.contextmanager
+def os_errors(path):
+    """`tf.io.gfile`'s errors (`tf.errors.OpError`) as the OSError a local path would raise,
+    so that callers catch one kind."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    try:
+        yield
+    except tf.errors.NotFoundError as e:
+        raise FileNotFoundError(f"{path}: {e.message}") from e
+    except tf.errors.PermissionDeniedError as e:
+        raise PermissionError(f"{path}: {e.message}") from e
+    except tf.errors.OpError as e:
+        raise OSError(f"{path}: {e.message}") from e
 
 
 def canonical(path):
@@ -64,32 +81,39 @@ def isfile(path):
 def listdir(path):
     """Names in a folder (not paths; without the trailing '/' gfile gives folders)."""
     if is_remote(path):
-        return [n.rstrip("/") for n in _gfile().listdir(path)]
+        with os_errors(path):
+            return [n.rstrip("/") for n in _gfile().listdir(path)]
     return os.listdir(path)
 
 
 def makedirs(path):
     if is_remote(path):
-        _gfile().makedirs(path)
+        with os_errors(path):
+            _gfile().makedirs(path)
     else:
         os.makedirs(path, exist_ok=True)
 
 
 def remove(path):
     if is_remote(path):
-        _gfile().remove(path)
+        with os_errors(path):
+            _gfile().remove(path)
     else:
         os.remove(path)
 
 
 def size(path):
-    return _gfile().stat(path).length if is_remote(path) else os.path.getsize(path)
+    if is_remote(path):
+        with os_errors(path):
+            return _gfile().stat(path).length
+    return os.path.getsize(path)
 
 
 def glob(pattern):
     """Sorted matches of a glob pattern."""
     if is_remote(pattern):
-        return sorted(_gfile().glob(pattern))
+        with os_errors(pattern):
+            return sorted(_gfile().glob(pattern))
     import glob as globbing  # pylint: disable=import-outside-toplevel
 
     return sorted(globbing.glob(pattern))
@@ -120,13 +144,8 @@ def read_bytes(path):
     if not is_remote(path):
         with open(path, "rb") as f:
             return f.read()
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-    try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            return f.read()
-    except tf.errors.OpError as e:
-        raise OSError(f"{path}: {e.message}") from e
+    with os_errors(path), _gfile().GFile(path, "rb") as f:
+        return f.read()
 
 
 def read_text(path):

@@ -16,6 +16,7 @@ from esrgan_tf import atomic, files
 from esrgan_tf.data import image_io, preparation
 from esrgan_tf.data.config import PrepareConfig, TrainDataConfig
 from esrgan_tf.formats import generators
+from esrgan_tf.formats import keras as keras_format
 from esrgan_tf.inference import evaluation
 from esrgan_tf.models.config import ModelConfig
 from esrgan_tf.training import stages
@@ -95,4 +96,9 @@ def test_prepare_train_resume_report_and_evaluate_on_ram(tmp_path, monkeypatch):
         "summary.md",
         "summary.json",
     }
+    # A .weights.h5 written to and read from the filesystem (h5py itself reads local files).
+    keras_format.save_weights(loaded.model, f"{root}/g.weights.h5")
+    again = generators.load(f"{root}/g.weights.h5", dataclasses.asdict(stage.model))
+    for a, b in zip(loaded.model.weights, again.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert os.listdir(tmp_path) == []

@@ -257,12 +257,19 @@ def _upload(source, target):
         return
     if tf.io.gfile.isdir(target):
         tf.io.gfile.rmtree(target)
+    last = []  # a SavedModel's saved_model.pb goes last: Serving polls for it
     for folder, _, names in os.walk(source):
         relative = os.path.relpath(folder, source)
         remote = target if relative == "." else files.join(target, *relative.split(os.sep))
         tf.io.gfile.makedirs(remote)
         for name in names:
-            tf.io.gfile.copy(os.path.join(folder, name), files.join(remote, name), overwrite=True)
+            copy = (os.path.join(folder, name), files.join(remote, name))
+            if name == "saved_model.pb":
+                last.append(copy)
+            else:
+                tf.io.gfile.copy(*copy, overwrite=True)
+    for copy in last:
+        tf.io.gfile.copy(*copy, overwrite=True)
 
 
 def export(config, generator=None, model_config=None, tolerances=None):

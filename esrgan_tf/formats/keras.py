@@ -8,6 +8,8 @@ error, never a partly loaded model (Keras alone silently loads a 23-block file i
 model).
 """
 
+import io
+
 import h5py
 import numpy as np
 import tensorflow as tf
@@ -37,7 +39,9 @@ def h5_arrays(path):
         if isinstance(obj, h5py.Dataset):
             arrays[name] = obj[()]
 
-    with h5py.File(path, "r") as f:
+    # h5py reads local files only; a remote one (gs://) is read whole through gfile.
+    source = io.BytesIO(files.read_bytes(path)) if files.is_remote(path) else path
+    with h5py.File(source, "r") as f:
         f.visititems(visit)
     return arrays
 

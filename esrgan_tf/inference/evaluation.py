@@ -11,6 +11,7 @@ method; an empty cell where a metric is undefined for the image), `summary.md` a
 
 import csv
 import io
+import os
 
 from absl import logging
 import numpy as np
@@ -37,9 +38,10 @@ from esrgan_tf.metrics.scoring import (
 
 def dataset_name(hr_dir):
     """data/Set5/HR -> 'Set5' (benchmark layouts); any other folder -> its own name."""
-    name = files.basename(hr_dir)
+    folder = hr_dir.rstrip("/") if files.is_remote(hr_dir) else os.path.abspath(hr_dir)
+    name = files.basename(folder)
     if name.upper() == "HR":
-        name = files.basename(files.parent(files.canonical(hr_dir)))
+        name = files.basename(files.parent(folder))
     return name
 
 

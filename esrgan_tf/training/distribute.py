@@ -31,6 +31,9 @@ def multi_worker():
     return bool(json.loads(os.environ.get("TF_CONFIG", "{}") or "{}").get("cluster"))
 
 
+_TPU_STRATEGIES = {}
+
+
 def tpu_strategy(tpu):
     """`TPUStrategy` on the TPU named `tpu` ('local': the TPU VM this process runs on; a
     name or grpc:// address: a Cloud TPU, which `TPUClusterResolver` finds). Connects to it
@@ -39,6 +42,8 @@ def tpu_strategy(tpu):
     Raises:
         ValueError: no such TPU is reachable (one line saying which and what was tried).
     """
+    if tpu in _TPU_STRATEGIES:  # initialising again would wipe the TPU's memory
+        return _TPU_STRATEGIES[tpu]
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         if tpu != "local":  # a TPU VM's own chips need no connection
@@ -54,7 +59,8 @@ def tpu_strategy(tpu):
             f"--tpu={tpu}: no TPU reachable ({str(e).splitlines()[0] if str(e) else type(e)}); "
             "on a Cloud TPU VM use --tpu=local, else the TPU's name (TPUClusterResolver)"
         ) from e
-    return tf.distribute.TPUStrategy(resolver)
+    _TPU_STRATEGIES[tpu] = tf.distribute.TPUStrategy(resolver)
+    return _TPU_STRATEGIES[tpu]
 
 
 def make_strategy(num_cpu_devices=1, tpu=""):

@@ -49,8 +49,9 @@ class Controller:
         config: the stage's `TrainConfig`.
         strategy: its `tf.distribute` strategy (None: from `config.num_cpu_devices` and
             TF_CONFIG, `distribute.make_strategy`).
-        actions: callables `action(controller, logs)` run after every step, on every
-            worker, with that step's logs (e.g. a notebook's plot, a test's probe).
+        actions: callables `action(controller, logs)` run after every call of the loop
+            (`steps_per_loop` steps or fewer), on every worker, with the logs of its last
+            step (e.g. a notebook's plot, a test's probe).
     Attributes:
         trainer: the stage's `Trainer` (networks, optimisers, step).
         checkpoints: its `RunCheckpoints`.
@@ -66,7 +67,7 @@ class Controller:
         keras.utils.set_random_seed(config.input.seed)
         strategy = strategy or make_strategy(config.num_cpu_devices, config.tpu)
         self.chief = is_chief(strategy)
-        tf.io.gfile.makedirs(config.workdir)
+        files.makedirs(config.workdir)
 
         # ---------------------------------------------------------------- input
         # One host pipeline per worker; each step splits its batch among the local
@@ -131,13 +132,13 @@ class Controller:
         self._stop_requested = False
 
     def _loop(self, num_steps, stop, last_step):
-        """`num_steps` steps in one call: a `tf.while_loop` over the host iterator that stops
-        early at a non-finite step. Each step's batch is taken from the iterator and copied
-        to the replicas' devices while the step before it runs, but never past the last
-        step: the iterator stays where training stopped, so checkpoints keep the exact data
-        position. Summaries are written in the loop, every `log_every` steps and at
-        `last_step`. Returns the logs of every step run, [steps run, logs] (`_log_names`
-        names the columns)."""
+        """`num_steps` steps in one call: a `tf.while_loop` over the host iterator that
+        stops early at a non-finite step or a stop request. Each step's batch is taken from
+        the iterator and copied to the replicas' devices while the step before it runs, but
+        never past the last step run: the iterator stays where training stopped, so
+        checkpoints keep the exact data position. Summaries are written in the loop, every
+        `log_every` steps and at `last_step`. Returns the logs of every step run, [steps
+        run, logs] (`_log_names` names the columns)."""
         trainer = self.trainer
         c = self.config
 
@@ -155,17 +156,17 @@ class Controller:
                 for name, value in {**logs, **trainer.learning_rate_tensors()}.items():
                     if name != "stop_requests":
                         tf.summary.scalar(name, value)
-            following = tf.cond(i + 1 < num_steps, fetch, lambda: batch)
-            return (
-                i + 1,
-                following,
-                history.write(i, values),
-                tf.reduce_all(tf.math.is_finite(values)),
+            # Go on while every loss is finite and no worker asked to stop (the request is
+            # summed over all workers, so they all leave after the same step).
+            going = tf.logical_and(
+                tf.reduce_all(tf.math.is_finite(values)), logs["stop_requests"] <= 0
             )
+            following = tf.cond(tf.logical_and(going, i + 1 < num_steps), fetch, lambda: batch)
+            return i + 1, following, history.write(i, values), going
 
         history = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         _, _, history, _ = tf.while_loop(
-            lambda i, batch, history, finite: tf.logical_and(i < num_steps, finite),
+            lambda i, batch, history, going: tf.logical_and(i < num_steps, going),
             body,
             (tf.constant(0), fetch(), history, tf.constant(True)),
         )
@@ -175,6 +176,8 @@ class Controller:
         """Runs `num_steps` steps (fewer if one is non-finite) in one call of the compiled
         loop, summaries of step `last_step` (default: `total_steps`) written whatever
         `log_every`; returns {log name: numpy array of the value at each step run}."""
+        if num_steps < 1:
+            raise ValueError(f"run_steps needs at least one step, got {num_steps}")
         history = self._train_loop(
             tf.constant(num_steps, tf.int32),
             tf.constant(float(self._stop_requested)),
@@ -220,7 +223,7 @@ class Controller:
             stop = False
             while self.step < end and not stop:
                 # Alone, stop at once; several workers learn of a SIGTERM on any of them
-                # through the next call, and all stop after it.
+                # through the first step of the next call, and all stop after it.
                 if self._stop_requested and self.num_workers == 1:
                     stop = True
                     break
@@ -244,6 +247,8 @@ class Controller:
                 self._periodic_actions(step, end)
                 for action in self.actions:
                     action(self, logs)
+            if self._stop_requested and self.num_workers == 1:
+                stop = True  # also a SIGTERM during the last call: no next stage starts
             if stop:
                 checkpoint = self.save()
                 self._stop_requested = False

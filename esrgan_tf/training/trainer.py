@@ -291,8 +291,9 @@ class Trainer:
             part = tuple(t[local * per_replica : (local + 1) * per_replica] for t in batch)
             # A TPU takes its inputs through the compiled computation; elsewhere the slice
             # is copied now, so that a copy to a GPU can overlap the step before it.
-            if not is_tpu(self.strategy):
-                with tf.device(self.strategy.extended.worker_devices[local]):
+            devices = getattr(self.strategy.extended, "worker_devices", None)
+            if devices and not is_tpu(self.strategy):
+                with tf.device(devices[local]):
                     part = tuple(tf.identity(t) for t in part)
             parts.append(part)
         return tuple(parts)

@@ -3,8 +3,8 @@
   TF_CONFIG='{"cluster": ...}' python tests/training/multiworker_worker.py WORKDIR SHARDS STEPS OUT
 
 Trains the tiny ESRGAN stage of the test through `esrgan_tf.training.loop` and writes OUT
-(JSON): the step it resumed from, a hash of every model variable after each step (an action of
-the Controller), its logs and how it ended. Each step's progress is also appended to
+(JSON): the step it resumed from, a hash of every model variable after each call of the loop (an
+action of the Controller), its logs and how it ended. Each step's progress is also appended to
 OUT + ".steps" so the test can signal a worker mid-run. Not collected by pytest (no test_
 prefix).
 """
@@ -48,7 +48,7 @@ def main(workdir, shards, total_steps, out):
     )
     report = {"hashes": [], "ended": "done"}
 
-    def record(controller, logs):  # after every step
+    def record(controller, logs):  # after every call of the loop (2 steps here)
         report["hashes"].append(weights_hash(controller))
         report["logs"] = logs
         with open(out + ".steps", "a", encoding="utf-8") as f:

@@ -88,7 +88,7 @@ def test_two_workers_train_identically_stop_together_and_resume(shards, tmp_path
     workdir = str(tmp_path / "run")
     checkpoints = os.path.join(workdir, "checkpoints")
 
-    # -- identical weights after every step; a SIGTERM to worker 1 only stops both at the
+    # -- identical weights after every call; a SIGTERM to worker 1 only stops both at the
     # same step, with a checkpoint
     first_dir = tmp_path / "first"
     first_dir.mkdir()
